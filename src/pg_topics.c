@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_topics.c
+ *	  Module entry point: settings, and the parse-analysis guard that
+ *	  rejects statements that would modify records of a topic.
+ *
+ * Records are immutable.  The access method's tuple_update/tuple_delete
+ * callbacks already fail, but they are only reached when a row qualifies, so
+ * "DELETE FROM topic WHERE false" would silently succeed and MERGE or
+ * SELECT FOR UPDATE would fail late.  The post_parse_analyze hook rejects all
+ * of them up front, so every such statement fails the same way whatever it
+ * matches.  The library is loaded before the hook matters: opening a topic
+ * relation during parse analysis calls the access method handler, which loads
+ * this library and installs the hook before the hook point is reached.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "parser/parsetree.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+PG_MODULE_MAGIC;
+
+int			topics_max_record_bytes = 1024 * 1024;
+
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
+
+void		_PG_init(void);
+
+static bool
+rte_is_topic(RangeTblEntry *rte)
+{
+	HeapTuple	tp;
+	Oid			relam;
+	Oid			amoid;
+
+	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION)
+		return false;
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+	if (!HeapTupleIsValid(tp))
+		return false;
+	relam = ((Form_pg_class) GETSTRUCT(tp))->relam;
+	ReleaseSysCache(tp);
+	amoid = topic_am_oid();
+	return OidIsValid(amoid) && relam == amoid;
+}
+
+static bool
+topics_check_query_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *query = (Query *) node;
+		ListCell   *lc;
+
+		if (query->commandType == CMD_UPDATE ||
+			query->commandType == CMD_DELETE ||
+			query->commandType == CMD_MERGE)
+		{
+			RangeTblEntry *rte = rt_fetch(query->resultRelation, query->rtable);
+
+			if (rte_is_topic(rte))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot %s records of topic \"%s\"",
+								query->commandType == CMD_UPDATE ? "update" :
+								query->commandType == CMD_DELETE ? "delete" : "merge into",
+								get_rel_name(rte->relid)),
+						 errdetail("Records of a topic are immutable."),
+						 errhint("Produce a new record instead; use TRUNCATE or DROP TABLE to remove a whole topic.")));
+		}
+
+		foreach(lc, query->rowMarks)
+		{
+			RowMarkClause *rc = (RowMarkClause *) lfirst(lc);
+			RangeTblEntry *rte = rt_fetch(rc->rti, query->rtable);
+
+			if (rte_is_topic(rte))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot lock records of topic \"%s\"",
+								get_rel_name(rte->relid)),
+						 errdetail("Records of a topic are immutable, so there is nothing to lock."),
+						 errhint("Remove FOR UPDATE / FOR SHARE for the topic.")));
+		}
+
+		return query_tree_walker(query, topics_check_query_walker, context, 0);
+	}
+	return expression_tree_walker(node, topics_check_query_walker, context);
+}
+
+static void
+topics_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+
+	topics_check_query_walker((Node *) query, NULL);
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("pg_topics.max_record_bytes",
+							"Largest record (key + value + headers bytes) a topic accepts.",
+							"Like Kafka's message.max.bytes and Kinesis's 1 MiB limit.",
+							&topics_max_record_bytes,
+							1024 * 1024,
+							1,
+							MaxAllocSize / 2,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pg_topics");
+
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = topics_post_parse_analyze;
+}

@@ -1,0 +1,325 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_topics.h
+ *	  Shared declarations of the pg_topics extension: the on-disk format of
+ *	  the topic_log table access method and the interfaces between its files.
+ *
+ * ON-DISK LAYOUT OF A TOPIC RELATION (main fork)
+ *
+ * Every page uses the standard page layout (PageHeaderData, line pointers,
+ * pd_lower/pd_upper) so that GenericXLog can log compact deltas and full
+ * page images without the hole, and ends with a TopicPageOpaqueData special
+ * area whose page_id identifies pg_topics pages.
+ *
+ *	block 0			metapage: magic, format version, partition count and
+ *					the block numbers of the partition-state pages.
+ *	state pages		an array of TopicPartitionState, one per partition: log
+ *					start, head and tail data pages, the directory root.
+ *	data pages		records of exactly one partition, in seq order.  The
+ *					record in line pointer n has seq = first_seq + n - 1, so a
+ *					seq is found inside its page in O(1).  Data pages of a
+ *					partition form a singly linked chain (opaque->next).
+ *	directory pages	per partition, an append-only B-link tree over the data
+ *					pages: entries (first seq, floor timestamp, block) sorted
+ *					by seq, every level right-linked.  It turns a seek into
+ *					O(log n) page reads with no index to maintain per record.
+ *
+ * Pages of different partitions interleave in the file; a full scan reads the
+ * file in physical order and skips the non-data pages.
+ *
+ * FORMAT VERSIONING: the metapage carries TOPIC_MAGIC and TOPIC_FORMAT_VERSION.
+ * Structures only ever gain fields at their end; a reader refuses a newer
+ * major format.
+ *
+ * LOCKING CONTRACT (buffer content locks)
+ *
+ *	- Appending to a partition requires the exclusive lock on its tail data
+ *	  page.  That lock serializes seq assignment, so seq order equals storage
+ *	  order, and it also serializes the directory maintenance of the partition
+ *	  (only the holder of the tail lock adds directory entries).
+ *	- Lock order: tail data page, then a new page, then the state page, then
+ *	  directory pages one at a time.  The state page and the metapage are
+ *	  never held while acquiring a data page lock.
+ *	- Readers hold one page lock at a time (B-link right-links make this
+ *	  safe), and read record bytes of a pinned data page without a lock:
+ *	  records never move and are never overwritten; only their hint flags
+ *	  change.
+ *
+ * Portions Copyright (c) 2026, pg_topics developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_TOPICS_H
+#define PG_TOPICS_H
+
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "storage/bufpage.h"
+#include "utils/rel.h"
+#include "utils/snapshot.h"
+
+/* ------------------------------------------------------------------------
+ * Format constants
+ * ------------------------------------------------------------------------
+ */
+#define TOPIC_MAGIC				0x70546f70	/* "pToP" */
+#define TOPIC_FORMAT_VERSION	1
+#define TOPIC_PAGE_ID			0xF7A1
+
+#define TOPIC_METAPAGE_BLKNO	0
+#define TOPIC_MAX_PARTITIONS	10000
+
+/* page kinds (TopicPageOpaqueData.kind) */
+#define TOPIC_PAGE_META			1
+#define TOPIC_PAGE_STATE		2
+#define TOPIC_PAGE_DATA			3
+#define TOPIC_PAGE_DIR			4
+
+/* page flags */
+#define TOPIC_PAGE_ALL_FROZEN	0x0001	/* every record frozen or invalid */
+
+/* The fixed columns of a topic relation. */
+#define Anum_topic_partition	1
+#define Anum_topic_seq			2
+#define Anum_topic_ts			3
+#define Anum_topic_key			4
+#define Anum_topic_value		5
+#define Anum_topic_headers		6
+#define Natts_topic				6
+
+/* ------------------------------------------------------------------------
+ * Page special area, common to all page kinds
+ * ------------------------------------------------------------------------
+ */
+typedef struct TopicPageOpaqueData
+{
+	int64		first_seq;		/* data: seq of line pointer 1 */
+	int64		ts_floor;		/* data: highest ts of the partition before
+								 * this page (monotonic, for time seeks) */
+	BlockNumber next;			/* data: next page of the partition;
+								 * dir: right sibling */
+	int32		partition;		/* data/dir: owning partition, else -1 */
+	uint16		kind;			/* TOPIC_PAGE_* */
+	uint16		level;			/* dir: 0 for leaves */
+	uint16		flags;			/* TOPIC_PAGE_ALL_FROZEN, ... */
+	uint16		page_id;		/* TOPIC_PAGE_ID */
+} TopicPageOpaqueData;
+
+typedef TopicPageOpaqueData *TopicPageOpaque;
+
+#define TopicPageGetOpaque(page) \
+	((TopicPageOpaque) PageGetSpecialPointer(page))
+
+/* ------------------------------------------------------------------------
+ * Metapage contents (block 0, stored at PageGetContents)
+ * ------------------------------------------------------------------------
+ */
+typedef struct TopicMetaData
+{
+	uint32		magic;
+	uint32		version;
+	int32		npartitions;
+	uint32		nstatepages;
+	BlockNumber statepages[FLEXIBLE_ARRAY_MEMBER];
+} TopicMetaData;
+
+/* ------------------------------------------------------------------------
+ * Per-partition state, an array of these fills each state page
+ * ------------------------------------------------------------------------
+ */
+typedef struct TopicPartitionState
+{
+	int64		log_start_seq;	/* lowest seq a reader may ask for */
+	int64		next_seq_base;	/* next seq while the partition has no
+								 * data page */
+	BlockNumber head;			/* first data page, or InvalidBlockNumber */
+	BlockNumber tail;			/* last data page, or InvalidBlockNumber */
+	BlockNumber dir_root;		/* directory root, or InvalidBlockNumber */
+	BlockNumber stable_hint;	/* every record before this data page is of a
+								 * finished transaction (a hint) */
+	BlockNumber frozen_upto;	/* every data page before this one in the
+								 * chain is all-frozen (VACUUM resumes here) */
+	uint32		dir_level;		/* level of dir_root */
+	uint32		npages;			/* data pages of the partition */
+	uint32		reserved;
+} TopicPartitionState;
+
+#define TOPIC_SPECIAL_SIZE		MAXALIGN(sizeof(TopicPageOpaqueData))
+#define TOPIC_CONTENT_SIZE \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - TOPIC_SPECIAL_SIZE)
+#define TOPIC_STATES_PER_PAGE \
+	((int) (TOPIC_CONTENT_SIZE / sizeof(TopicPartitionState)))
+#define TOPIC_MAX_STATE_PAGES \
+	((int) ((TOPIC_CONTENT_SIZE - offsetof(TopicMetaData, statepages)) / sizeof(BlockNumber)))
+
+/* ------------------------------------------------------------------------
+ * Directory entries (items of directory pages, 8-byte aligned)
+ * ------------------------------------------------------------------------
+ */
+typedef struct TopicDirEntry
+{
+	int64		seq;			/* first seq of the child */
+	int64		ts_floor;		/* ts_floor of the child */
+	BlockNumber blkno;			/* child: data page at level 0, else a
+								 * directory page one level down */
+	uint32		reserved;
+} TopicDirEntry;
+
+/* ------------------------------------------------------------------------
+ * Records (items of data pages)
+ *
+ * A record is a 17-byte header followed by the key, value and headers as
+ * varlenas (each present unless its null flag is set).  Short varlenas are
+ * stored unaligned; 4-byte-header varlenas are aligned to 4 bytes with zero
+ * padding, the convention heap tuples use (a short varlena never starts with
+ * a zero byte).  Items start at 4-byte aligned offsets; the header is read
+ * with memcpy, so it needs no alignment of its own.
+ * ------------------------------------------------------------------------
+ */
+#define TREC_XMIN_OFF			0	/* TransactionId */
+#define TREC_CID_OFF			4	/* CommandId, for own-transaction visibility */
+#define TREC_TS_OFF				8	/* TimestampTz */
+#define TREC_FLAGS_OFF			16	/* uint8 */
+#define TREC_HEADER_SIZE		17
+
+#define TREC_NULL_KEY			0x01
+#define TREC_NULL_VALUE			0x02
+#define TREC_NULL_HEADERS		0x04
+#define TREC_XMIN_COMMITTED		0x08	/* hint: xmin committed */
+#define TREC_XMIN_INVALID		0x10	/* xmin aborted (hint, or set by VACUUM) */
+#define TREC_XMIN_FROZEN		0x20	/* set by VACUUM: visible to everyone */
+
+/* Records inline larger than this get their fields compressed or toasted. */
+#define TOPIC_MAX_INLINE_RECORD	(BLCKSZ / 4)
+
+/* A decoded record (pointers into the page or into palloc'd memory). */
+typedef struct TopicRecord
+{
+	int32		partition;
+	int64		seq;
+	TimestampTz ts;
+	TransactionId xmin;
+	CommandId	cid;
+	uint8		flags;
+	Datum		key;			/* valid unless TREC_NULL_KEY */
+	Datum		value;			/* valid unless TREC_NULL_VALUE */
+	Datum		headers;		/* valid unless TREC_NULL_HEADERS */
+} TopicRecord;
+
+/* A record to append, built by produce or from a slot. */
+typedef struct TopicNewRecord
+{
+	int32		partition;		/* resolved before appending */
+	int64		seq;			/* in: -1 to assign, else requested seq;
+								 * out: the seq given */
+	TimestampTz ts;				/* in: DT_NOBEGIN to assign; out: stored */
+	struct varlena *key;		/* NULL for a null key (untoasted) */
+	struct varlena *value;
+	struct varlena *headers;
+	Size		itemsz;			/* encoded size, set by topic_record_prepare */
+	ItemPointerData tid;		/* out: where it went */
+} TopicNewRecord;
+
+/* Visibility of a record for a reader. */
+typedef enum TopicRecordStatus
+{
+	TREC_VISIBLE,				/* return it */
+	TREC_ABORTED,				/* never visible: skip it */
+	TREC_IN_PROGRESS			/* not visible yet, may become visible */
+} TopicRecordStatus;
+
+/* ------------------------------------------------------------------------
+ * Backend-local cache of a topic's shape, kept in rd_amcache
+ * ------------------------------------------------------------------------
+ */
+typedef struct TopicRelCache
+{
+	int32		npartitions;
+	int32		nstatepages;
+	BlockNumber *statepages;	/* nstatepages entries */
+	BlockNumber *tail_hint;		/* npartitions entries: last known tail */
+} TopicRelCache;
+
+/* ------------------------------------------------------------------------
+ * Settings (pg_topics.c)
+ * ------------------------------------------------------------------------
+ */
+extern int	topics_max_record_bytes;
+
+/* ------------------------------------------------------------------------
+ * topic_storage.c: metapage, state pages, appends, seeks
+ * ------------------------------------------------------------------------
+ */
+extern void topic_init_storage(SMgrRelation srel, bool needs_wal,
+							   const TopicPartitionState *carry, int npartitions);
+extern TopicPartitionState *topic_read_all_states(Relation rel, int *npartitions);
+extern TopicRelCache *topic_get_cache(Relation rel);
+extern void topic_check_partition(Relation rel, int32 partition);
+extern void topic_get_state(Relation rel, int32 partition, TopicPartitionState *state);
+extern int64 topic_partition_next_seq(Relation rel, int32 partition,
+									  TopicPartitionState *state);
+extern void topic_set_partitions(Relation rel, int npartitions);
+extern void topic_append(Relation rel, TopicNewRecord *recs, int nrecs,
+						 CommandId cid);
+extern BlockNumber topic_find_page(Relation rel, int32 partition, int64 seq,
+								   TopicPartitionState *state);
+extern bool topic_page_is_data(Page page);
+extern void topic_update_state(Relation rel, int32 partition,
+							   void (*mutate) (TopicPartitionState *state, void *arg),
+							   void *arg);
+
+/* ------------------------------------------------------------------------
+ * topic_directory.c: the per-partition B-link tree over data pages
+ * ------------------------------------------------------------------------
+ */
+extern void topic_dir_append(Relation rel, int32 partition, int64 seq,
+							 TimestampTz ts_floor, BlockNumber blkno);
+extern BlockNumber topic_dir_lookup(Relation rel, const TopicPartitionState *state,
+									int64 seq);
+
+/* ------------------------------------------------------------------------
+ * topic_record.c: record encoding and decoding
+ * ------------------------------------------------------------------------
+ */
+extern void topic_record_prepare(Relation rel, TopicNewRecord *rec);
+extern void topic_record_write(char *dst, const TopicNewRecord *rec,
+							   TransactionId xmin, CommandId cid);
+extern void topic_record_decode(Page page, OffsetNumber off, TopicRecord *rec);
+extern Size topic_record_payload_size(const TopicRecord *rec);
+extern void topic_check_record_size(Relation rel, Size keylen, Size valuelen,
+									Size headerslen);
+
+/* ------------------------------------------------------------------------
+ * topic_visibility.c
+ * ------------------------------------------------------------------------
+ */
+extern TopicRecordStatus topic_record_status(Relation rel, Buffer buf, char *item,
+											 Snapshot snapshot);
+extern bool topic_xid_in_progress_now(Buffer buf, char *item);
+
+/* ------------------------------------------------------------------------
+ * topic_tableam.c
+ * ------------------------------------------------------------------------
+ */
+extern bool topic_relation_is_topic(Relation rel);
+extern Oid	topic_am_oid(void);
+extern void topic_check_tupdesc(Relation rel);
+extern void topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec);
+extern int32 topic_choose_partition(Relation rel, struct varlena *key);
+
+/* ------------------------------------------------------------------------
+ * topic_vacuum.c
+ * ------------------------------------------------------------------------
+ */
+extern void topic_vacuum_rel(Relation rel, struct VacuumParams *params,
+							 BufferAccessStrategy bstrategy);
+
+/* ------------------------------------------------------------------------
+ * murmur2.c
+ * ------------------------------------------------------------------------
+ */
+extern int32 kafka_murmur2(const char *data, int len);
+extern int32 kafka_partition_for_key(const char *data, int len, int32 npartitions);
+
+#endif							/* PG_TOPICS_H */

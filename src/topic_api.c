@@ -1,0 +1,666 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_api.c
+ *	  SQL-callable functions: produce, produce_batch, fetch, partition
+ *	  information, growing a topic, and the DDL guard event trigger.
+ *
+ * Every function opens the topic by OID (a regclass argument), so renames,
+ * search_path and DROP TABLE behave as for any table, and checks the
+ * caller's privilege on it: producing needs INSERT, reading needs SELECT.
+ * The functions run as the caller (no SECURITY DEFINER).
+ *
+ * produce and produce_batch append through topic_append directly rather
+ * than through the executor; that is why topics refuse triggers, rules,
+ * row-level security and CHECK constraints (the guard below): those would
+ * apply to INSERT but not to produce.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(pg_topics_set_partitions);
+PG_FUNCTION_INFO_V1(pg_topics_produce);
+PG_FUNCTION_INFO_V1(pg_topics_produce_batch);
+PG_FUNCTION_INFO_V1(pg_topics_fetch);
+PG_FUNCTION_INFO_V1(pg_topics_partition_info);
+PG_FUNCTION_INFO_V1(pg_topics_guard_ddl);
+
+/* ------------------------------------------------------------------------
+ * Argument helpers
+ * ------------------------------------------------------------------------
+ */
+
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+}
+
+/*
+ * Open a topic, checking that it is one and that the current user has
+ * "mode" on it.  The lock is kept until the end of the transaction.
+ */
+static Relation
+topic_open(Oid relid, LOCKMODE lockmode, AclMode mode)
+{
+	Relation	rel = try_relation_open(relid, lockmode);
+	AclResult	aclresult;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("topic with OID %u does not exist", relid)));
+	if (rel->rd_rel->relkind != RELKIND_RELATION || !topic_relation_is_topic(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a topic", RelationGetRelationName(rel)),
+				 errhint("Topics are tables that use the topic_log access method; create them with topics.create_topic().")));
+
+	aclresult = pg_class_aclcheck(relid, GetUserId(), mode);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(rel));
+	return rel;
+}
+
+/* A bytea, text or jsonb argument as the record's value bytes. */
+static struct varlena *
+value_bytes(Datum d, Oid type)
+{
+	char	   *s;
+	int			len;
+	char	   *utf8;
+	bytea	   *result;
+
+	if (type == BYTEAOID)
+		return (struct varlena *) PG_DETOAST_DATUM_PACKED(d);
+
+	if (type == JSONBOID)
+	{
+		Jsonb	   *jb = DatumGetJsonbP(d);
+
+		s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+		len = strlen(s);
+	}
+	else
+	{
+		text	   *t = (text *) PG_DETOAST_DATUM_PACKED(d);
+
+		if (GetDatabaseEncoding() == PG_UTF8)
+			return (struct varlena *) t;
+		s = VARDATA_ANY(t);
+		len = VARSIZE_ANY_EXHDR(t);
+	}
+
+	/* values are bytes; text is stored as UTF-8, as a Kafka client would */
+	utf8 = pg_server_to_any(s, len, PG_UTF8);
+	if (utf8 != s)
+		len = strlen(utf8);
+	result = palloc(VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), utf8, len);
+	return (struct varlena *) result;
+}
+
+static void
+check_produce_allowed(void)
+{
+	PreventCommandIfReadOnly("topics.produce()");
+	PreventCommandIfParallelMode("topics.produce()");
+}
+
+/* Resolve the partition of a record: given, or from its key. */
+static int32
+record_partition(Relation rel, FunctionCallInfo fcinfo, int argno,
+				 struct varlena *key)
+{
+	if (PG_ARGISNULL(argno))
+		return topic_choose_partition(rel, key);
+	topic_check_partition(rel, PG_GETARG_INT32(argno));
+	return PG_GETARG_INT32(argno);
+}
+
+/* ------------------------------------------------------------------------
+ * Topic shape
+ * ------------------------------------------------------------------------
+ */
+
+Datum
+pg_topics_set_partitions(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	int32		npartitions = PG_GETARG_INT32(1);
+	Relation	rel;
+
+	rel = topic_open(relid, AccessExclusiveLock, ACL_SELECT);
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	if (npartitions < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partition count must be at least 1"),
+				 errdetail("%d partitions were requested.", npartitions)));
+	topic_set_partitions(rel, npartitions);
+	table_close(rel, NoLock);
+	PG_RETURN_VOID();
+}
+
+/* ------------------------------------------------------------------------
+ * Producing
+ * ------------------------------------------------------------------------
+ */
+
+static void
+put_produce_result(ReturnSetInfo *rsinfo, int32 partition, int64 seq)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = Int32GetDatum(partition);
+	values[1] = Int64GetDatum(seq);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * produce(topic, key, value bytea|text|jsonb, headers, partition)
+ */
+Datum
+pg_topics_produce(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			valtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
+	Relation	rel;
+	TopicNewRecord rec;
+
+	require_arg(fcinfo, 0, "topic");
+	check_produce_allowed();
+	rel = topic_open(PG_GETARG_OID(0), RowExclusiveLock, ACL_INSERT);
+
+	memset(&rec, 0, sizeof(rec));
+	rec.key = PG_ARGISNULL(1) ? NULL : (struct varlena *) PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(1));
+	rec.value = PG_ARGISNULL(2) ? NULL : value_bytes(PG_GETARG_DATUM(2), valtype);
+	rec.headers = PG_ARGISNULL(3) ? NULL : (struct varlena *) PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(3));
+	rec.partition = record_partition(rel, fcinfo, 4, rec.key);
+	rec.seq = -1;
+	rec.ts = DT_NOBEGIN;
+	topic_record_prepare(rel, &rec);
+
+	topic_append(rel, &rec, 1, GetCurrentCommandId(true));
+	pgstat_count_heap_insert(rel, 1);
+	table_close(rel, NoLock);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	put_produce_result(rsinfo, rec.partition, rec.seq);
+	return (Datum) 0;
+}
+
+static void
+deconstruct_arg_array(FunctionCallInfo fcinfo, int argno, const char *name,
+					  Oid elemtype, Datum **elems, bool **nulls, int *n)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(argno);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", name)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, elems, nulls, n);
+}
+
+/*
+ * produce_batch(topic, keys text[], values bytea[]|text[], headers jsonb[],
+ *				 partition): one result row per record, in input order.
+ */
+Datum
+pg_topics_produce_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			valtype = get_element_type(get_fn_expr_argtype(fcinfo->flinfo, 2));
+	Relation	rel;
+	Datum	   *keys,
+			   *vals,
+			   *hdrs = NULL;
+	bool	   *keynulls,
+			   *valnulls,
+			   *hdrnulls = NULL;
+	int			nkeys,
+				nvals,
+				nhdrs = 0;
+	TopicNewRecord *recs;
+	int			i;
+
+	require_arg(fcinfo, 0, "topic");
+	require_arg(fcinfo, 1, "keys");
+	require_arg(fcinfo, 2, "values");
+	check_produce_allowed();
+	rel = topic_open(PG_GETARG_OID(0), RowExclusiveLock, ACL_INSERT);
+
+	deconstruct_arg_array(fcinfo, 1, "keys", TEXTOID, &keys, &keynulls, &nkeys);
+	deconstruct_arg_array(fcinfo, 2, "values", valtype, &vals, &valnulls, &nvals);
+	if (!PG_ARGISNULL(3))
+		deconstruct_arg_array(fcinfo, 3, "headers", JSONBOID, &hdrs, &hdrnulls, &nhdrs);
+	if (nkeys != nvals || (hdrs != NULL && nhdrs != nkeys))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("keys, values and headers must have the same number of elements"),
+				 errdetail("keys has %d, values has %d%s.", nkeys, nvals,
+						   hdrs ? psprintf(" and headers has %d", nhdrs) : ""),
+				 errhint("Pass NULL elements for records without a key or value.")));
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (nkeys == 0)
+	{
+		table_close(rel, NoLock);
+		return (Datum) 0;
+	}
+
+	recs = palloc0(sizeof(TopicNewRecord) * nkeys);
+	for (i = 0; i < nkeys; i++)
+	{
+		TopicNewRecord *rec = &recs[i];
+
+		rec->key = keynulls[i] ? NULL : (struct varlena *) PG_DETOAST_DATUM_PACKED(keys[i]);
+		rec->value = valnulls[i] ? NULL : value_bytes(vals[i], valtype);
+		rec->headers = (hdrs == NULL || hdrnulls[i]) ? NULL :
+			(struct varlena *) PG_DETOAST_DATUM_PACKED(hdrs[i]);
+		rec->partition = record_partition(rel, fcinfo, 4, rec->key);
+		rec->seq = -1;
+		rec->ts = DT_NOBEGIN;
+		topic_record_prepare(rel, rec);
+	}
+
+	topic_append(rel, recs, nkeys, GetCurrentCommandId(true));
+	pgstat_count_heap_insert(rel, nkeys);
+	table_close(rel, NoLock);
+
+	for (i = 0; i < nkeys; i++)
+		put_produce_result(rsinfo, recs[i].partition, recs[i].seq);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading
+ * ------------------------------------------------------------------------
+ */
+
+static void
+seq_out_of_range(Relation rel, int32 partition, int64 seq, int64 log_start, int64 next)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("seq " INT64_FORMAT " is out of range for partition %d of topic \"%s\"",
+					seq, partition, RelationGetRelationName(rel)),
+			 errdetail("The partition holds seqs from " INT64_FORMAT " (log start) up to " INT64_FORMAT " (next seq).",
+					   log_start, next),
+			 errhint("Read from a seq between log_start_seq and next_seq of topics.partitions.")));
+}
+
+/*
+ * fetch(topic, partition, from_seq, max_records, max_bytes): records in seq
+ * order, stopping before the first one whose transaction is in progress for
+ * the caller's snapshot (the last stable offset), skipping aborted ones.
+ * At least one record is returned when one is available, even if it is
+ * larger than max_bytes, so a consumer always makes progress.
+ */
+Datum
+pg_topics_fetch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	rel;
+	int32		partition;
+	int64		from_seq;
+	int32		max_records;
+	int64		max_bytes = -1;
+	Snapshot	snapshot;
+	TopicPartitionState state;
+	int64		next;
+	BlockNumber blkno;
+	int64		count = 0;
+	int64		bytes = 0;
+	bool		stop = false;
+	OffsetNumber *vis = palloc(sizeof(OffsetNumber) * MaxOffsetNumber);
+
+	require_arg(fcinfo, 0, "topic");
+	require_arg(fcinfo, 1, "partition");
+	require_arg(fcinfo, 2, "from_seq");
+	require_arg(fcinfo, 3, "max_records");
+	partition = PG_GETARG_INT32(1);
+	from_seq = PG_GETARG_INT64(2);
+	max_records = PG_GETARG_INT32(3);
+	if (from_seq < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_seq must not be negative")));
+	if (max_records < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must be at least 1")));
+	if (!PG_ARGISNULL(4))
+	{
+		max_bytes = PG_GETARG_INT32(4);
+		if (max_bytes < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_bytes must be at least 1"),
+					 errhint("Pass NULL for no byte limit.")));
+	}
+
+	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
+	topic_check_partition(rel, partition);
+	snapshot = GetActiveSnapshot();
+
+	next = topic_partition_next_seq(rel, partition, &state);
+	if (from_seq < state.log_start_seq || from_seq > next)
+		seq_out_of_range(rel, partition, from_seq, state.log_start_seq, next);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	blkno = topic_find_page(rel, partition, from_seq, &state);
+	while (BlockNumberIsValid(blkno) && !stop)
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		TopicPageOpaque opaque;
+		OffsetNumber maxoff;
+		int64		off64;
+		int			nvis = 0;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("topic \"%s\" has an invalid data page at block %u",
+							RelationGetRelationName(rel), blkno)));
+		opaque = TopicPageGetOpaque(page);
+		maxoff = PageGetMaxOffsetNumber(page);
+		off64 = from_seq - opaque->first_seq + 1;
+		if (off64 < FirstOffsetNumber)
+			off64 = FirstOffsetNumber;
+
+		/* decide visibility under the lock ... */
+		for (; off64 <= maxoff; off64++)
+		{
+			OffsetNumber off = (OffsetNumber) off64;
+			ItemId		itemid = PageGetItemId(page, off);
+			TopicRecordStatus status;
+
+			if (!ItemIdIsNormal(itemid))
+				continue;		/* a seq skipped by an explicit seq */
+			status = topic_record_status(rel, buf, (char *) PageGetItem(page, itemid), snapshot);
+			if (status == TREC_IN_PROGRESS)
+			{
+				stop = true;	/* the last stable offset */
+				break;
+			}
+			if (status == TREC_ABORTED)
+				continue;
+			vis[nvis++] = off;
+			if (count + nvis >= max_records)
+				break;
+		}
+		blkno = opaque->next;
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+		/* ... and copy the records out with only the pin held */
+		for (i = 0; i < nvis; i++)
+		{
+			TopicRecord rec;
+			Size		sz;
+			Datum		values[Natts_topic];
+			bool		nulls[Natts_topic];
+
+			topic_record_decode(page, vis[i], &rec);
+			sz = topic_record_payload_size(&rec);
+			if (max_bytes >= 0 && count > 0 && bytes + (int64) sz > max_bytes)
+			{
+				stop = true;
+				break;
+			}
+			values[Anum_topic_partition - 1] = Int32GetDatum(rec.partition);
+			values[Anum_topic_seq - 1] = Int64GetDatum(rec.seq);
+			values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec.ts);
+			values[Anum_topic_key - 1] = rec.key;
+			values[Anum_topic_value - 1] = rec.value;
+			values[Anum_topic_headers - 1] = rec.headers;
+			memset(nulls, 0, sizeof(nulls));
+			nulls[Anum_topic_key - 1] = (rec.flags & TREC_NULL_KEY) != 0;
+			nulls[Anum_topic_value - 1] = (rec.flags & TREC_NULL_VALUE) != 0;
+			nulls[Anum_topic_headers - 1] = (rec.flags & TREC_NULL_HEADERS) != 0;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			count++;
+			bytes += sz;
+		}
+		ReleaseBuffer(buf);
+		if (count >= max_records)
+			stop = true;
+	}
+
+	pfree(vis);
+	table_close(rel, NoLock);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Partition information
+ * ------------------------------------------------------------------------
+ */
+
+static void
+set_stable_hint(TopicPartitionState *state, void *arg)
+{
+	state->stable_hint = *(BlockNumber *) arg;
+}
+
+/*
+ * The last stable offset: the seq of the first record whose transaction is
+ * still running, or next_seq when there is none.  The walk starts at the
+ * partition's stable_hint and moves the hint past full pages whose records
+ * are all finished, so repeated calls only read the recent pages.
+ */
+static int64
+partition_last_stable(Relation rel, int32 partition, TopicPartitionState *state,
+					  int64 next)
+{
+	BlockNumber blkno = BlockNumberIsValid(state->stable_hint) ?
+	state->stable_hint : state->head;
+	BlockNumber hint = blkno;
+	bool		advancing = true;
+	int64		result = next;
+
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		TopicPageOpaque opaque;
+		OffsetNumber maxoff;
+		OffsetNumber off;
+		bool		found = false;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+		{
+			UnlockReleaseBuffer(buf);
+			break;				/* the hint is stale: report no stability info */
+		}
+		opaque = TopicPageGetOpaque(page);
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		itemid = PageGetItemId(page, off);
+			int64		seq = opaque->first_seq + off - 1;
+
+			if (seq >= next)
+				break;
+			if (ItemIdIsNormal(itemid) &&
+				topic_xid_in_progress_now(buf, (char *) PageGetItem(page, itemid)))
+			{
+				result = seq;
+				found = true;
+				break;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+		if (found)
+			break;
+		if (advancing && BlockNumberIsValid(opaque->next))
+			hint = opaque->next;
+		else
+			advancing = false;
+		blkno = opaque->next;
+	}
+
+	if (hint != state->stable_hint && BlockNumberIsValid(hint))
+		topic_update_state(rel, partition, set_stable_hint, &hint);
+	return result;
+}
+
+Datum
+pg_topics_partition_info(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
+	int			npartitions = topic_get_cache(rel)->npartitions;
+	int			p;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	for (p = 0; p < npartitions; p++)
+	{
+		TopicPartitionState state;
+		int64		next = topic_partition_next_seq(rel, p, &state);
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		values[0] = Int32GetDatum(p);
+		values[1] = Int64GetDatum(state.log_start_seq);
+		values[2] = Int64GetDatum(next);
+		values[3] = Int64GetDatum(RecoveryInProgress() ? next :
+								  partition_last_stable(rel, p, &state, next));
+		values[4] = Int64GetDatum(next - state.log_start_seq);
+		values[5] = Int64GetDatum((int64) state.npages * BLCKSZ);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	table_close(rel, NoLock);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * DDL guard
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Event trigger at ddl_command_end: keep topics in the shape the access
+ * method and the produce functions rely on.  Raising an error here rolls
+ * the DDL back.
+ */
+Datum
+pg_topics_guard_ddl(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	Node	   *parsetree;
+	RangeVar   *rv = NULL;
+	const char *what = NULL;
+	Oid			relid;
+	Relation	rel;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "pg_topics_guard_ddl: not fired by event trigger manager");
+	trigdata = (EventTriggerData *) fcinfo->context;
+	parsetree = trigdata->parsetree;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+			rv = ((AlterTableStmt *) parsetree)->relation;
+			break;
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_COLUMN)
+			{
+				rv = ((RenameStmt *) parsetree)->relation;
+				what = "renaming columns";
+			}
+			break;
+		case T_CreateTrigStmt:
+			rv = ((CreateTrigStmt *) parsetree)->relation;
+			what = "triggers";
+			break;
+		case T_RuleStmt:
+			rv = ((RuleStmt *) parsetree)->relation;
+			what = "rules";
+			break;
+		case T_CreatePolicyStmt:
+			rv = ((CreatePolicyStmt *) parsetree)->table;
+			what = "row-level security policies";
+			break;
+		default:
+			break;
+	}
+	if (rv == NULL)
+		PG_RETURN_VOID();
+
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		PG_RETURN_VOID();
+	rel = try_relation_open(relid, NoLock);
+	if (rel == NULL)
+		PG_RETURN_VOID();
+	if (rel->rd_rel->relkind == RELKIND_RELATION && topic_relation_is_topic(rel))
+	{
+		if (what)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s are not supported on topic \"%s\"", what,
+							RelationGetRelationName(rel)),
+					 errdetail("Records are produced by topics.produce() without the executor, "
+							   "so per-row rules, triggers and policies would not apply consistently."),
+					 errhint("Consume the topic with topics.fetch() to react to new records.")));
+		topic_check_tupdesc(rel);
+		if (rel->rd_rel->relrowsecurity)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("row-level security is not supported on topic \"%s\"",
+							RelationGetRelationName(rel)),
+					 errhint("Control access with GRANT on the topic.")));
+		if (rel->rd_rel->relchecks > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("check constraints are not supported on topic \"%s\"",
+							RelationGetRelationName(rel)),
+					 errdetail("topics.produce() does not evaluate constraints."),
+					 errhint("Validate records before producing them.")));
+	}
+	relation_close(rel, NoLock);
+	PG_RETURN_VOID();
+}

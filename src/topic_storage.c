@@ -1,0 +1,898 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_storage.c
+ *	  Metapage, partition-state pages and data pages of a topic: creating the
+ *	  storage, appending records, and finding the page that holds a seq.
+ *
+ * The layout and the locking contract are described in pg_topics.h.
+ *
+ * WAL: every change goes through GenericXLog.  A custom resource manager
+ * would save a little WAL, but it must be loaded through
+ * shared_preload_libraries on the primary and on every standby before the
+ * first record is replayed; GenericXLog needs nothing and is replayed by
+ * core, so a topic survives a crash and streams to a standby even where the
+ * library is only loaded on demand.  The cost is kept low by logging one
+ * record per page touched per call (a batch of records fills a page under a
+ * single WAL record), and by never changing more than the bytes appended.
+ *
+ * Structural changes that need more pages than one GenericXLog record can
+ * hold are split into steps that each leave a consistent log: a data page is
+ * linked into its partition's chain (and becomes the tail) in one record; its
+ * directory entry follows in later records.  A crash in between only leaves
+ * the directory short of an entry, which costs a seek a few extra page reads
+ * along the chain; it never makes a record unreachable.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/generic_xlog.h"
+#include "access/xact.h"
+#include "access/xloginsert.h"
+#include "catalog/storage.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "storage/smgr.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+/* ------------------------------------------------------------------------
+ * Page initialisation
+ * ------------------------------------------------------------------------
+ */
+static void
+topic_page_init(Page page, uint16 kind, int32 partition)
+{
+	TopicPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, TOPIC_SPECIAL_SIZE);
+	opaque = TopicPageGetOpaque(page);
+	memset(opaque, 0, sizeof(TopicPageOpaqueData));
+	opaque->next = InvalidBlockNumber;
+	opaque->partition = partition;
+	opaque->kind = kind;
+	opaque->page_id = TOPIC_PAGE_ID;
+}
+
+bool
+topic_page_is_data(Page page)
+{
+	TopicPageOpaque opaque;
+
+	if (PageIsNew(page) ||
+		((PageHeader) page)->pd_special != BLCKSZ - TOPIC_SPECIAL_SIZE)
+		return false;
+	opaque = TopicPageGetOpaque(page);
+	return opaque->page_id == TOPIC_PAGE_ID && opaque->kind == TOPIC_PAGE_DATA;
+}
+
+static TopicMetaData *
+topic_page_meta(Page page)
+{
+	return (TopicMetaData *) PageGetContents(page);
+}
+
+static TopicPartitionState *
+topic_page_states(Page page)
+{
+	return (TopicPartitionState *) PageGetContents(page);
+}
+
+static void
+topic_state_init(TopicPartitionState *state, int64 next_seq)
+{
+	memset(state, 0, sizeof(TopicPartitionState));
+	state->log_start_seq = next_seq;
+	state->next_seq_base = next_seq;
+	state->head = InvalidBlockNumber;
+	state->tail = InvalidBlockNumber;
+	state->dir_root = InvalidBlockNumber;
+	state->stable_hint = InvalidBlockNumber;
+	state->frozen_upto = InvalidBlockNumber;
+}
+
+/* Mark the whole content area of a meta or state page as used. */
+static void
+topic_page_fill_contents(Page page)
+{
+	((PageHeader) page)->pd_lower = ((PageHeader) page)->pd_upper;
+}
+
+static void
+topic_corrupt_page(Relation rel, BlockNumber blkno, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("topic \"%s\" has an invalid %s at block %u",
+					RelationGetRelationName(rel), what, blkno)));
+}
+
+/* ------------------------------------------------------------------------
+ * Creating storage
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Write the metapage and the state pages of a new, empty relfilenode.
+ *
+ * The pages are written through smgr because the relfilenode is not yet the
+ * relation's (TRUNCATE builds the new one while the old is still in use).
+ * "carry" gives each partition's log start and next seq when the new storage
+ * replaces old storage, so that seqs continue after TRUNCATE; NULL starts
+ * every partition at 0.
+ */
+void
+topic_init_storage(SMgrRelation srel, bool needs_wal,
+				   const TopicPartitionState *carry, int npartitions)
+{
+	PGAlignedBlock buf;
+	Page		page = (Page) buf.data;
+	int			nstatepages = (npartitions + TOPIC_STATES_PER_PAGE - 1) / TOPIC_STATES_PER_PAGE;
+	TopicMetaData *meta;
+	BlockNumber blkno;
+	int			i;
+
+	Assert(npartitions >= 1 && npartitions <= TOPIC_MAX_PARTITIONS);
+
+	/* block 0: metapage */
+	topic_page_init(page, TOPIC_PAGE_META, -1);
+	meta = topic_page_meta(page);
+	meta->magic = TOPIC_MAGIC;
+	meta->version = TOPIC_FORMAT_VERSION;
+	meta->npartitions = npartitions;
+	meta->nstatepages = nstatepages;
+	for (i = 0; i < nstatepages; i++)
+		meta->statepages[i] = i + 1;
+	topic_page_fill_contents(page);
+
+	blkno = TOPIC_METAPAGE_BLKNO;
+	PageSetChecksumInplace(page, blkno);
+	smgrextend(srel, MAIN_FORKNUM, blkno, (char *) page, true);
+	if (needs_wal)
+		log_newpage(&srel->smgr_rnode.node, MAIN_FORKNUM, blkno, page, true);
+
+	/* blocks 1..nstatepages: partition states */
+	for (i = 0; i < nstatepages; i++)
+	{
+		TopicPartitionState *states;
+		int			j;
+
+		topic_page_init(page, TOPIC_PAGE_STATE, -1);
+		states = topic_page_states(page);
+		for (j = 0; j < TOPIC_STATES_PER_PAGE; j++)
+		{
+			int			p = i * TOPIC_STATES_PER_PAGE + j;
+			int64		next = 0;
+
+			if (p >= npartitions)
+				break;
+			if (carry)
+				next = carry[p].next_seq_base;
+			topic_state_init(&states[j], next);
+		}
+		topic_page_fill_contents(page);
+
+		blkno = i + 1;
+		PageSetChecksumInplace(page, blkno);
+		smgrextend(srel, MAIN_FORKNUM, blkno, (char *) page, true);
+		if (needs_wal)
+			log_newpage(&srel->smgr_rnode.node, MAIN_FORKNUM, blkno, page, true);
+	}
+
+	/*
+	 * The writes bypassed shared buffers, so a checkpoint that started before
+	 * them may already have passed their WAL records: sync now, as
+	 * contrib/bloom does for its init fork.
+	 */
+	if (needs_wal)
+		smgrimmedsync(srel, MAIN_FORKNUM);
+}
+
+/* ------------------------------------------------------------------------
+ * The backend-local cache of the metapage
+ * ------------------------------------------------------------------------
+ */
+
+static Buffer
+topic_read_meta(Relation rel, int mode)
+{
+	Buffer		buf = ReadBuffer(rel, TOPIC_METAPAGE_BLKNO);
+	Page		page;
+	TopicMetaData *meta;
+
+	LockBuffer(buf, mode);
+	page = BufferGetPage(buf);
+	meta = topic_page_meta(page);
+	if (PageIsNew(page) || meta->magic != TOPIC_MAGIC)
+		topic_corrupt_page(rel, TOPIC_METAPAGE_BLKNO, "metapage");
+	if (meta->version > TOPIC_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("topic \"%s\" has storage format %u, newer than this pg_topics supports (%u)",
+						RelationGetRelationName(rel), meta->version, TOPIC_FORMAT_VERSION),
+				 errhint("Install the newer pg_topics library.")));
+	return buf;
+}
+
+/*
+ * The shape of the topic (partition count, state page locations) and a tail
+ * hint per partition.  rd_amcache is dropped by every relcache invalidation,
+ * which topic_set_partitions and a new relfilenode both cause.
+ */
+TopicRelCache *
+topic_get_cache(Relation rel)
+{
+	if (rel->rd_amcache == NULL)
+	{
+		Buffer		buf = topic_read_meta(rel, BUFFER_LOCK_SHARE);
+		TopicMetaData *meta = topic_page_meta(BufferGetPage(buf));
+		Size		sz;
+		TopicRelCache *cache;
+		int			i;
+
+		/* one chunk: the relcache frees rd_amcache with a single pfree */
+		sz = MAXALIGN(sizeof(TopicRelCache)) +
+			MAXALIGN(sizeof(BlockNumber) * meta->nstatepages) +
+			sizeof(BlockNumber) * meta->npartitions;
+		cache = MemoryContextAllocZero(CacheMemoryContext, sz);
+		cache->npartitions = meta->npartitions;
+		cache->nstatepages = meta->nstatepages;
+		cache->statepages = (BlockNumber *) ((char *) cache + MAXALIGN(sizeof(TopicRelCache)));
+		cache->tail_hint = (BlockNumber *) ((char *) cache->statepages +
+											MAXALIGN(sizeof(BlockNumber) * meta->nstatepages));
+		memcpy(cache->statepages, meta->statepages, sizeof(BlockNumber) * meta->nstatepages);
+		for (i = 0; i < meta->npartitions; i++)
+			cache->tail_hint[i] = InvalidBlockNumber;
+		UnlockReleaseBuffer(buf);
+		rel->rd_amcache = cache;
+	}
+	return (TopicRelCache *) rel->rd_amcache;
+}
+
+void
+topic_check_partition(Relation rel, int32 partition)
+{
+	TopicRelCache *cache = topic_get_cache(rel);
+
+	if (partition < 0 || partition >= cache->npartitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partition %d of topic \"%s\" does not exist",
+						partition, RelationGetRelationName(rel)),
+				 errdetail("The topic has %d partition%s, numbered 0 to %d.",
+						   cache->npartitions, cache->npartitions == 1 ? "" : "s",
+						   cache->npartitions - 1)));
+}
+
+/* ------------------------------------------------------------------------
+ * Partition states
+ * ------------------------------------------------------------------------
+ */
+
+static Buffer
+topic_state_buffer(Relation rel, int32 partition, int mode, int *idx)
+{
+	TopicRelCache *cache = topic_get_cache(rel);
+	int			pageno = partition / TOPIC_STATES_PER_PAGE;
+	Buffer		buf;
+	Page		page;
+
+	Assert(partition >= 0 && partition < cache->npartitions);
+	buf = ReadBuffer(rel, cache->statepages[pageno]);
+	LockBuffer(buf, mode);
+	page = BufferGetPage(buf);
+	if (PageIsNew(page) || TopicPageGetOpaque(page)->kind != TOPIC_PAGE_STATE)
+		topic_corrupt_page(rel, cache->statepages[pageno], "partition state page");
+	*idx = partition % TOPIC_STATES_PER_PAGE;
+	return buf;
+}
+
+void
+topic_get_state(Relation rel, int32 partition, TopicPartitionState *state)
+{
+	int			idx;
+	Buffer		buf = topic_state_buffer(rel, partition, BUFFER_LOCK_SHARE, &idx);
+
+	*state = topic_page_states(BufferGetPage(buf))[idx];
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Change one partition's state under the state page's exclusive lock, WAL
+ * logged.  The caller must hold no state page lock.
+ */
+void
+topic_update_state(Relation rel, int32 partition,
+				   void (*mutate) (TopicPartitionState *state, void *arg), void *arg)
+{
+	int			idx;
+	Buffer		buf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
+	GenericXLogState *xs = GenericXLogStart(rel);
+	Page		page = GenericXLogRegisterBuffer(xs, buf, 0);
+
+	mutate(&topic_page_states(page)[idx], arg);
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Read every partition's state, with next_seq_base set to the partition's
+ * next seq (used to carry seqs over to a new relfilenode).
+ */
+TopicPartitionState *
+topic_read_all_states(Relation rel, int *npartitions)
+{
+	TopicRelCache *cache = topic_get_cache(rel);
+	TopicPartitionState *states;
+	int			p;
+
+	*npartitions = cache->npartitions;
+	states = palloc(sizeof(TopicPartitionState) * cache->npartitions);
+	for (p = 0; p < cache->npartitions; p++)
+	{
+		int64		next = topic_partition_next_seq(rel, p, &states[p]);
+
+		states[p].next_seq_base = next;
+	}
+	return states;
+}
+
+/*
+ * The next seq of a partition (Kafka's high watermark, counting records of
+ * transactions still in progress).  Also returns the state read.
+ */
+int64
+topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *state)
+{
+	BlockNumber blkno;
+
+	topic_get_state(rel, partition, state);
+	blkno = state->tail;
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		TopicPageOpaque opaque;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+			topic_corrupt_page(rel, blkno, "data page");
+		opaque = TopicPageGetOpaque(page);
+		if (!BlockNumberIsValid(opaque->next))
+		{
+			int64		next = opaque->first_seq + PageGetMaxOffsetNumber(page);
+
+			UnlockReleaseBuffer(buf);
+			return next;
+		}
+		/* a new tail appeared after we read the state: follow the chain */
+		blkno = opaque->next;
+		UnlockReleaseBuffer(buf);
+	}
+	return state->next_seq_base;
+}
+
+/* ------------------------------------------------------------------------
+ * Growing the partition count
+ * ------------------------------------------------------------------------
+ */
+
+/* A new page at the end of the relation, zeroed and exclusively locked. */
+static Buffer
+topic_new_buffer(Relation rel)
+{
+	Buffer		buf;
+
+	LockRelationForExtension(rel, ExclusiveLock);
+	buf = ReadBufferExtended(rel, MAIN_FORKNUM, P_NEW, RBM_ZERO_AND_LOCK, NULL);
+	UnlockRelationForExtension(rel, ExclusiveLock);
+	return buf;
+}
+
+/*
+ * Raise the partition count to npartitions, adding state pages as needed.
+ * Caller must hold a lock that excludes concurrent producers and readers of
+ * the topic's shape (create_topic holds AccessExclusiveLock on a new table).
+ */
+void
+topic_set_partitions(Relation rel, int npartitions)
+{
+	Buffer		metabuf;
+	TopicMetaData *meta;
+	int			old;
+
+	metabuf = topic_read_meta(rel, BUFFER_LOCK_EXCLUSIVE);
+	meta = topic_page_meta(BufferGetPage(metabuf));
+	old = meta->npartitions;
+
+	if (npartitions < old)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot reduce the partitions of topic \"%s\" from %d to %d",
+						RelationGetRelationName(rel), old, npartitions),
+				 errdetail("Records are placed by key hash modulo the partition count; removing partitions would lose records."),
+				 errhint("Create a new topic with fewer partitions and copy the records.")));
+	if (npartitions > TOPIC_MAX_PARTITIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a topic can have at most %d partitions", TOPIC_MAX_PARTITIONS),
+				 errdetail("%d partitions were requested.", npartitions)));
+
+	while (old < npartitions)
+	{
+		int			pageno = old / TOPIC_STATES_PER_PAGE;
+		int			upto = Min(npartitions, (pageno + 1) * TOPIC_STATES_PER_PAGE);
+		GenericXLogState *xs;
+		Page		metapage;
+		Page		statepage;
+		Buffer		statebuf = InvalidBuffer;
+		bool		newpage = (pageno >= (int) meta->nstatepages);
+		int			p;
+
+		if (newpage)
+			statebuf = topic_new_buffer(rel);
+		else
+		{
+			statebuf = ReadBuffer(rel, meta->statepages[pageno]);
+			LockBuffer(statebuf, BUFFER_LOCK_EXCLUSIVE);
+		}
+
+		xs = GenericXLogStart(rel);
+		metapage = GenericXLogRegisterBuffer(xs, metabuf, 0);
+		statepage = GenericXLogRegisterBuffer(xs, statebuf,
+											  newpage ? GENERIC_XLOG_FULL_IMAGE : 0);
+		if (newpage)
+		{
+			topic_page_init(statepage, TOPIC_PAGE_STATE, -1);
+			topic_page_fill_contents(statepage);
+		}
+		for (p = old; p < upto; p++)
+			topic_state_init(&topic_page_states(statepage)[p % TOPIC_STATES_PER_PAGE], 0);
+
+		meta = topic_page_meta(metapage);
+		if (newpage)
+		{
+			meta->statepages[meta->nstatepages] = BufferGetBlockNumber(statebuf);
+			meta->nstatepages++;
+		}
+		meta->npartitions = upto;
+		GenericXLogFinish(xs);
+		UnlockReleaseBuffer(statebuf);
+
+		meta = topic_page_meta(BufferGetPage(metabuf));
+		old = upto;
+	}
+	UnlockReleaseBuffer(metabuf);
+
+	/* every backend must re-read the shape */
+	CacheInvalidateRelcache(rel);
+}
+
+/* ------------------------------------------------------------------------
+ * Appending
+ * ------------------------------------------------------------------------
+ */
+
+/* Highest timestamp on a data page and below it (for the next page's floor). */
+static TimestampTz
+topic_page_max_ts(Page page)
+{
+	TopicPageOpaque opaque = TopicPageGetOpaque(page);
+	TimestampTz result = opaque->ts_floor;
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber off;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		itemid = PageGetItemId(page, off);
+		TimestampTz ts;
+
+		if (!ItemIdIsNormal(itemid))
+			continue;
+		memcpy(&ts, (char *) PageGetItem(page, itemid) + TREC_TS_OFF, sizeof(TimestampTz));
+		if (ts > result)
+			result = ts;
+	}
+	return result;
+}
+
+typedef struct NewTailArgs
+{
+	BlockNumber blkno;
+	bool		first;
+} NewTailArgs;
+
+/*
+ * Create a partition's first data page.  Called with no partition lock; the
+ * state page's exclusive lock settles a race between two first producers.
+ * Returns the tail, exclusively locked (it may be another producer's page).
+ */
+static Buffer
+topic_create_head(Relation rel, int32 partition, bool *created)
+{
+	int			idx;
+	Buffer		statebuf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
+	TopicPartitionState *st = &topic_page_states(BufferGetPage(statebuf))[idx];
+	Buffer		buf;
+	GenericXLogState *xs;
+	Page		page;
+	Page		statepage;
+	TopicPageOpaque opaque;
+
+	*created = false;
+	if (BlockNumberIsValid(st->tail))
+	{
+		BlockNumber tail = st->tail;
+
+		/* somebody else created it: lock it after dropping the state lock */
+		UnlockReleaseBuffer(statebuf);
+		buf = ReadBuffer(rel, tail);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		return buf;
+	}
+
+	/* a brand-new page: nobody else can be waiting for its lock */
+	buf = topic_new_buffer(rel);
+	xs = GenericXLogStart(rel);
+	page = GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
+	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+	st = &topic_page_states(statepage)[idx];
+
+	topic_page_init(page, TOPIC_PAGE_DATA, partition);
+	opaque = TopicPageGetOpaque(page);
+	opaque->first_seq = st->next_seq_base;
+	opaque->ts_floor = DT_NOBEGIN;
+
+	st->head = st->tail = BufferGetBlockNumber(buf);
+	if (!BlockNumberIsValid(st->stable_hint))
+		st->stable_hint = st->head;
+	if (!BlockNumberIsValid(st->frozen_upto))
+		st->frozen_upto = st->head;
+	st->npages++;
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(statebuf);
+	*created = true;
+	return buf;
+}
+
+/*
+ * Exclusively lock the tail data page of a partition, creating the first
+ * page when the partition has none.
+ */
+static Buffer
+topic_lock_tail(Relation rel, int32 partition)
+{
+	BlockNumber blkno = topic_get_cache(rel)->tail_hint[partition];
+
+	/* rd_amcache may be reset by any invalidation: never keep a pointer */
+	for (;;)
+	{
+		Buffer		buf;
+		Page		page;
+		TopicPageOpaque opaque;
+
+		if (!BlockNumberIsValid(blkno))
+		{
+			TopicPartitionState state;
+
+			topic_get_state(rel, partition, &state);
+			blkno = state.tail;
+			if (!BlockNumberIsValid(blkno))
+			{
+				bool		created;
+
+				buf = topic_create_head(rel, partition, &created);
+				if (created)
+				{
+					Page		hp = BufferGetPage(buf);
+
+					topic_dir_append(rel, partition, TopicPageGetOpaque(hp)->first_seq,
+									 TopicPageGetOpaque(hp)->ts_floor,
+									 BufferGetBlockNumber(buf));
+				}
+				blkno = BufferGetBlockNumber(buf);
+				page = BufferGetPage(buf);
+				opaque = TopicPageGetOpaque(page);
+				if (topic_page_is_data(page) && opaque->partition == partition &&
+					!BlockNumberIsValid(opaque->next))
+				{
+					topic_get_cache(rel)->tail_hint[partition] = blkno;
+					return buf;
+				}
+				UnlockReleaseBuffer(buf);
+				blkno = InvalidBlockNumber;
+				continue;
+			}
+		}
+
+		buf = ReadBuffer(rel, blkno);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		opaque = TopicPageGetOpaque(page);
+		if (topic_page_is_data(page) && opaque->partition == partition)
+		{
+			if (!BlockNumberIsValid(opaque->next))
+			{
+				topic_get_cache(rel)->tail_hint[partition] = blkno;
+				return buf;
+			}
+			/* the tail moved on: follow the chain */
+			blkno = opaque->next;
+		}
+		else
+			blkno = InvalidBlockNumber; /* stale hint: ask the state page */
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/*
+ * Link a new data page after the full tail "buf" (exclusively locked),
+ * WAL-logged in one record with the state change; returns the new tail,
+ * exclusively locked, after adding its directory entry.  "buf" is released.
+ */
+static Buffer
+topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
+{
+	Buffer		newbuf = topic_new_buffer(rel);
+	BlockNumber newblk = BufferGetBlockNumber(newbuf);
+	GenericXLogState *xs;
+	Page		oldpage;
+	Page		newpage;
+	Page		statepage;
+	TopicPageOpaque newopaque;
+	int			idx;
+	Buffer		statebuf;
+	TopicPartitionState *st;
+	TimestampTz floor_ts;
+
+	floor_ts = topic_page_max_ts(BufferGetPage(buf));
+	statebuf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
+
+	xs = GenericXLogStart(rel);
+	oldpage = GenericXLogRegisterBuffer(xs, buf, 0);
+	newpage = GenericXLogRegisterBuffer(xs, newbuf, GENERIC_XLOG_FULL_IMAGE);
+	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+
+	topic_page_init(newpage, TOPIC_PAGE_DATA, partition);
+	newopaque = TopicPageGetOpaque(newpage);
+	newopaque->first_seq = first_seq;
+	newopaque->ts_floor = floor_ts;
+	TopicPageGetOpaque(oldpage)->next = newblk;
+
+	st = &topic_page_states(statepage)[idx];
+	st->tail = newblk;
+	st->npages++;
+	GenericXLogFinish(xs);
+
+	UnlockReleaseBuffer(statebuf);
+	UnlockReleaseBuffer(buf);
+
+	/* still holding the new tail's lock: we are the partition's only appender */
+	topic_dir_append(rel, partition, first_seq, floor_ts, newblk);
+	topic_get_cache(rel)->tail_hint[partition] = newblk;
+	return newbuf;
+}
+
+static void
+topic_seq_too_low(Relation rel, int32 partition, int64 seq, int64 next)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("seq " INT64_FORMAT " is below the next seq " INT64_FORMAT " of partition %d of topic \"%s\"",
+					seq, next, partition, RelationGetRelationName(rel)),
+			 errdetail("Seqs are assigned in increasing order and are never reused."),
+			 errhint("Leave seq NULL to have it assigned.")));
+}
+
+/*
+ * Append records of one partition, in order.
+ *
+ * A record with seq >= 0 asks for that seq (used to restore a dump): it must
+ * not be below the partition's next seq; the seqs skipped become unused line
+ * pointers, or a new page starts at the requested seq when they would not
+ * fit.  Everything placed on one page in one pass is one WAL record.
+ */
+static void
+topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
+					   int nrecs, CommandId cid, TimestampTz now)
+{
+	TransactionId xid = GetCurrentTransactionId();
+	Buffer		buf = topic_lock_tail(rel, partition);
+	int			i = 0;
+
+	while (i < nrecs)
+	{
+		GenericXLogState *xs;
+		Page		page;
+		TopicPageOpaque opaque;
+		int64		next_seq;
+		int64		newpage_seq = -1;
+		int			placed = 0;
+
+		/* validate explicit seqs before touching the page */
+		{
+			Page		p = BufferGetPage(buf);
+
+			next_seq = TopicPageGetOpaque(p)->first_seq + PageGetMaxOffsetNumber(p);
+			if (recs[i]->seq >= 0 && recs[i]->seq < next_seq)
+			{
+				UnlockReleaseBuffer(buf);
+				topic_seq_too_low(rel, partition, recs[i]->seq, next_seq);
+			}
+		}
+
+		xs = GenericXLogStart(rel);
+		page = GenericXLogRegisterBuffer(xs, buf, 0);
+		opaque = TopicPageGetOpaque(page);
+
+		while (i < nrecs)
+		{
+			TopicNewRecord *rec = recs[i];
+			PageHeader phdr = (PageHeader) page;
+			int64		gap = 0;
+			Size		need;
+			Size		space = phdr->pd_upper - phdr->pd_lower;
+			ItemId		itemid;
+
+			next_seq = opaque->first_seq + PageGetMaxOffsetNumber(page);
+			if (rec->seq >= 0)
+			{
+				if (rec->seq < next_seq)
+				{
+					GenericXLogAbort(xs);
+					UnlockReleaseBuffer(buf);
+					topic_seq_too_low(rel, partition, rec->seq, next_seq);
+				}
+				gap = rec->seq - next_seq;
+			}
+
+			need = INTALIGN(rec->itemsz) + sizeof(ItemIdData);
+			if (gap > 0 && (uint64) gap * sizeof(ItemIdData) + need > space)
+			{
+				/* the skipped seqs do not fit here: start a page at rec->seq */
+				newpage_seq = rec->seq;
+				break;
+			}
+			need += gap * sizeof(ItemIdData);
+			if (need > space || PageGetMaxOffsetNumber(page) + gap + 1 > MaxOffsetNumber)
+			{
+				newpage_seq = next_seq;
+				break;
+			}
+
+			while (gap-- > 0)
+			{
+				itemid = PageGetItemId(page, PageGetMaxOffsetNumber(page) + 1);
+				ItemIdSetUnused(itemid);
+				phdr->pd_lower += sizeof(ItemIdData);
+			}
+
+			if (rec->ts == DT_NOBEGIN)
+				rec->ts = now;
+			phdr->pd_upper -= INTALIGN(rec->itemsz);
+			itemid = PageGetItemId(page, PageGetMaxOffsetNumber(page) + 1);
+			phdr->pd_lower += sizeof(ItemIdData);
+			ItemIdSetNormal(itemid, phdr->pd_upper, rec->itemsz);
+			topic_record_write((char *) page + phdr->pd_upper, rec, xid, cid);
+
+			rec->seq = opaque->first_seq + PageGetMaxOffsetNumber(page) - 1;
+			rec->partition = partition;
+			ItemPointerSet(&rec->tid, BufferGetBlockNumber(buf),
+						   PageGetMaxOffsetNumber(page));
+			placed++;
+			i++;
+		}
+
+		if (placed > 0)
+			GenericXLogFinish(xs);
+		else
+			GenericXLogAbort(xs);
+
+		if (i < nrecs)
+		{
+			Assert(newpage_seq >= 0);
+			buf = topic_add_tail(rel, partition, buf, newpage_seq);
+		}
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Append prepared records (partition resolved, topic_record_prepare done).
+ * Records of a partition keep their relative order; on return each record
+ * has its seq, ts and tid.
+ */
+void
+topic_append(Relation rel, TopicNewRecord *recs, int nrecs, CommandId cid)
+{
+	TopicNewRecord **byp;
+	int		   *counts;
+	int		   *starts;
+	int			npartitions = topic_get_cache(rel)->npartitions;
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+	int			p;
+
+	if (nrecs == 1)
+	{
+		TopicNewRecord *one = &recs[0];
+
+		topic_append_partition(rel, one->partition, &one, 1, cid, now);
+		return;
+	}
+
+	/* a stable counting sort by partition */
+	counts = palloc0(sizeof(int) * (npartitions + 1));
+	starts = palloc(sizeof(int) * (npartitions + 1));
+	byp = palloc(sizeof(TopicNewRecord *) * nrecs);
+	for (i = 0; i < nrecs; i++)
+		counts[recs[i].partition]++;
+	starts[0] = 0;
+	for (p = 0; p < npartitions; p++)
+		starts[p + 1] = starts[p] + counts[p];
+	for (i = 0; i < nrecs; i++)
+		byp[starts[recs[i].partition]++] = &recs[i];
+
+	for (p = 0, i = 0; p < npartitions; p++)
+	{
+		if (counts[p] > 0)
+			topic_append_partition(rel, p, byp + i, counts[p], cid, now);
+		i += counts[p];
+	}
+	pfree(counts);
+	pfree(starts);
+	pfree(byp);
+}
+
+/* ------------------------------------------------------------------------
+ * Seeking
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * The data page of a partition that holds "seq" (or, for a seq in a gap
+ * between pages, the next page after it), or InvalidBlockNumber when the
+ * partition has no page at or after seq.  O(log n) through the directory,
+ * then along the chain for pages the directory does not know yet.
+ */
+BlockNumber
+topic_find_page(Relation rel, int32 partition, int64 seq,
+				TopicPartitionState *state)
+{
+	BlockNumber blkno;
+
+	if (!BlockNumberIsValid(state->head))
+		return InvalidBlockNumber;
+
+	blkno = InvalidBlockNumber;
+	if (BlockNumberIsValid(state->dir_root))
+		blkno = topic_dir_lookup(rel, state, seq);
+	if (!BlockNumberIsValid(blkno))
+		blkno = state->head;
+
+	for (;;)
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		TopicPageOpaque opaque;
+		BlockNumber next;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+			topic_corrupt_page(rel, blkno, "data page");
+		opaque = TopicPageGetOpaque(page);
+		next = opaque->next;
+		if (seq < opaque->first_seq + PageGetMaxOffsetNumber(page) ||
+			!BlockNumberIsValid(next))
+		{
+			UnlockReleaseBuffer(buf);
+			return blkno;
+		}
+		UnlockReleaseBuffer(buf);
+		blkno = next;
+	}
+}

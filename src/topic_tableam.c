@@ -1,0 +1,954 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_tableam.c
+ *	  The topic_log table access method: the TableAmRoutine and its
+ *	  callbacks.
+ *
+ * A topic relation has a fixed set of columns (pg_topics.h, Anum_topic_*).
+ * Rows are virtual tuples built from records: partition and seq come from
+ * the page a record is on, the other columns from the record.  Scans work
+ * page at a time like heap's page mode: under a share lock they decide which
+ * records are visible, then return them with only a pin held, the datums
+ * pointing into the pinned page.
+ *
+ * Inserting (INSERT, COPY, and the produce functions, which call
+ * topic_append directly) assigns partition (from the key when not given),
+ * seq and ts.  Everything that would change a stored record fails with
+ * feature_not_supported: update, delete, row locks, CLUSTER / VACUUM FULL,
+ * speculative insertion.  Indexes are not supported yet; seeks go through
+ * the topic's own directory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "catalog/storage.h"
+#include "catalog/storage_xlog.h"
+#include "commands/defrem.h"
+#include "commands/vacuum.h"
+#include "executor/tuptable.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "access/multixact.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "storage/smgr.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(topic_log_handler);
+
+static const TableAmRoutine topic_methods;
+
+typedef struct TopicScanDescData
+{
+	TableScanDescData base;
+	BlockNumber nblocks;		/* blocks to scan (non-parallel) */
+	BlockNumber next_block;		/* next block to read (non-parallel) */
+	bool		started;
+	Buffer		cbuf;			/* current page, pinned */
+	BlockNumber cblock;
+	int			nvis;			/* visible offsets on the current page */
+	int			ivis;
+	BufferAccessStrategy strategy;
+	ParallelBlockTableScanWorkerData pbw;
+	OffsetNumber analyze_off;	/* ANALYZE: next offset on the current page */
+	OffsetNumber vis[MaxOffsetNumber];
+} TopicScanDescData;
+
+typedef TopicScanDescData *TopicScanDesc;
+
+/* ------------------------------------------------------------------------
+ * Helpers shared with the rest of the extension
+ * ------------------------------------------------------------------------
+ */
+
+bool
+topic_relation_is_topic(Relation rel)
+{
+	return rel->rd_tableam == &topic_methods;
+}
+
+Oid
+topic_am_oid(void)
+{
+	return get_am_oid("topic_log", true);
+}
+
+static const struct
+{
+	const char *name;
+	Oid			type;
+}			topic_columns[Natts_topic] =
+{
+	{"partition", INT4OID},
+	{"seq", INT8OID},
+	{"ts", TIMESTAMPTZOID},
+	{"key", TEXTOID},
+	{"value", BYTEAOID},
+	{"headers", JSONBOID},
+};
+
+/*
+ * A topic stores exactly the columns (partition integer, seq bigint,
+ * ts timestamptz, key text, value bytea, headers jsonb).
+ */
+void
+topic_check_tupdesc(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		ok = desc->natts == Natts_topic;
+	int			i;
+
+	for (i = 0; ok && i < Natts_topic; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		ok = !att->attisdropped && att->atttypid == topic_columns[i].type &&
+			strcmp(NameStr(att->attname), topic_columns[i].name) == 0;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table \"%s\" does not have the columns of a topic",
+						RelationGetRelationName(rel)),
+				 errdetail("A table using access method topic_log must have exactly the columns "
+						   "(partition integer, seq bigint, ts timestamptz, key text, value bytea, headers jsonb)."),
+				 errhint("Create topics with topics.create_topic().")));
+}
+
+/*
+ * Kafka's default partitioner for a key, and round-robin for null keys.
+ * Kafka hashes the key's UTF-8 bytes, so convert from the database encoding
+ * first when it is not UTF-8.
+ */
+int32
+topic_choose_partition(Relation rel, struct varlena *key)
+{
+	static uint32 round_robin = 0;
+	static bool rr_started = false;
+	int32		npartitions = topic_get_cache(rel)->npartitions;
+	char	   *data;
+	int			len;
+
+	if (key == NULL)
+	{
+		if (!rr_started)
+		{
+			round_robin = (uint32) MyProcPid;
+			rr_started = true;
+		}
+		return (int32) (round_robin++ % (uint32) npartitions);
+	}
+
+	data = VARDATA_ANY(key);
+	len = VARSIZE_ANY_EXHDR(key);
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		char	   *utf8 = pg_server_to_any(data, len, PG_UTF8);
+
+		if (utf8 != data)
+		{
+			data = utf8;
+			len = strlen(utf8);
+		}
+	}
+	return kafka_partition_for_key(data, len, npartitions);
+}
+
+void
+topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *isnull = slot->tts_isnull;
+
+	ExecClearTuple(slot);
+	values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
+	values[Anum_topic_seq - 1] = Int64GetDatum(rec->seq);
+	values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec->ts);
+	values[Anum_topic_key - 1] = rec->key;
+	values[Anum_topic_value - 1] = rec->value;
+	values[Anum_topic_headers - 1] = rec->headers;
+	isnull[Anum_topic_partition - 1] = false;
+	isnull[Anum_topic_seq - 1] = false;
+	isnull[Anum_topic_ts - 1] = false;
+	isnull[Anum_topic_key - 1] = (rec->flags & TREC_NULL_KEY) != 0;
+	isnull[Anum_topic_value - 1] = (rec->flags & TREC_NULL_VALUE) != 0;
+	isnull[Anum_topic_headers - 1] = (rec->flags & TREC_NULL_HEADERS) != 0;
+	ExecStoreVirtualTuple(slot);
+}
+
+static void
+topic_unsupported(Relation rel, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s is not supported on topic \"%s\"", what,
+					RelationGetRelationName(rel)),
+			 errdetail("Records of a topic are immutable and stored in append order.")));
+}
+
+/* ------------------------------------------------------------------------
+ * Slot callbacks
+ * ------------------------------------------------------------------------
+ */
+
+static const TupleTableSlotOps *
+topicam_slot_callbacks(Relation relation)
+{
+	return &TTSOpsVirtual;
+}
+
+/* ------------------------------------------------------------------------
+ * Sequential scans
+ * ------------------------------------------------------------------------
+ */
+
+static TableScanDesc
+topicam_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
+				   ParallelTableScanDesc pscan, uint32 flags)
+{
+	TopicScanDesc scan = palloc0(sizeof(TopicScanDescData));
+
+	RelationIncrementReferenceCount(rel);
+	scan->base.rs_rd = rel;
+	scan->base.rs_snapshot = snapshot;
+	scan->base.rs_nkeys = nkeys;
+	scan->base.rs_key = key;
+	scan->base.rs_flags = flags;
+	scan->base.rs_parallel = pscan;
+	scan->cbuf = InvalidBuffer;
+	scan->cblock = InvalidBlockNumber;
+	return (TableScanDesc) scan;
+}
+
+static void
+topicam_scan_release_page(TopicScanDesc scan)
+{
+	if (BufferIsValid(scan->cbuf))
+		ReleaseBuffer(scan->cbuf);
+	scan->cbuf = InvalidBuffer;
+	scan->cblock = InvalidBlockNumber;
+	scan->nvis = scan->ivis = 0;
+}
+
+static void
+topicam_scan_end(TableScanDesc sscan)
+{
+	TopicScanDesc scan = (TopicScanDesc) sscan;
+
+	topicam_scan_release_page(scan);
+	if (scan->strategy)
+		FreeAccessStrategy(scan->strategy);
+	RelationDecrementReferenceCount(sscan->rs_rd);
+	if (sscan->rs_flags & SO_TEMP_SNAPSHOT)
+		UnregisterSnapshot(sscan->rs_snapshot);
+	pfree(scan);
+}
+
+static void
+topicam_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
+					bool allow_strat, bool allow_sync, bool allow_pagemode)
+{
+	TopicScanDesc scan = (TopicScanDesc) sscan;
+
+	topicam_scan_release_page(scan);
+	scan->started = false;
+}
+
+/*
+ * Pin a block and collect the offsets of the records visible to the scan's
+ * snapshot, under a share lock that is released before returning.
+ */
+static void
+topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
+{
+	Relation	rel = scan->base.rs_rd;
+	Page		page;
+
+	topicam_scan_release_page(scan);
+	CHECK_FOR_INTERRUPTS();
+	scan->cbuf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, scan->strategy);
+	scan->cblock = blkno;
+	LockBuffer(scan->cbuf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(scan->cbuf);
+	if (topic_page_is_data(page))
+	{
+		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+		OffsetNumber off;
+
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		itemid = PageGetItemId(page, off);
+
+			if (!ItemIdIsNormal(itemid))
+				continue;
+			if (topic_record_status(rel, scan->cbuf, (char *) PageGetItem(page, itemid),
+									scan->base.rs_snapshot) == TREC_VISIBLE)
+				scan->vis[scan->nvis++] = off;
+		}
+	}
+	LockBuffer(scan->cbuf, BUFFER_LOCK_UNLOCK);
+}
+
+static BlockNumber
+topicam_scan_next_block(TopicScanDesc scan)
+{
+	Relation	rel = scan->base.rs_rd;
+	ParallelBlockTableScanDesc pbscan =
+	(ParallelBlockTableScanDesc) scan->base.rs_parallel;
+
+	if (!scan->started)
+	{
+		scan->started = true;
+		if (pbscan)
+		{
+			table_block_parallelscan_startblock_init(rel, &scan->pbw, pbscan);
+			scan->nblocks = pbscan->phs_nblocks;
+		}
+		else
+			scan->nblocks = RelationGetNumberOfBlocks(rel);
+		if ((scan->base.rs_flags & SO_ALLOW_STRAT) && scan->strategy == NULL &&
+			scan->nblocks > (BlockNumber) (NBuffers / 4))
+			scan->strategy = GetAccessStrategy(BAS_BULKREAD);
+		scan->next_block = 0;
+	}
+
+	if (pbscan)
+		return table_block_parallelscan_nextpage(rel, &scan->pbw, pbscan);
+	if (scan->next_block >= scan->nblocks)
+		return InvalidBlockNumber;
+	return scan->next_block++;
+}
+
+static bool
+topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
+						 TupleTableSlot *slot)
+{
+	TopicScanDesc scan = (TopicScanDesc) sscan;
+
+	if (ScanDirectionIsBackward(direction))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("backward scans are not supported on topic \"%s\"",
+						RelationGetRelationName(sscan->rs_rd)),
+				 errhint("Declare the cursor without SCROLL, or read the records in seq order with topics.fetch().")));
+
+	for (;;)
+	{
+		BlockNumber blkno;
+
+		if (scan->ivis < scan->nvis)
+		{
+			TopicRecord rec;
+			OffsetNumber off = scan->vis[scan->ivis++];
+
+			topic_record_decode(BufferGetPage(scan->cbuf), off, &rec);
+			topic_store_record_in_slot(slot, &rec);
+			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
+			ItemPointerSet(&slot->tts_tid, scan->cblock, off);
+			pgstat_count_heap_getnext(sscan->rs_rd);
+			return true;
+		}
+
+		blkno = topicam_scan_next_block(scan);
+		if (!BlockNumberIsValid(blkno))
+		{
+			topicam_scan_release_page(scan);
+			ExecClearTuple(slot);
+			return false;
+		}
+		topicam_scan_load_page(scan, blkno);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Parallel scans: the generic block-based protocol
+ * ------------------------------------------------------------------------
+ */
+
+static Size
+topicam_parallelscan_estimate(Relation rel)
+{
+	return table_block_parallelscan_estimate(rel);
+}
+
+static Size
+topicam_parallelscan_initialize(Relation rel, ParallelTableScanDesc pscan)
+{
+	return table_block_parallelscan_initialize(rel, pscan);
+}
+
+static void
+topicam_parallelscan_reinitialize(Relation rel, ParallelTableScanDesc pscan)
+{
+	table_block_parallelscan_reinitialize(rel, pscan);
+}
+
+/* ------------------------------------------------------------------------
+ * Fetching by TID (TID scans, and the index interface)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Copy the record at tid into slot if it exists and is visible.  The slot
+ * is materialized because the buffer is released before returning.
+ */
+static bool
+topicam_fetch_tid(Relation rel, ItemPointer tid, Snapshot snapshot,
+				  TupleTableSlot *slot)
+{
+	BlockNumber blkno = ItemPointerGetBlockNumber(tid);
+	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
+	Buffer		buf;
+	Page		page;
+	bool		found = false;
+
+	if (blkno >= RelationGetNumberOfBlocks(rel))
+		return false;
+	buf = ReadBuffer(rel, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (topic_page_is_data(page) && off >= FirstOffsetNumber &&
+		off <= PageGetMaxOffsetNumber(page) &&
+		ItemIdIsNormal(PageGetItemId(page, off)) &&
+		topic_record_status(rel, buf, (char *) PageGetItem(page, PageGetItemId(page, off)),
+							snapshot) == TREC_VISIBLE)
+	{
+		TopicRecord rec;
+
+		topic_record_decode(page, off, &rec);
+		topic_store_record_in_slot(slot, &rec);
+		ExecMaterializeSlot(slot);
+		slot->tts_tableOid = RelationGetRelid(rel);
+		slot->tts_tid = *tid;
+		found = true;
+	}
+	UnlockReleaseBuffer(buf);
+	return found;
+}
+
+static IndexFetchTableData *
+topicam_index_fetch_begin(Relation rel)
+{
+	IndexFetchTableData *scan = palloc0(sizeof(IndexFetchTableData));
+
+	scan->rel = rel;
+	return scan;
+}
+
+static void
+topicam_index_fetch_reset(IndexFetchTableData *scan)
+{
+}
+
+static void
+topicam_index_fetch_end(IndexFetchTableData *scan)
+{
+	pfree(scan);
+}
+
+static bool
+topicam_index_fetch_tuple(struct IndexFetchTableData *scan, ItemPointer tid,
+						  Snapshot snapshot, TupleTableSlot *slot,
+						  bool *call_again, bool *all_dead)
+{
+	*call_again = false;
+	if (all_dead)
+		*all_dead = false;
+	return topicam_fetch_tid(scan->rel, tid, snapshot, slot);
+}
+
+static bool
+topicam_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
+						  TupleTableSlot *slot)
+{
+	return topicam_fetch_tid(rel, tid, snapshot, slot);
+}
+
+static bool
+topicam_tuple_tid_valid(TableScanDesc scan, ItemPointer tid)
+{
+	return ItemPointerIsValid(tid) &&
+		ItemPointerGetBlockNumber(tid) < RelationGetNumberOfBlocks(scan->rs_rd);
+}
+
+static void
+topicam_get_latest_tid(TableScanDesc scan, ItemPointer tid)
+{
+	/* records are never updated: every version is the latest */
+}
+
+static bool
+topicam_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
+								 Snapshot snapshot)
+{
+	TupleTableSlot *tmp = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	bool		result = topicam_fetch_tid(rel, &slot->tts_tid, snapshot, tmp);
+
+	ExecDropSingleTupleTableSlot(tmp);
+	return result;
+}
+
+static TransactionId
+topicam_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
+{
+	topic_unsupported(rel, "index tuple deletion");
+	return InvalidTransactionId;
+}
+
+/* ------------------------------------------------------------------------
+ * Inserting
+ * ------------------------------------------------------------------------
+ */
+
+/* A varlena argument as a plain (detoasted, possibly short) varlena. */
+static struct varlena *
+plain_varlena(Datum d)
+{
+	return (struct varlena *) PG_DETOAST_DATUM_PACKED(d);
+}
+
+static void
+topic_slot_to_record(Relation rel, TupleTableSlot *slot, TopicNewRecord *rec)
+{
+	Datum	   *values;
+	bool	   *isnull;
+
+	slot_getallattrs(slot);
+	values = slot->tts_values;
+	isnull = slot->tts_isnull;
+
+	memset(rec, 0, sizeof(TopicNewRecord));
+	rec->key = isnull[Anum_topic_key - 1] ? NULL : plain_varlena(values[Anum_topic_key - 1]);
+	rec->value = isnull[Anum_topic_value - 1] ? NULL : plain_varlena(values[Anum_topic_value - 1]);
+	rec->headers = isnull[Anum_topic_headers - 1] ? NULL : plain_varlena(values[Anum_topic_headers - 1]);
+
+	if (isnull[Anum_topic_partition - 1])
+		rec->partition = topic_choose_partition(rel, rec->key);
+	else
+	{
+		rec->partition = DatumGetInt32(values[Anum_topic_partition - 1]);
+		topic_check_partition(rel, rec->partition);
+	}
+
+	rec->seq = -1;
+	if (!isnull[Anum_topic_seq - 1])
+	{
+		rec->seq = DatumGetInt64(values[Anum_topic_seq - 1]);
+		if (rec->seq < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("seq must not be negative"),
+					 errhint("Leave seq NULL to have it assigned.")));
+	}
+
+	rec->ts = DT_NOBEGIN;
+	if (!isnull[Anum_topic_ts - 1])
+		rec->ts = DatumGetTimestampTz(values[Anum_topic_ts - 1]);
+
+	topic_record_prepare(rel, rec);
+}
+
+/* Put what the access method assigned back into the slot (RETURNING). */
+static void
+topic_record_to_slot(Relation rel, TupleTableSlot *slot, const TopicNewRecord *rec)
+{
+	slot->tts_values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
+	slot->tts_isnull[Anum_topic_partition - 1] = false;
+	slot->tts_values[Anum_topic_seq - 1] = Int64GetDatum(rec->seq);
+	slot->tts_isnull[Anum_topic_seq - 1] = false;
+	slot->tts_values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec->ts);
+	slot->tts_isnull[Anum_topic_ts - 1] = false;
+	slot->tts_tableOid = RelationGetRelid(rel);
+	slot->tts_tid = rec->tid;
+}
+
+static void
+topicam_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
+					 CommandId cid, int options, BulkInsertState bistate)
+{
+	TopicNewRecord *recs = palloc(sizeof(TopicNewRecord) * nslots);
+	int			i;
+
+	for (i = 0; i < nslots; i++)
+		topic_slot_to_record(rel, slots[i], &recs[i]);
+	topic_append(rel, recs, nslots, cid);
+	for (i = 0; i < nslots; i++)
+		topic_record_to_slot(rel, slots[i], &recs[i]);
+	pgstat_count_heap_insert(rel, nslots);
+	pfree(recs);
+}
+
+static void
+topicam_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
+					 int options, BulkInsertState bistate)
+{
+	topicam_multi_insert(rel, &slot, 1, cid, options, bistate);
+}
+
+static void
+topicam_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
+								 CommandId cid, int options,
+								 BulkInsertState bistate, uint32 specToken)
+{
+	topic_unsupported(rel, "INSERT ... ON CONFLICT");
+}
+
+static void
+topicam_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
+								   uint32 specToken, bool succeeded)
+{
+	topic_unsupported(rel, "INSERT ... ON CONFLICT");
+}
+
+static TM_Result
+topicam_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
+					 Snapshot snapshot, Snapshot crosscheck, bool wait,
+					 TM_FailureData *tmfd, bool changingPart)
+{
+	topic_unsupported(rel, "DELETE");
+	return TM_Invisible;
+}
+
+static TM_Result
+topicam_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
+					 CommandId cid, Snapshot snapshot, Snapshot crosscheck,
+					 bool wait, TM_FailureData *tmfd,
+					 LockTupleMode *lockmode, bool *update_indexes)
+{
+	topic_unsupported(rel, "UPDATE");
+	return TM_Invisible;
+}
+
+static TM_Result
+topicam_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
+				   TupleTableSlot *slot, CommandId cid, LockTupleMode mode,
+				   LockWaitPolicy wait_policy, uint8 flags,
+				   TM_FailureData *tmfd)
+{
+	topic_unsupported(rel, "locking records");
+	return TM_Invisible;
+}
+
+static void
+topicam_finish_bulk_insert(Relation rel, int options)
+{
+}
+
+/* ------------------------------------------------------------------------
+ * DDL
+ * ------------------------------------------------------------------------
+ */
+
+static void
+topicam_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
+								  char persistence, TransactionId *freezeXid,
+								  MultiXactId *minmulti)
+{
+	SMgrRelation srel;
+	TopicPartitionState *carry = NULL;
+	int			npartitions = 1;
+
+	if (persistence != RELPERSISTENCE_PERMANENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("topics must be permanent tables"),
+				 errdetail("A topic is a durable log; temporary and unlogged topics are not supported."),
+				 errhint("Create the table without TEMPORARY or UNLOGGED.")));
+	topic_check_tupdesc(rel);
+
+	/*
+	 * TRUNCATE gives the relation new storage while the old one is still its
+	 * rd_node: carry every partition's next seq over, so that seqs are never
+	 * reused.  A new relation (CREATE TABLE, or the transient table of a
+	 * rewrite) starts empty with one partition.
+	 */
+	if (!RelFileNodeEquals(rel->rd_node, *newrnode) &&
+		smgrexists(RelationGetSmgr(rel), MAIN_FORKNUM) &&
+		smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM) > 0)
+		carry = topic_read_all_states(rel, &npartitions);
+
+	*freezeXid = RecentXmin;
+	*minmulti = GetOldestMultiXactId();
+
+	srel = RelationCreateStorage(*newrnode, persistence, true);
+	topic_init_storage(srel, true, carry, npartitions);
+	if (carry)
+		pfree(carry);
+}
+
+/*
+ * TRUNCATE of a topic created in the same transaction: the storage is reset
+ * in place, keeping the seqs as the transactional path does.
+ */
+static void
+topicam_relation_nontransactional_truncate(Relation rel)
+{
+	int			npartitions;
+	TopicPartitionState *carry = topic_read_all_states(rel, &npartitions);
+
+	RelationTruncate(rel, 0);
+	if (rel->rd_amcache)
+		pfree(rel->rd_amcache);
+	rel->rd_amcache = NULL;
+	topic_init_storage(RelationGetSmgr(rel), RelationNeedsWAL(rel), carry, npartitions);
+	pfree(carry);
+}
+
+/* ALTER TABLE ... SET TABLESPACE: copy the blocks as they are. */
+static void
+topicam_relation_copy_data(Relation rel, const RelFileNode *newrnode)
+{
+	SMgrRelation dstrel;
+
+	FlushRelationBuffers(rel);
+	dstrel = RelationCreateStorage(*newrnode, rel->rd_rel->relpersistence, true);
+	RelationCopyStorage(RelationGetSmgr(rel), dstrel, MAIN_FORKNUM,
+						rel->rd_rel->relpersistence);
+	RelationDropStorage(rel);
+	smgrclose(dstrel);
+}
+
+static void
+topicam_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
+								  Relation OldIndex, bool use_sort,
+								  TransactionId OldestXmin,
+								  TransactionId *xid_cutoff,
+								  MultiXactId *multi_cutoff,
+								  double *num_tuples,
+								  double *tups_vacuumed,
+								  double *tups_recently_dead)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("CLUSTER and VACUUM FULL are not supported on topic \"%s\"",
+					RelationGetRelationName(OldTable)),
+			 errdetail("A topic has no dead records to reclaim, and rewriting it would renumber nothing but cost a full copy."),
+			 errhint("Use plain VACUUM, which freezes records, or TRUNCATE to empty the topic.")));
+}
+
+static void
+topicam_relation_vacuum(Relation rel, struct VacuumParams *params,
+						BufferAccessStrategy bstrategy)
+{
+	topic_vacuum_rel(rel, params, bstrategy);
+}
+
+/* ------------------------------------------------------------------------
+ * ANALYZE
+ * ------------------------------------------------------------------------
+ */
+
+static bool
+topicam_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
+								BufferAccessStrategy bstrategy)
+{
+	TopicScanDesc scan = (TopicScanDesc) sscan;
+
+	topicam_scan_release_page(scan);
+	scan->cbuf = ReadBufferExtended(sscan->rs_rd, MAIN_FORKNUM, blockno,
+									RBM_NORMAL, bstrategy);
+	scan->cblock = blockno;
+	scan->analyze_off = FirstOffsetNumber;
+	LockBuffer(scan->cbuf, BUFFER_LOCK_SHARE);
+	return true;
+}
+
+static bool
+topicam_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
+								double *liverows, double *deadrows,
+								TupleTableSlot *slot)
+{
+	TopicScanDesc scan = (TopicScanDesc) sscan;
+	Page		page = BufferGetPage(scan->cbuf);
+
+	if (topic_page_is_data(page))
+	{
+		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+
+		while (scan->analyze_off <= maxoff)
+		{
+			OffsetNumber off = scan->analyze_off++;
+			ItemId		itemid = PageGetItemId(page, off);
+			char	   *item;
+			TopicRecord rec;
+
+			if (!ItemIdIsNormal(itemid))
+				continue;
+			item = (char *) PageGetItem(page, itemid);
+			if (topic_xid_in_progress_now(scan->cbuf, item))
+				continue;
+			if (item[TREC_FLAGS_OFF] & TREC_XMIN_INVALID)
+			{
+				*deadrows += 1;
+				continue;
+			}
+			*liverows += 1;
+			topic_record_decode(page, off, &rec);
+			topic_store_record_in_slot(slot, &rec);
+			ExecMaterializeSlot(slot);
+			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
+			ItemPointerSet(&slot->tts_tid, scan->cblock, off);
+			return true;
+		}
+	}
+	UnlockReleaseBuffer(scan->cbuf);
+	scan->cbuf = InvalidBuffer;
+	ExecClearTuple(slot);
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Indexes (not supported yet)
+ * ------------------------------------------------------------------------
+ */
+
+static double
+topicam_index_build_range_scan(Relation table_rel, Relation index_rel,
+							   IndexInfo *index_info, bool allow_sync,
+							   bool anyvisible, bool progress,
+							   BlockNumber start_blockno, BlockNumber numblocks,
+							   IndexBuildCallback callback, void *callback_state,
+							   TableScanDesc scan)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("indexes are not supported on topic \"%s\"",
+					RelationGetRelationName(table_rel)),
+			 errdetail("Seeks by partition and seq use the topic's own directory."),
+			 errhint("Use topics.fetch() to read from a seq, or copy the records into a table to index them.")));
+	return 0;
+}
+
+static void
+topicam_index_validate_scan(Relation table_rel, Relation index_rel,
+							IndexInfo *index_info, Snapshot snapshot,
+							ValidateIndexState *state)
+{
+	topic_unsupported(table_rel, "CREATE INDEX CONCURRENTLY");
+}
+
+/* ------------------------------------------------------------------------
+ * Sizes and planner estimates
+ * ------------------------------------------------------------------------
+ */
+
+static bool
+topicam_relation_needs_toast_table(Relation rel)
+{
+	/* records up to pg_topics.max_record_bytes can exceed a page */
+	return true;
+}
+
+static Oid
+topicam_relation_toast_am(Relation rel)
+{
+	return HEAP_TABLE_AM_OID;
+}
+
+static void
+topicam_estimate_rel_size(Relation rel, int32 *attr_widths,
+						  BlockNumber *pages, double *tuples,
+						  double *allvisfrac)
+{
+	table_block_relation_estimate_size(rel, attr_widths, pages, tuples,
+									   allvisfrac,
+									   TREC_HEADER_SIZE + sizeof(ItemIdData),
+									   TOPIC_CONTENT_SIZE);
+}
+
+/* ------------------------------------------------------------------------
+ * TABLESAMPLE and bitmap scans
+ * ------------------------------------------------------------------------
+ */
+
+static bool
+topicam_scan_sample_next_block(TableScanDesc scan, SampleScanState *scanstate)
+{
+	topic_unsupported(scan->rs_rd, "TABLESAMPLE");
+	return false;
+}
+
+static bool
+topicam_scan_sample_next_tuple(TableScanDesc scan, SampleScanState *scanstate,
+							   TupleTableSlot *slot)
+{
+	topic_unsupported(scan->rs_rd, "TABLESAMPLE");
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * The routine
+ * ------------------------------------------------------------------------
+ */
+
+static const TableAmRoutine topic_methods = {
+	.type = T_TableAmRoutine,
+
+	.slot_callbacks = topicam_slot_callbacks,
+
+	.scan_begin = topicam_scan_begin,
+	.scan_end = topicam_scan_end,
+	.scan_rescan = topicam_scan_rescan,
+	.scan_getnextslot = topicam_scan_getnextslot,
+
+	.parallelscan_estimate = topicam_parallelscan_estimate,
+	.parallelscan_initialize = topicam_parallelscan_initialize,
+	.parallelscan_reinitialize = topicam_parallelscan_reinitialize,
+
+	.index_fetch_begin = topicam_index_fetch_begin,
+	.index_fetch_reset = topicam_index_fetch_reset,
+	.index_fetch_end = topicam_index_fetch_end,
+	.index_fetch_tuple = topicam_index_fetch_tuple,
+
+	.tuple_insert = topicam_tuple_insert,
+	.tuple_insert_speculative = topicam_tuple_insert_speculative,
+	.tuple_complete_speculative = topicam_tuple_complete_speculative,
+	.multi_insert = topicam_multi_insert,
+	.tuple_delete = topicam_tuple_delete,
+	.tuple_update = topicam_tuple_update,
+	.tuple_lock = topicam_tuple_lock,
+	.finish_bulk_insert = topicam_finish_bulk_insert,
+
+	.tuple_fetch_row_version = topicam_fetch_row_version,
+	.tuple_get_latest_tid = topicam_get_latest_tid,
+	.tuple_tid_valid = topicam_tuple_tid_valid,
+	.tuple_satisfies_snapshot = topicam_tuple_satisfies_snapshot,
+	.index_delete_tuples = topicam_index_delete_tuples,
+
+	.relation_set_new_filenode = topicam_relation_set_new_filenode,
+	.relation_nontransactional_truncate = topicam_relation_nontransactional_truncate,
+	.relation_copy_data = topicam_relation_copy_data,
+	.relation_copy_for_cluster = topicam_relation_copy_for_cluster,
+	.relation_vacuum = topicam_relation_vacuum,
+	.scan_analyze_next_block = topicam_scan_analyze_next_block,
+	.scan_analyze_next_tuple = topicam_scan_analyze_next_tuple,
+	.index_build_range_scan = topicam_index_build_range_scan,
+	.index_validate_scan = topicam_index_validate_scan,
+
+	.relation_size = table_block_relation_size,
+	.relation_needs_toast_table = topicam_relation_needs_toast_table,
+	.relation_toast_am = topicam_relation_toast_am,
+
+	.relation_estimate_size = topicam_estimate_rel_size,
+
+	.scan_bitmap_next_block = NULL,
+	.scan_bitmap_next_tuple = NULL,
+	.scan_sample_next_block = topicam_scan_sample_next_block,
+	.scan_sample_next_tuple = topicam_scan_sample_next_tuple
+};
+
+Datum
+topic_log_handler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(&topic_methods);
+}

@@ -1,0 +1,205 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_vacuum.c
+ *	  VACUUM of a topic: freeze records so relfrozenxid can advance.
+ *
+ * A topic has no dead rows (records are never updated or deleted; aborted
+ * records are removed with whole pages by retention), so VACUUM's only job is
+ * to protect against transaction-id wraparound.  For every partition it walks
+ * the data page chain from the first page not yet known to be all-frozen:
+ * committed records whose xmin precedes OldestXmin get TREC_XMIN_FROZEN,
+ * aborted ones TREC_XMIN_INVALID, WAL-logged per page through GenericXLog
+ * (only the flag bytes change, so the delta is small).  A full page whose
+ * records are all frozen or invalid never changes again: the partition's
+ * frozen_upto moves past it and later VACUUMs never read it again, so the
+ * cost of a VACUUM is proportional to what was produced since the last one.
+ *
+ * The new relfrozenxid is the oldest xmin left unfrozen, or OldestXmin when
+ * none is: every transaction that can still add records has an xid that
+ * does not precede OldestXmin.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/generic_xlog.h"
+#include "access/multixact.h"
+#include "access/transam.h"
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "storage/procarray.h"
+
+typedef struct VacuumCounters
+{
+	double		records;		/* records examined */
+	double		total;			/* records stored (seq slots in use) */
+	BlockNumber frozen_pages;
+	TransactionId oldest_unfrozen;
+} VacuumCounters;
+
+/*
+ * Freeze what can be frozen on one data page (exclusively locked).
+ * Returns true when every record on it is frozen or invalid.
+ */
+static bool
+freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
+			VacuumCounters *counters)
+{
+	Page		page = BufferGetPage(buf);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber off;
+	GenericXLogState *xs = NULL;
+	Page		wpage = page;
+	bool		all_frozen = true;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		itemid = PageGetItemId(wpage, off);
+		char	   *item;
+		uint8		flags;
+		TransactionId xmin;
+		uint8		newflag;
+
+		if (!ItemIdIsNormal(itemid))
+			continue;
+		counters->records += 1;
+		item = (char *) PageGetItem(wpage, itemid);
+		flags = (uint8) item[TREC_FLAGS_OFF];
+		if (flags & (TREC_XMIN_FROZEN | TREC_XMIN_INVALID))
+			continue;
+
+		memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+		if (!TransactionIdPrecedes(xmin, oldest_xmin) ||
+			TransactionIdIsInProgress(xmin))
+		{
+			all_frozen = false;
+			if (!TransactionIdIsValid(counters->oldest_unfrozen) ||
+				TransactionIdPrecedes(xmin, counters->oldest_unfrozen))
+				counters->oldest_unfrozen = xmin;
+			continue;
+		}
+		newflag = TransactionIdDidCommit(xmin) ? TREC_XMIN_FROZEN : TREC_XMIN_INVALID;
+
+		if (xs == NULL)
+		{
+			xs = GenericXLogStart(rel);
+			wpage = GenericXLogRegisterBuffer(xs, buf, 0);
+			item = (char *) PageGetItem(wpage, PageGetItemId(wpage, off));
+		}
+		item[TREC_FLAGS_OFF] |= newflag;
+	}
+
+	if (all_frozen && BlockNumberIsValid(TopicPageGetOpaque(wpage)->next))
+	{
+		if (!(TopicPageGetOpaque(wpage)->flags & TOPIC_PAGE_ALL_FROZEN))
+		{
+			if (xs == NULL)
+			{
+				xs = GenericXLogStart(rel);
+				wpage = GenericXLogRegisterBuffer(xs, buf, 0);
+			}
+			TopicPageGetOpaque(wpage)->flags |= TOPIC_PAGE_ALL_FROZEN;
+		}
+		counters->frozen_pages++;
+	}
+	if (xs)
+		GenericXLogFinish(xs);
+	return all_frozen;
+}
+
+static void
+set_frozen_upto(TopicPartitionState *state, void *arg)
+{
+	state->frozen_upto = *(BlockNumber *) arg;
+}
+
+void
+topic_vacuum_rel(Relation rel, struct VacuumParams *params,
+				 BufferAccessStrategy bstrategy)
+{
+	TransactionId oldest_xmin;
+	MultiXactId oldest_mxact;
+	TransactionId freeze_limit;
+	MultiXactId multi_cutoff;
+	VacuumCounters counters;
+	TopicRelCache *cache;
+	int			npartitions;
+	int			p;
+	BlockNumber nblocks;
+	TransactionId new_frozen_xid;
+
+	vacuum_set_xid_limits(rel,
+						  params->freeze_min_age,
+						  params->freeze_table_age,
+						  params->multixact_freeze_min_age,
+						  params->multixact_freeze_table_age,
+						  &oldest_xmin, &oldest_mxact,
+						  &freeze_limit, &multi_cutoff);
+
+	memset(&counters, 0, sizeof(counters));
+	counters.oldest_unfrozen = InvalidTransactionId;
+
+	cache = topic_get_cache(rel);
+	npartitions = cache->npartitions;
+	for (p = 0; p < npartitions; p++)
+	{
+		TopicPartitionState state;
+		BlockNumber blkno;
+		BlockNumber new_frozen_upto;
+		bool		prefix_frozen = true;
+
+		counters.total += (double) (topic_partition_next_seq(rel, p, &state) -
+									state.log_start_seq);
+		blkno = BlockNumberIsValid(state.frozen_upto) ? state.frozen_upto : state.head;
+		new_frozen_upto = blkno;
+
+		while (BlockNumberIsValid(blkno))
+		{
+			Buffer		buf;
+			Page		page;
+			BlockNumber next;
+			bool		all_frozen;
+
+			vacuum_delay_point();
+			buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, bstrategy);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = BufferGetPage(buf);
+			if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != p)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("topic \"%s\" has an invalid data page at block %u",
+								RelationGetRelationName(rel), blkno)));
+			all_frozen = freeze_page(rel, buf, oldest_xmin, &counters);
+			next = TopicPageGetOpaque(page)->next;
+			UnlockReleaseBuffer(buf);
+
+			/* a full, all-frozen page is never read by VACUUM again */
+			if (prefix_frozen && all_frozen && BlockNumberIsValid(next))
+				new_frozen_upto = next;
+			else
+				prefix_frozen = false;
+			blkno = next;
+		}
+
+		if (new_frozen_upto != state.frozen_upto && BlockNumberIsValid(new_frozen_upto))
+			topic_update_state(rel, p, set_frozen_upto, &new_frozen_upto);
+	}
+
+	new_frozen_xid = oldest_xmin;
+	if (TransactionIdIsValid(counters.oldest_unfrozen) &&
+		TransactionIdPrecedes(counters.oldest_unfrozen, new_frozen_xid))
+		new_frozen_xid = counters.oldest_unfrozen;
+
+	nblocks = RelationGetNumberOfBlocks(rel);
+	vac_update_relstats(rel, nblocks, counters.total, 0, false,
+						new_frozen_xid, oldest_mxact, NULL, NULL, false);
+	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
+						 (PgStat_Counter) counters.total, 0);
+
+	ereport(params->options & VACOPT_VERBOSE ? INFO : DEBUG2,
+			(errmsg("topic \"%s\": %d partitions, %.0f records stored, %.0f examined, %u pages all-frozen; relfrozenxid %u",
+					RelationGetRelationName(rel), npartitions, counters.total, counters.records,
+					counters.frozen_pages, new_frozen_xid)));
+}

@@ -1,0 +1,139 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_visibility.c
+ *	  Whether a reader sees a record.
+ *
+ * Records are never updated or deleted, so visibility depends on xmin alone:
+ * a record is visible once its inserting transaction committed (and, for an
+ * MVCC snapshot, committed before the snapshot was taken), never visible if
+ * it aborted, and visible to its own transaction from the next command on
+ * (the stored command id; without it "INSERT INTO t SELECT * FROM t" would
+ * read its own output).
+ *
+ * Hint flags on the record save clog look-ups, with heap's rule for setting
+ * the committed hint: not before the commit record is flushed, so that an
+ * asynchronous commit lost in a crash cannot leave a record marked committed.
+ * Callers hold at least a share lock on the buffer, as for heap hint bits.
+ *
+ * VACUUM freezes records (TREC_XMIN_FROZEN) and marks aborted ones invalid
+ * for good, after which xmin is never consulted: that is what lets
+ * relfrozenxid advance.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "storage/bufmgr.h"
+#include "storage/procarray.h"
+#include "utils/snapmgr.h"
+
+static void
+set_hint(Buffer buf, char *item, uint8 flag, TransactionId xid)
+{
+	if (!BufferIsValid(buf))
+		return;
+	if (flag == TREC_XMIN_COMMITTED)
+	{
+		XLogRecPtr	commitLSN = TransactionIdGetCommitLSN(xid);
+
+		if (BufferIsPermanent(buf) && XLogNeedsFlush(commitLSN) &&
+			BufferGetLSNAtomic(buf) < commitLSN)
+			return;				/* not yet flushed: try again another time */
+	}
+	item[TREC_FLAGS_OFF] |= flag;
+	MarkBufferDirtyHint(buf, true);
+}
+
+/* Committed or aborted, as of now, for a transaction known not to run. */
+static TopicRecordStatus
+finished_status(Buffer buf, char *item, TransactionId xmin)
+{
+	if (TransactionIdDidCommit(xmin))
+	{
+		set_hint(buf, item, TREC_XMIN_COMMITTED, xmin);
+		return TREC_VISIBLE;
+	}
+	/* aborted, or crashed while running */
+	set_hint(buf, item, TREC_XMIN_INVALID, xmin);
+	return TREC_ABORTED;
+}
+
+/*
+ * Status of the record at "item" for "snapshot".  buf is the record's buffer
+ * (share-locked, for hints) or InvalidBuffer.
+ */
+TopicRecordStatus
+topic_record_status(Relation rel, Buffer buf, char *item, Snapshot snapshot)
+{
+	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
+	TransactionId xmin;
+
+	if (flags & TREC_XMIN_INVALID)
+		return TREC_ABORTED;
+	if (flags & TREC_XMIN_FROZEN)
+		return TREC_VISIBLE;
+	if (snapshot->snapshot_type == SNAPSHOT_ANY)
+		return TREC_VISIBLE;
+
+	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+
+	if (TransactionIdIsCurrentTransactionId(xmin))
+	{
+		if (snapshot->snapshot_type == SNAPSHOT_MVCC)
+		{
+			CommandId	cid;
+
+			memcpy(&cid, item + TREC_CID_OFF, sizeof(CommandId));
+			return cid >= snapshot->curcid ? TREC_IN_PROGRESS : TREC_VISIBLE;
+		}
+		return TREC_VISIBLE;
+	}
+
+	if (snapshot->snapshot_type == SNAPSHOT_MVCC)
+	{
+		if (XidInMVCCSnapshot(xmin, snapshot))
+		{
+			/* running when the snapshot was taken */
+			if (flags & TREC_XMIN_COMMITTED)
+				return TREC_IN_PROGRESS;
+			if (TransactionIdIsInProgress(xmin))
+				return TREC_IN_PROGRESS;
+			if (finished_status(buf, item, xmin) == TREC_VISIBLE)
+				return TREC_IN_PROGRESS;	/* committed after the snapshot */
+			return TREC_ABORTED;
+		}
+		if (flags & TREC_XMIN_COMMITTED)
+			return TREC_VISIBLE;
+		return finished_status(buf, item, xmin);
+	}
+
+	/* SnapshotSelf, SnapshotDirty and friends: the latest committed state */
+	if (flags & TREC_XMIN_COMMITTED)
+		return TREC_VISIBLE;
+	if (TransactionIdIsInProgress(xmin))
+		return TREC_IN_PROGRESS;
+	return finished_status(buf, item, xmin);
+}
+
+/*
+ * Status as of now, without a snapshot: in progress while the inserting
+ * transaction runs (the current one included), else committed or aborted.
+ * Used for the last stable offset and by ANALYZE.
+ */
+bool
+topic_xid_in_progress_now(Buffer buf, char *item)
+{
+	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
+	TransactionId xmin;
+
+	if (flags & (TREC_XMIN_INVALID | TREC_XMIN_FROZEN | TREC_XMIN_COMMITTED))
+		return false;
+	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+	if (TransactionIdIsCurrentTransactionId(xmin) || TransactionIdIsInProgress(xmin))
+		return true;
+	(void) finished_status(buf, item, xmin);
+	return false;
+}
