@@ -6,6 +6,7 @@ MODULE_big = pg_topics
 OBJS = \
 	src/pg_topics.o \
 	src/topic_storage.o \
+	src/topic_xlog.o \
 	src/topic_directory.o \
 	src/topic_record.o \
 	src/topic_visibility.o \

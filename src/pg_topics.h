@@ -55,6 +55,7 @@
 #include "postgres.h"
 
 #include "access/tableam.h"
+#include "storage/buf.h"
 #include "storage/bufpage.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
@@ -268,6 +269,13 @@ extern bool topic_page_is_data(Page page);
 extern void topic_update_state(Relation rel, int32 partition,
 							   void (*mutate) (TopicPartitionState *state, void *arg),
 							   void *arg);
+
+/* ------------------------------------------------------------------------
+ * topic_xlog.c: WAL for appends
+ * ------------------------------------------------------------------------
+ */
+extern void topic_xlog_append(Relation rel, Buffer buf, uint16 old_lower,
+							  uint16 old_upper);
 
 /* ------------------------------------------------------------------------
  * topic_directory.c: the per-partition B-link tree over data pages

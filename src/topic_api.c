@@ -609,20 +609,20 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_COLUMN)
 			{
 				rv = ((RenameStmt *) parsetree)->relation;
-				what = "renaming columns";
+				what = "cannot rename columns of";
 			}
 			break;
 		case T_CreateTrigStmt:
 			rv = ((CreateTrigStmt *) parsetree)->relation;
-			what = "triggers";
+			what = "cannot create triggers on";
 			break;
 		case T_RuleStmt:
 			rv = ((RuleStmt *) parsetree)->relation;
-			what = "rules";
+			what = "cannot create rules on";
 			break;
 		case T_CreatePolicyStmt:
 			rv = ((CreatePolicyStmt *) parsetree)->table;
-			what = "row-level security policies";
+			what = "cannot create row-level security policies on";
 			break;
 		default:
 			break;
@@ -638,11 +638,15 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	if (rel->rd_rel->relkind == RELKIND_RELATION && topic_relation_is_topic(rel))
 	{
+		if (what && IsA(parsetree, RenameStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s topic \"%s\"", what, RelationGetRelationName(rel)),
+					 errdetail("A topic has the fixed columns partition, seq, ts, key, value and headers.")));
 		if (what)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s are not supported on topic \"%s\"", what,
-							RelationGetRelationName(rel)),
+					 errmsg("%s topic \"%s\"", what, RelationGetRelationName(rel)),
 					 errdetail("Records are produced by topics.produce() without the executor, "
 							   "so per-row rules, triggers and policies would not apply consistently."),
 					 errhint("Consume the topic with topics.fetch() to react to new records.")));

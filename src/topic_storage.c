@@ -693,7 +693,9 @@ topic_seq_too_low(Relation rel, int32 partition, int64 seq, int64 next)
  * A record with seq >= 0 asks for that seq (used to restore a dump): it must
  * not be below the partition's next seq; the seqs skipped become unused line
  * pointers, or a new page starts at the requested seq when they would not
- * fit.  Everything placed on one page in one pass is one WAL record.
+ * fit.  Each page is filled in two passes: first decide how many of the
+ * records fit (raising any error before the page is touched), then write
+ * them in one critical section with a single WAL record.
  */
 static void
 topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
@@ -705,91 +707,89 @@ topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 
 	while (i < nrecs)
 	{
-		GenericXLogState *xs;
-		Page		page;
-		TopicPageOpaque opaque;
-		int64		next_seq;
+		Page		page = BufferGetPage(buf);
+		PageHeader	phdr = (PageHeader) page;
+		TopicPageOpaque opaque = TopicPageGetOpaque(page);
+		uint16		old_lower = phdr->pd_lower;
+		uint16		old_upper = phdr->pd_upper;
+		Size		lower = old_lower;
+		Size		upper = old_upper;
+		int64		next_seq = opaque->first_seq + PageGetMaxOffsetNumber(page);
 		int64		newpage_seq = -1;
-		int			placed = 0;
+		int			nfit = 0;
+		int			j;
 
-		/* validate explicit seqs before touching the page */
+		/* pass 1: how many records fit on this page */
+		for (j = i; j < nrecs; j++)
 		{
-			Page		p = BufferGetPage(buf);
-
-			next_seq = TopicPageGetOpaque(p)->first_seq + PageGetMaxOffsetNumber(p);
-			if (recs[i]->seq >= 0 && recs[i]->seq < next_seq)
-			{
-				UnlockReleaseBuffer(buf);
-				topic_seq_too_low(rel, partition, recs[i]->seq, next_seq);
-			}
-		}
-
-		xs = GenericXLogStart(rel);
-		page = GenericXLogRegisterBuffer(xs, buf, 0);
-		opaque = TopicPageGetOpaque(page);
-
-		while (i < nrecs)
-		{
-			TopicNewRecord *rec = recs[i];
-			PageHeader phdr = (PageHeader) page;
+			TopicNewRecord *rec = recs[j];
 			int64		gap = 0;
 			Size		need;
-			Size		space = phdr->pd_upper - phdr->pd_lower;
-			ItemId		itemid;
 
-			next_seq = opaque->first_seq + PageGetMaxOffsetNumber(page);
 			if (rec->seq >= 0)
 			{
 				if (rec->seq < next_seq)
 				{
-					GenericXLogAbort(xs);
 					UnlockReleaseBuffer(buf);
 					topic_seq_too_low(rel, partition, rec->seq, next_seq);
 				}
 				gap = rec->seq - next_seq;
 			}
-
 			need = INTALIGN(rec->itemsz) + sizeof(ItemIdData);
-			if (gap > 0 && (uint64) gap * sizeof(ItemIdData) + need > space)
+			if (gap > 0 && (uint64) gap * sizeof(ItemIdData) + need > upper - lower)
 			{
 				/* the skipped seqs do not fit here: start a page at rec->seq */
 				newpage_seq = rec->seq;
 				break;
 			}
 			need += gap * sizeof(ItemIdData);
-			if (need > space || PageGetMaxOffsetNumber(page) + gap + 1 > MaxOffsetNumber)
+			if (need > upper - lower ||
+				(lower - SizeOfPageHeaderData) / sizeof(ItemIdData) + gap + 1 > MaxOffsetNumber)
 			{
 				newpage_seq = next_seq;
 				break;
 			}
-
-			while (gap-- > 0)
-			{
-				itemid = PageGetItemId(page, PageGetMaxOffsetNumber(page) + 1);
-				ItemIdSetUnused(itemid);
-				phdr->pd_lower += sizeof(ItemIdData);
-			}
-
-			if (rec->ts == DT_NOBEGIN)
-				rec->ts = now;
-			phdr->pd_upper -= INTALIGN(rec->itemsz);
-			itemid = PageGetItemId(page, PageGetMaxOffsetNumber(page) + 1);
-			phdr->pd_lower += sizeof(ItemIdData);
-			ItemIdSetNormal(itemid, phdr->pd_upper, rec->itemsz);
-			topic_record_write((char *) page + phdr->pd_upper, rec, xid, cid);
-
-			rec->seq = opaque->first_seq + PageGetMaxOffsetNumber(page) - 1;
-			rec->partition = partition;
-			ItemPointerSet(&rec->tid, BufferGetBlockNumber(buf),
-						   PageGetMaxOffsetNumber(page));
-			placed++;
-			i++;
+			lower += (gap + 1) * sizeof(ItemIdData);
+			upper -= INTALIGN(rec->itemsz);
+			next_seq += gap + 1;
+			nfit++;
 		}
 
-		if (placed > 0)
-			GenericXLogFinish(xs);
-		else
-			GenericXLogAbort(xs);
+		/* pass 2: write them */
+		if (nfit > 0)
+		{
+			START_CRIT_SECTION();
+			for (j = i; j < i + nfit; j++)
+			{
+				TopicNewRecord *rec = recs[j];
+				int64		gap = rec->seq >= 0 ?
+				rec->seq - (opaque->first_seq + PageGetMaxOffsetNumber(page)) : 0;
+				ItemId		itemid;
+
+				while (gap-- > 0)
+				{
+					itemid = PageGetItemId(page, PageGetMaxOffsetNumber(page) + 1);
+					ItemIdSetUnused(itemid);
+					phdr->pd_lower += sizeof(ItemIdData);
+				}
+				if (rec->ts == DT_NOBEGIN)
+					rec->ts = now;
+				phdr->pd_upper -= INTALIGN(rec->itemsz);
+				itemid = PageGetItemId(page, PageGetMaxOffsetNumber(page) + 1);
+				phdr->pd_lower += sizeof(ItemIdData);
+				ItemIdSetNormal(itemid, phdr->pd_upper, rec->itemsz);
+				topic_record_write((char *) page + phdr->pd_upper, rec, xid, cid);
+
+				rec->seq = opaque->first_seq + PageGetMaxOffsetNumber(page) - 1;
+				rec->partition = partition;
+				ItemPointerSet(&rec->tid, BufferGetBlockNumber(buf),
+							   PageGetMaxOffsetNumber(page));
+			}
+			MarkBufferDirty(buf);
+			topic_xlog_append(rel, buf, old_lower, old_upper);
+			END_CRIT_SECTION();
+			i += nfit;
+		}
 
 		if (i < nrecs)
 		{

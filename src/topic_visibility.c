@@ -80,6 +80,15 @@ topic_record_status(Relation rel, Buffer buf, char *item, Snapshot snapshot)
 
 	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
 
+	/* the common case: committed, hinted; it cannot be our own transaction */
+	if (flags & TREC_XMIN_COMMITTED)
+	{
+		if (snapshot->snapshot_type == SNAPSHOT_MVCC &&
+			XidInMVCCSnapshot(xmin, snapshot))
+			return TREC_IN_PROGRESS;
+		return TREC_VISIBLE;
+	}
+
 	if (TransactionIdIsCurrentTransactionId(xmin))
 	{
 		if (snapshot->snapshot_type == SNAPSHOT_MVCC)
