@@ -49,3 +49,7 @@ tapcheck:
 	prove -I '$(PGXS_DIR)/test/perl' -I test/t $(PROVE_FLAGS) $(PROVE_TESTS)
 
 EXTRA_CLEAN = output_iso tmp_check results regression.diffs regression.out
+
+# PGXS does not track header dependencies: every object depends on the
+# shared header (a stale object with an old struct layout crashes).
+$(OBJS): src/pg_topics.h

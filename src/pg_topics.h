@@ -214,7 +214,8 @@ typedef struct TopicNewRecord
 	int32		partition;		/* resolved before appending */
 	int64		seq;			/* in: -1 to assign, else requested seq;
 								 * out: the seq given */
-	TimestampTz ts;				/* in: DT_NOBEGIN to assign; out: stored */
+	bool		ts_given;		/* in: false to stamp the append time */
+	TimestampTz ts;				/* in: if ts_given; out: stored */
 	struct varlena *key;		/* NULL for a null key (untoasted) */
 	struct varlena *value;
 	struct varlena *headers;

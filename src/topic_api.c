@@ -206,7 +206,6 @@ pg_topics_produce(PG_FUNCTION_ARGS)
 	rec.headers = PG_ARGISNULL(3) ? NULL : (struct varlena *) PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(3));
 	rec.partition = record_partition(rel, fcinfo, 4, rec.key);
 	rec.seq = -1;
-	rec.ts = DT_NOBEGIN;
 	topic_record_prepare(rel, &rec);
 
 	topic_append(rel, &rec, 1, GetCurrentCommandId(true));
@@ -293,7 +292,6 @@ pg_topics_produce_batch(PG_FUNCTION_ARGS)
 			(struct varlena *) PG_DETOAST_DATUM_PACKED(hdrs[i]);
 		rec->partition = record_partition(rel, fcinfo, 4, rec->key);
 		rec->seq = -1;
-		rec->ts = DT_NOBEGIN;
 		topic_record_prepare(rel, rec);
 	}
 

@@ -772,7 +772,7 @@ topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 					ItemIdSetUnused(itemid);
 					phdr->pd_lower += sizeof(ItemIdData);
 				}
-				if (rec->ts == DT_NOBEGIN)
+				if (!rec->ts_given)
 					rec->ts = now;
 				phdr->pd_upper -= INTALIGN(rec->itemsz);
 				itemid = PageGetItemId(page, PageGetMaxOffsetNumber(page) + 1);

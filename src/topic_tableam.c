@@ -551,8 +551,8 @@ topic_slot_to_record(Relation rel, TupleTableSlot *slot, TopicNewRecord *rec)
 					 errhint("Leave seq NULL to have it assigned.")));
 	}
 
-	rec->ts = DT_NOBEGIN;
-	if (!isnull[Anum_topic_ts - 1])
+	rec->ts_given = !isnull[Anum_topic_ts - 1];
+	if (rec->ts_given)
 		rec->ts = DatumGetTimestampTz(values[Anum_topic_ts - 1]);
 
 	topic_record_prepare(rel, rec);
