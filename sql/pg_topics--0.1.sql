@@ -90,6 +90,10 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    IF topic IS NULL THEN
+        RAISE EXCEPTION 'topic must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_am a ON a.oid = c.relam
                    WHERE c.oid = topic AND a.amname = 'topic_log') THEN
         RAISE EXCEPTION '"%" is not a topic', topic
@@ -200,7 +204,35 @@ COMMENT ON FUNCTION topics._guard_ddl() IS
 'internal: rejects ALTER TABLE, CREATE TRIGGER and CREATE RULE that would change how a topic stores records';
 
 CREATE EVENT TRIGGER pg_topics_guard_ddl ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE POLICY')
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE POLICY')
     EXECUTE FUNCTION topics._guard_ddl();
 
+-- A rewrite (ALTER TABLE ... SET ACCESS METHOD, ALTER COLUMN ... TYPE, a
+-- volatile default) would copy the records into new storage: refuse it
+-- before it starts.
+CREATE FUNCTION topics._guard_rewrite()
+RETURNS event_trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    rel oid := pg_catalog.pg_event_trigger_table_rewrite_oid();
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_am a ON a.oid = c.relam
+               WHERE c.oid = rel AND a.amname = 'topic_log') THEN
+        RAISE EXCEPTION 'cannot rewrite topic "%"', rel::regclass
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Rewriting a topic would copy its records into new storage; topics keep their storage and seqs for their whole life.',
+                  HINT = 'Create a new topic and copy the records with INSERT ... SELECT.';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION topics._guard_rewrite() IS
+'internal: rejects table rewrites (SET ACCESS METHOD, ALTER COLUMN TYPE) of topics';
+
+CREATE EVENT TRIGGER pg_topics_guard_rewrite ON table_rewrite
+    EXECUTE FUNCTION topics._guard_rewrite();
+
 GRANT USAGE ON SCHEMA topics TO PUBLIC;
+-- the views show only the topics the caller may SELECT from
+GRANT SELECT ON topics.partitions, topics.topics TO PUBLIC;

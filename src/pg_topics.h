@@ -313,6 +313,7 @@ extern bool topic_xid_in_progress_now(Buffer buf, char *item);
  */
 extern bool topic_relation_is_topic(Relation rel);
 extern Oid	topic_am_oid(void);
+extern bool topic_tupdesc_matches(TupleDesc desc);
 extern void topic_check_tupdesc(Relation rel);
 extern void topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec);
 extern int32 topic_choose_partition(Relation rel, struct varlena *key);

@@ -603,6 +603,9 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 		case T_AlterTableStmt:
 			rv = ((AlterTableStmt *) parsetree)->relation;
 			break;
+		case T_CreateStmt:
+			rv = ((CreateStmt *) parsetree)->relation;
+			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_COLUMN)
 			{
@@ -648,7 +651,14 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 					 errdetail("Records are produced by topics.produce() without the executor, "
 							   "so per-row rules, triggers and policies would not apply consistently."),
 					 errhint("Consume the topic with topics.fetch() to react to new records.")));
-		topic_check_tupdesc(rel);
+		if (!topic_tupdesc_matches(RelationGetDescr(rel)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change the columns of topic \"%s\"",
+							RelationGetRelationName(rel)),
+					 errdetail("A topic has exactly the columns (partition integer, seq bigint, ts timestamptz, "
+							   "key text, value bytea, headers jsonb), without NOT NULL constraints or defaults."),
+					 errhint("Put extra attributes in the record's headers.")));
 		if (rel->rd_rel->relrowsecurity)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -99,29 +99,40 @@ static const struct
 
 /*
  * A topic stores exactly the columns (partition integer, seq bigint,
- * ts timestamptz, key text, value bytea, headers jsonb).
+ * ts timestamptz, key text, value bytea, headers jsonb), all nullable (the
+ * access method fills partition, seq and ts) and without defaults (produce
+ * does not evaluate them, so INSERT and produce would disagree).
  */
-void
-topic_check_tupdesc(Relation rel)
+bool
+topic_tupdesc_matches(TupleDesc desc)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	bool		ok = desc->natts == Natts_topic;
 	int			i;
 
-	for (i = 0; ok && i < Natts_topic; i++)
+	if (desc->natts != Natts_topic)
+		return false;
+	for (i = 0; i < Natts_topic; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		ok = !att->attisdropped && att->atttypid == topic_columns[i].type &&
-			strcmp(NameStr(att->attname), topic_columns[i].name) == 0;
+		if (att->attisdropped || att->atttypid != topic_columns[i].type ||
+			att->attnotnull || att->atthasdef ||
+			strcmp(NameStr(att->attname), topic_columns[i].name) != 0)
+			return false;
 	}
-	if (!ok)
+	return true;
+}
+
+void
+topic_check_tupdesc(Relation rel)
+{
+	if (!topic_tupdesc_matches(RelationGetDescr(rel)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 				 errmsg("table \"%s\" does not have the columns of a topic",
 						RelationGetRelationName(rel)),
 				 errdetail("A table using access method topic_log must have exactly the columns "
-						   "(partition integer, seq bigint, ts timestamptz, key text, value bytea, headers jsonb)."),
+						   "(partition integer, seq bigint, ts timestamptz, key text, value bytea, headers jsonb), "
+						   "without NOT NULL constraints or defaults."),
 				 errhint("Create topics with topics.create_topic().")));
 }
 

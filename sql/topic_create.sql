@@ -1,0 +1,117 @@
+--
+-- topic_create: creating and dropping topics, the topics.topics and
+-- topics.partitions views
+--
+-- Errors raised inside the PL/pgSQL wrappers would print line numbers of the
+-- install script; keep the expected output independent of them.
+\set SHOW_CONTEXT never
+
+-- default: one partition
+SELECT topics.create_topic('tc_one');
+-- N partitions
+SELECT topics.create_topic('tc_four', 4);
+-- the name follows SQL identifier rules: unquoted parts fold to lower case,
+-- quoted parts keep case and spaces, schema.name qualifies
+SELECT topics.create_topic('TC_Folded');
+SELECT topics.create_topic('"TC Mixed Case"', 2);
+CREATE SCHEMA tc_schema;
+SELECT topics.create_topic('tc_schema.tc_events', 3);
+SELECT topics.create_topic('tc_schema."Quoted.Dot"', 1);
+
+-- a topic is a table using topic_log with the fixed record columns
+SELECT c.oid::regclass AS topic, a.amname
+FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+WHERE c.relname LIKE 'tc\_%' OR c.relname LIKE 'TC %' OR c.relname = 'Quoted.Dot'
+ORDER BY c.relname COLLATE "C";
+SELECT attnum, attname, format_type(atttypid, atttypmod) AS type, attnotnull
+FROM pg_attribute
+WHERE attrelid = 'tc_four'::regclass AND attnum > 0 AND NOT attisdropped
+ORDER BY attnum;
+
+-- topics.topics lists every topic with its partition count
+SELECT topic, schema_name, topic_name, partitions, bytes > 0 AS has_bytes
+FROM topics.topics
+WHERE topic_name IN ('tc_one', 'tc_four', 'tc_folded', 'TC Mixed Case', 'tc_events', 'Quoted.Dot')
+ORDER BY schema_name COLLATE "C", topic_name COLLATE "C";
+
+-- topics.partitions: one row per partition, all empty so far
+SELECT topic, partition, log_start_seq, next_seq, last_stable_seq, record_count, bytes
+FROM topics.partitions
+WHERE topic IN ('tc_one'::regclass, 'tc_four'::regclass, 'tc_schema.tc_events'::regclass)
+ORDER BY topic::text COLLATE "C", partition;
+
+-- after producing, the partition rows move
+SELECT * FROM topics.produce('tc_four', 'a', '\x01'::bytea, NULL, 1);
+SELECT * FROM topics.produce('tc_four', 'b', '\x0203'::bytea, NULL, 1);
+SELECT * FROM topics.produce('tc_four', 'c', '\x04'::bytea, NULL, 3);
+SELECT partition, log_start_seq, next_seq, last_stable_seq, record_count, bytes > 0 AS has_bytes
+FROM topics.partitions WHERE topic = 'tc_four'::regclass ORDER BY partition;
+
+-- errors: null name, bad partition counts, duplicates, bad names
+SELECT topics.create_topic(NULL);
+SELECT topics.create_topic(NULL, 3);
+SELECT topics.create_topic('tc_bad', 0);
+SELECT topics.create_topic('tc_bad', -1);
+SELECT topics.create_topic('tc_bad', NULL);
+SELECT topics.create_topic('tc_one');
+SELECT topics.create_topic('TC_ONE', 2);
+SELECT topics.create_topic('');
+SELECT topics.create_topic('tc_no_such_schema.tc_bad');
+SELECT topics.create_topic('tc_bad', 10001);
+-- none of the failed calls left a table behind
+SELECT to_regclass('tc_bad') AS tc_bad;
+
+-- creating a topic is transactional
+BEGIN;
+SELECT topics.create_topic('tc_rolled_back', 2);
+SELECT count(*) FROM topics.partitions WHERE topic::text = 'tc_rolled_back';
+ROLLBACK;
+SELECT to_regclass('tc_rolled_back') AS tc_rolled_back;
+
+-- a table using topic_log must have exactly the record columns
+CREATE TABLE tc_wrong (a integer) USING topic_log;
+CREATE TABLE tc_wrong (partition integer, seq bigint, ts timestamptz, key text, value bytea) USING topic_log;
+CREATE TABLE tc_wrong (partition integer, seq bigint, ts timestamptz, key text, value text, headers jsonb) USING topic_log;
+SELECT to_regclass('tc_wrong') AS tc_wrong;
+-- topics are permanent
+CREATE TEMP TABLE tc_temp (partition integer, seq bigint, ts timestamptz, key text, value bytea, headers jsonb) USING topic_log;
+CREATE UNLOGGED TABLE tc_unlogged (partition integer, seq bigint, ts timestamptz, key text, value bytea, headers jsonb) USING topic_log;
+-- CREATE TABLE ... USING topic_log with the exact columns makes a topic
+CREATE TABLE tc_direct (partition integer, seq bigint, ts timestamptz, key text, value bytea, headers jsonb) USING topic_log;
+SELECT topic, partitions FROM topics.topics WHERE topic_name = 'tc_direct';
+SELECT * FROM topics.produce('tc_direct', 'k', 'v');
+DROP TABLE tc_direct;
+
+-- drop_topic removes the topic and its partitions
+SELECT topics.drop_topic('tc_one');
+SELECT to_regclass('tc_one') AS tc_one;
+SELECT count(*) FROM topics.topics WHERE topic_name = 'tc_one';
+SELECT count(*) FROM topics.partitions WHERE topic::text = 'tc_one';
+-- names needing quotes and schema qualification
+SELECT topics.drop_topic('"TC Mixed Case"');
+SELECT topics.drop_topic('tc_schema."Quoted.Dot"');
+SELECT topics.drop_topic('TC_FOLDED');
+SELECT count(*) FROM topics.topics
+WHERE topic_name IN ('TC Mixed Case', 'Quoted.Dot', 'tc_folded');
+
+-- DROP TABLE does the same
+DROP TABLE tc_four;
+SELECT count(*) FROM topics.topics WHERE topic_name = 'tc_four';
+SELECT count(*) FROM topics.partitions WHERE topic::text = 'tc_four';
+
+-- drop_topic refuses a table that is not a topic, and unknown names
+CREATE TABLE tc_plain (a integer);
+SELECT topics.drop_topic('tc_plain');
+SELECT to_regclass('tc_plain') AS tc_plain;
+DROP TABLE tc_plain;
+SELECT topics.drop_topic('tc_no_such_topic');
+
+-- a dropped name can be created again, and starts from seq 0
+SELECT topics.create_topic('tc_one', 2);
+SELECT * FROM topics.produce('tc_one', NULL, 'x', NULL, 1);
+SELECT partition, next_seq FROM topics.partitions WHERE topic = 'tc_one'::regclass ORDER BY partition;
+SELECT topics.drop_topic('tc_one');
+
+-- DROP SCHEMA ... CASCADE drops the topics in it
+DROP SCHEMA tc_schema CASCADE;
+SELECT count(*) FROM topics.topics WHERE schema_name = 'tc_schema';

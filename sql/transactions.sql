@@ -1,0 +1,114 @@
+--
+-- transactions: producing inside transactions, read-only transactions, the
+-- transactional outbox pattern, and how topics are scanned
+--
+SELECT topics.create_topic('tx_t', 2);
+
+-- a read-only transaction cannot produce
+BEGIN READ ONLY;
+SELECT * FROM topics.produce('tx_t', 'ro', 'v', NULL, 0);
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT * FROM topics.produce_batch('tx_t', ARRAY['ro'], ARRAY['v']::text[], NULL, 0);
+ROLLBACK;
+BEGIN READ ONLY;
+INSERT INTO tx_t (key, value) VALUES ('ro', '\x00');
+ROLLBACK;
+SET default_transaction_read_only = on;
+SELECT * FROM topics.produce('tx_t', 'ro', 'v', NULL, 0);
+RESET default_transaction_read_only;
+SELECT count(*) FROM tx_t;
+
+-- within a transaction the records are visible to later statements, and a
+-- rolled back subtransaction takes its records away
+BEGIN;
+SELECT * FROM topics.produce('tx_t', 'a', 'v', NULL, 0);
+SELECT seq, key FROM tx_t WHERE partition = 0 ORDER BY seq;
+SAVEPOINT s;
+SELECT * FROM topics.produce('tx_t', 'b', 'v', NULL, 0);
+SELECT seq, key FROM tx_t WHERE partition = 0 ORDER BY seq;
+ROLLBACK TO SAVEPOINT s;
+SELECT seq, key FROM tx_t WHERE partition = 0 ORDER BY seq;
+SELECT * FROM topics.produce('tx_t', 'c', 'v', NULL, 0);
+COMMIT;
+SELECT seq, key FROM tx_t WHERE partition = 0 ORDER BY seq;
+-- an error inside the transaction aborts all of its records
+BEGIN;
+SELECT * FROM topics.produce('tx_t', 'd', 'v', NULL, 0);
+SELECT * FROM topics.produce('tx_t', 'e', 'v', NULL, 7);
+COMMIT;
+SELECT seq, key FROM tx_t WHERE partition = 0 ORDER BY seq;
+-- an error inside a subtransaction aborts only the subtransaction
+DO $$
+BEGIN
+    PERFORM topics.produce('tx_t', 'f', 'v'::text, NULL, 0);
+    BEGIN
+        PERFORM topics.produce('tx_t', 'g', 'v'::text, NULL, 0);
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN
+        NULL;
+    END;
+    PERFORM topics.produce('tx_t', 'h', 'v'::text, NULL, 0);
+END $$;
+SELECT seq, key FROM topics.fetch('tx_t', 0, 0);
+
+-- the transactional outbox: a trigger on an ordinary table produces a record
+-- in the same transaction as the row
+CREATE TABLE tx_orders (id integer PRIMARY KEY, customer text, amount numeric);
+CREATE FUNCTION tx_orders_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM topics.produce('tx_t', NEW.customer, to_jsonb(NEW), jsonb_build_object('op', TG_OP));
+    RETURN NEW;
+END $$;
+CREATE TRIGGER tx_orders_outbox AFTER INSERT OR UPDATE ON tx_orders
+    FOR EACH ROW EXECUTE FUNCTION tx_orders_outbox();
+INSERT INTO tx_orders VALUES (1, 'foobar', 10.5), (2, 'abc', 20);
+BEGIN;
+INSERT INTO tx_orders VALUES (3, 'foobar', 99);
+ROLLBACK;
+UPDATE tx_orders SET amount = 11 WHERE id = 1;
+-- 'foobar' maps to partition 0 of 2 and 'abc' to partition 1 (Kafka murmur2);
+-- the rolled back order left a gap
+SELECT partition, seq, key, convert_from(value, 'UTF8')::jsonb AS value, headers
+FROM topics.fetch('tx_t', 0, 0) WHERE headers ? 'op';
+SELECT partition, seq, key, convert_from(value, 'UTF8')::jsonb AS value, headers
+FROM topics.fetch('tx_t', 1, 0);
+DROP TABLE tx_orders;
+DROP FUNCTION tx_orders_outbox();
+
+-- scans: TID lookups, parallel sequential scans, cursors
+SELECT topics.create_topic('tx_scan', 3);
+INSERT INTO tx_scan (partition, key, value)
+SELECT g % 3, 'k' || g, convert_to('v' || g, 'UTF8') FROM generate_series(1, 30000) g;
+SELECT key FROM tx_scan WHERE ctid = (SELECT ctid FROM tx_scan WHERE key = 'k20001');
+SELECT count(*) FROM tx_scan WHERE ctid = '(4294967294,1)';
+SELECT count(*), sum(seq), count(DISTINCT key) FROM tx_scan;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(seq), count(DISTINCT key) FROM tx_scan;
+SELECT count(*), sum(seq), count(DISTINCT key) FROM tx_scan;
+SELECT partition, count(*), min(seq), max(seq) FROM tx_scan GROUP BY partition ORDER BY partition;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+BEGIN;
+DECLARE tx_cur CURSOR FOR SELECT partition, seq, key FROM tx_scan WHERE partition = 2 ORDER BY seq;
+FETCH 3 FROM tx_cur;
+FETCH 2 FROM tx_cur;
+CLOSE tx_cur;
+DECLARE tx_scroll SCROLL CURSOR FOR SELECT seq FROM tx_scan;
+FETCH 1 FROM tx_scroll;
+FETCH PRIOR FROM tx_scroll;
+ROLLBACK;
+-- a cursor keeps its snapshot while records are produced
+BEGIN;
+DECLARE tx_cur CURSOR FOR SELECT count(*) FROM tx_scan;
+SELECT * FROM topics.produce('tx_scan', 'late', 'v', NULL, 1);
+FETCH ALL FROM tx_cur;
+COMMIT;
+SELECT count(*) FROM tx_scan;
+
+DROP TABLE tx_t, tx_scan;
