@@ -7,6 +7,7 @@ OBJS = \
 	src/pg_topics.o \
 	src/topic_storage.o \
 	src/topic_xlog.o \
+	src/topic_reader.o \
 	src/topic_directory.o \
 	src/topic_record.o \
 	src/topic_visibility.o \
@@ -36,17 +37,13 @@ include $(PGXS)
 # PGXS runs prove on ./t; our TAP tests live in test/t.
 PROVE_TESTS = test/t/*.pl
 
-# Debian's PostgreSQL is built without --enable-tap-tests, so PGXS's
-# prove_installcheck is a no-op there; run prove against the installed
-# PostgreSQL::Test::Cluster modules ourselves.
-PG_BINDIR := $(shell $(PG_CONFIG) --bindir)
-PGXS_DIR := $(dir $(PGXS))..
+# `make installcheck` runs all three tiers against the installed server:
+# pg_regress (sql/, expected/), the isolation specs (test/specs/) and, since
+# TAP_TESTS is set, prove on test/t/*.pl (each TAP test starts its own
+# clusters).  `make tapcheck` runs only the TAP tests.
 .PHONY: tapcheck
 tapcheck:
-	rm -rf '$(CURDIR)'/tmp_check && mkdir -p '$(CURDIR)'/tmp_check
-	TESTDIR='$(CURDIR)' PATH="$(PG_BINDIR):$$PATH" PGPORT='6$(DEF_PGPORT)' \
-	PG_REGRESS='$(PGXS_DIR)/test/regress/pg_regress' \
-	prove -I '$(PGXS_DIR)/test/perl' -I test/t $(PROVE_FLAGS) $(PROVE_TESTS)
+	$(prove_installcheck)
 
 EXTRA_CLEAN = output_iso tmp_check results regression.diffs regression.out
 

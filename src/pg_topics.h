@@ -272,6 +272,25 @@ extern void topic_update_state(Relation rel, int32 partition,
 							   void *arg);
 
 /* ------------------------------------------------------------------------
+ * topic_reader.c: reading a partition in seq order
+ * ------------------------------------------------------------------------
+ */
+typedef enum TopicReadMode
+{
+	TOPIC_READ_STABLE,			/* stop at the first in-progress record */
+	TOPIC_READ_MVCC				/* return what the snapshot sees */
+} TopicReadMode;
+
+/* return false to stop reading; the record is then not consumed */
+typedef bool (*TopicRecordCallback) (const TopicRecord *rec, void *arg);
+
+extern void topic_check_read_position(Relation rel, int32 partition, int64 seq);
+extern int64 topic_read_partition(Relation rel, int32 partition, int64 from_seq,
+								  int64 to_seq, Snapshot snapshot,
+								  TopicReadMode mode, TopicRecordCallback cb,
+								  void *arg);
+
+/* ------------------------------------------------------------------------
  * topic_xlog.c: WAL for appends
  * ------------------------------------------------------------------------
  */

@@ -309,24 +309,81 @@ pg_topics_produce_batch(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
-static void
-seq_out_of_range(Relation rel, int32 partition, int64 seq, int64 log_start, int64 next)
+
+/* State of a read that collects records into a tuplestore. */
+typedef struct CollectState
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("seq " INT64_FORMAT " is out of range for partition %d of topic \"%s\"",
-					seq, partition, RelationGetRelationName(rel)),
-			 errdetail("The partition holds seqs from " INT64_FORMAT " (log start) up to " INT64_FORMAT " (next seq).",
-					   log_start, next),
-			 errhint("Read from a seq between log_start_seq and next_seq of topics.partitions.")));
+	Tuplestorestate *tupstore;
+	TupleDesc	tupdesc;
+	int64		max_records;
+	int64		max_bytes;		/* -1: no limit */
+	int64		count;
+	int64		bytes;
+	int64		last_seq;		/* seq of the last record collected */
+	TimestampTz last_ts;
+} CollectState;
+
+/*
+ * Record callback: collect up to max_records / max_bytes.  The first record
+ * is always taken, even when larger than max_bytes, so a consumer always
+ * makes progress.
+ */
+static bool
+collect_record(const TopicRecord *rec, void *arg)
+{
+	CollectState *cs = (CollectState *) arg;
+	Datum		values[Natts_topic];
+	bool		nulls[Natts_topic];
+	Size		sz;
+
+	if (cs->count >= cs->max_records)
+		return false;
+	sz = topic_record_payload_size(rec);
+	if (cs->max_bytes >= 0 && cs->count > 0 && cs->bytes + (int64) sz > cs->max_bytes)
+		return false;
+
+	values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
+	values[Anum_topic_seq - 1] = Int64GetDatum(rec->seq);
+	values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec->ts);
+	values[Anum_topic_key - 1] = rec->key;
+	values[Anum_topic_value - 1] = rec->value;
+	values[Anum_topic_headers - 1] = rec->headers;
+	memset(nulls, 0, sizeof(nulls));
+	nulls[Anum_topic_key - 1] = (rec->flags & TREC_NULL_KEY) != 0;
+	nulls[Anum_topic_value - 1] = (rec->flags & TREC_NULL_VALUE) != 0;
+	nulls[Anum_topic_headers - 1] = (rec->flags & TREC_NULL_HEADERS) != 0;
+	tuplestore_putvalues(cs->tupstore, cs->tupdesc, values, nulls);
+	cs->count++;
+	cs->bytes += sz;
+	cs->last_seq = rec->seq;
+	cs->last_ts = rec->ts;
+	return true;
+}
+
+/*
+ * Check a read position against the partition: it must be between the log
+ * start and the next seq (Kafka's OffsetOutOfRange otherwise).
+ */
+void
+topic_check_read_position(Relation rel, int32 partition, int64 seq)
+{
+	TopicPartitionState state;
+	int64		next = topic_partition_next_seq(rel, partition, &state);
+
+	if (seq < state.log_start_seq || seq > next)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("seq " INT64_FORMAT " is out of range for partition %d of topic \"%s\"",
+						seq, partition, RelationGetRelationName(rel)),
+				 errdetail("The partition holds seqs from " INT64_FORMAT " (log start) up to " INT64_FORMAT " (next seq).",
+						   state.log_start_seq, next),
+				 errhint("Read from a seq between log_start_seq and next_seq of topics.partitions.")));
 }
 
 /*
  * fetch(topic, partition, from_seq, max_records, max_bytes): records in seq
  * order, stopping before the first one whose transaction is in progress for
  * the caller's snapshot (the last stable offset), skipping aborted ones.
- * At least one record is returned when one is available, even if it is
- * larger than max_bytes, so a consumer always makes progress.
  */
 Datum
 pg_topics_fetch(PG_FUNCTION_ARGS)
@@ -335,16 +392,7 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	Relation	rel;
 	int32		partition;
 	int64		from_seq;
-	int32		max_records;
-	int64		max_bytes = -1;
-	Snapshot	snapshot;
-	TopicPartitionState state;
-	int64		next;
-	BlockNumber blkno;
-	int64		count = 0;
-	int64		bytes = 0;
-	bool		stop = false;
-	OffsetNumber *vis = palloc(sizeof(OffsetNumber) * MaxOffsetNumber);
+	CollectState cs;
 
 	require_arg(fcinfo, 0, "topic");
 	require_arg(fcinfo, 1, "partition");
@@ -352,19 +400,21 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 3, "max_records");
 	partition = PG_GETARG_INT32(1);
 	from_seq = PG_GETARG_INT64(2);
-	max_records = PG_GETARG_INT32(3);
+	memset(&cs, 0, sizeof(cs));
+	cs.max_records = PG_GETARG_INT32(3);
+	cs.max_bytes = -1;
 	if (from_seq < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("from_seq must not be negative")));
-	if (max_records < 1)
+	if (cs.max_records < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be at least 1")));
 	if (!PG_ARGISNULL(4))
 	{
-		max_bytes = PG_GETARG_INT32(4);
-		if (max_bytes < 1)
+		cs.max_bytes = PG_GETARG_INT32(4);
+		if (cs.max_bytes < 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("max_bytes must be at least 1"),
@@ -373,98 +423,13 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 
 	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
 	topic_check_partition(rel, partition);
-	snapshot = GetActiveSnapshot();
-
-	next = topic_partition_next_seq(rel, partition, &state);
-	if (from_seq < state.log_start_seq || from_seq > next)
-		seq_out_of_range(rel, partition, from_seq, state.log_start_seq, next);
+	topic_check_read_position(rel, partition, from_seq);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-
-	blkno = topic_find_page(rel, partition, from_seq, &state);
-	while (BlockNumberIsValid(blkno) && !stop)
-	{
-		Buffer		buf = ReadBuffer(rel, blkno);
-		Page		page;
-		TopicPageOpaque opaque;
-		OffsetNumber maxoff;
-		int64		off64;
-		int			nvis = 0;
-		int			i;
-
-		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("topic \"%s\" has an invalid data page at block %u",
-							RelationGetRelationName(rel), blkno)));
-		opaque = TopicPageGetOpaque(page);
-		maxoff = PageGetMaxOffsetNumber(page);
-		off64 = from_seq - opaque->first_seq + 1;
-		if (off64 < FirstOffsetNumber)
-			off64 = FirstOffsetNumber;
-
-		/* decide visibility under the lock ... */
-		for (; off64 <= maxoff; off64++)
-		{
-			OffsetNumber off = (OffsetNumber) off64;
-			ItemId		itemid = PageGetItemId(page, off);
-			TopicRecordStatus status;
-
-			if (!ItemIdIsNormal(itemid))
-				continue;		/* a seq skipped by an explicit seq */
-			status = topic_record_status(rel, buf, (char *) PageGetItem(page, itemid), snapshot);
-			if (status == TREC_IN_PROGRESS)
-			{
-				stop = true;	/* the last stable offset */
-				break;
-			}
-			if (status == TREC_ABORTED)
-				continue;
-			vis[nvis++] = off;
-			if (count + nvis >= max_records)
-				break;
-		}
-		blkno = opaque->next;
-		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-
-		/* ... and copy the records out with only the pin held */
-		for (i = 0; i < nvis; i++)
-		{
-			TopicRecord rec;
-			Size		sz;
-			Datum		values[Natts_topic];
-			bool		nulls[Natts_topic];
-
-			topic_record_decode(page, vis[i], &rec);
-			sz = topic_record_payload_size(&rec);
-			if (max_bytes >= 0 && count > 0 && bytes + (int64) sz > max_bytes)
-			{
-				stop = true;
-				break;
-			}
-			values[Anum_topic_partition - 1] = Int32GetDatum(rec.partition);
-			values[Anum_topic_seq - 1] = Int64GetDatum(rec.seq);
-			values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec.ts);
-			values[Anum_topic_key - 1] = rec.key;
-			values[Anum_topic_value - 1] = rec.value;
-			values[Anum_topic_headers - 1] = rec.headers;
-			memset(nulls, 0, sizeof(nulls));
-			nulls[Anum_topic_key - 1] = (rec.flags & TREC_NULL_KEY) != 0;
-			nulls[Anum_topic_value - 1] = (rec.flags & TREC_NULL_VALUE) != 0;
-			nulls[Anum_topic_headers - 1] = (rec.flags & TREC_NULL_HEADERS) != 0;
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			count++;
-			bytes += sz;
-		}
-		ReleaseBuffer(buf);
-		if (count >= max_records)
-			stop = true;
-	}
-
-	pfree(vis);
+	cs.tupstore = rsinfo->setResult;
+	cs.tupdesc = rsinfo->setDesc;
+	(void) topic_read_partition(rel, partition, from_seq, -1, GetActiveSnapshot(),
+								TOPIC_READ_STABLE, collect_record, &cs);
 	table_close(rel, NoLock);
 	return (Datum) 0;
 }

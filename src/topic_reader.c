@@ -1,0 +1,118 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_reader.c
+ *	  Reading one partition in seq order from a seq: the loop behind fetch,
+ *	  get_records and consume.
+ *
+ * The reader seeks with topic_find_page (O(log n)), then walks the
+ * partition's page chain.  On each page it decides visibility under a share
+ * lock, then hands records to the callback with only the pin held, so a
+ * callback may do anything (copy into a tuplestore, detoast) without
+ * blocking producers of the partition.
+ *
+ * In TOPIC_READ_STABLE mode the walk stops at the first record whose
+ * transaction is in progress for the snapshot (Kafka's last stable offset)
+ * and skips aborted records; in TOPIC_READ_MVCC mode it returns what the
+ * snapshot sees and skips the rest, as a SELECT would.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+
+/*
+ * Read records of "partition" with seq >= from_seq (and <= to_seq, if to_seq
+ * >= 0), calling cb for each until it returns false.  Returns the seq after
+ * the last record handed to cb, or, when none was, the seq where reading
+ * stopped (the first in-progress record, or the end of the partition).
+ */
+int64
+topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq,
+					 Snapshot snapshot, TopicReadMode mode,
+					 TopicRecordCallback cb, void *arg)
+{
+	TopicPartitionState state;
+	BlockNumber blkno;
+	OffsetNumber *vis = palloc(sizeof(OffsetNumber) * MaxOffsetNumber);
+	int64		position = from_seq;
+	bool		stop = false;
+
+	topic_get_state(rel, partition, &state);
+	blkno = topic_find_page(rel, partition, from_seq, &state);
+	while (BlockNumberIsValid(blkno) && !stop)
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		TopicPageOpaque opaque;
+		OffsetNumber maxoff;
+		int64		off64;
+		int64		scanned_to;
+		int			nvis = 0;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("topic \"%s\" has an invalid data page at block %u",
+							RelationGetRelationName(rel), blkno)));
+		opaque = TopicPageGetOpaque(page);
+		maxoff = PageGetMaxOffsetNumber(page);
+		off64 = from_seq - opaque->first_seq + 1;
+		if (off64 < FirstOffsetNumber)
+			off64 = FirstOffsetNumber;
+
+		/* decide visibility under the lock ... */
+		scanned_to = opaque->first_seq + maxoff;
+		for (; off64 <= maxoff; off64++)
+		{
+			OffsetNumber off = (OffsetNumber) off64;
+			ItemId		itemid = PageGetItemId(page, off);
+			TopicRecordStatus status;
+			int64		seq = opaque->first_seq + off - 1;
+
+			if (to_seq >= 0 && seq > to_seq)
+			{
+				scanned_to = seq;
+				stop = true;
+				break;
+			}
+			if (!ItemIdIsNormal(itemid))
+				continue;		/* a seq skipped by an explicit seq */
+			status = topic_record_status(rel, buf, (char *) PageGetItem(page, itemid), snapshot);
+			if (status == TREC_IN_PROGRESS && mode == TOPIC_READ_STABLE)
+			{
+				scanned_to = seq;	/* the last stable offset */
+				stop = true;
+				break;
+			}
+			if (status != TREC_VISIBLE)
+				continue;
+			vis[nvis++] = off;
+		}
+		blkno = opaque->next;
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+		/* ... and hand the records over with only the pin held */
+		position = Max(position, scanned_to);
+		for (i = 0; i < nvis; i++)
+		{
+			TopicRecord rec;
+
+			topic_record_decode(page, vis[i], &rec);
+			if (!cb(&rec, arg))
+			{
+				position = rec.seq;
+				stop = true;
+				break;
+			}
+		}
+		ReleaseBuffer(buf);
+	}
+	pfree(vis);
+	return position;
+}
