@@ -14,6 +14,7 @@ OBJS = \
 	src/topic_tableam.o \
 	src/topic_vacuum.o \
 	src/topic_api.o \
+	src/topic_iterator.o \
 	src/murmur2.o
 
 DATA = $(wildcard sql/pg_topics--*.sql)

@@ -193,6 +193,43 @@ COMMENT ON VIEW topics.topics IS
 'every topic the current user can read, with its partition count and size';
 
 ------------------------------------------------------------------------
+-- Kinesis-style shard iterators and the time index
+------------------------------------------------------------------------
+
+-- The key that signs shard iterators: random, private to the extension
+-- owner, replicated with the database (so iterators work on standbys).
+CREATE TABLE topics._secret (secret bytea NOT NULL);
+INSERT INTO topics._secret
+    SELECT decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex');
+REVOKE ALL ON topics._secret FROM PUBLIC;
+COMMENT ON TABLE topics._secret IS
+'internal: the key that signs shard iterators';
+
+CREATE FUNCTION topics.seq_at_time(topic regclass, partition integer, at timestamptz)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pg_topics_seq_at_time'
+LANGUAGE C CALLED ON NULL INPUT STABLE;
+COMMENT ON FUNCTION topics.seq_at_time(regclass, integer, timestamptz) IS
+'first seq of the partition whose record has ts >= at (next_seq when none), like Kafka''s ListOffsets by timestamp';
+
+CREATE FUNCTION topics.get_shard_iterator(topic regclass, partition integer, iterator_type text,
+                                          seq bigint DEFAULT NULL, at timestamptz DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pg_topics_get_shard_iterator'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION topics.get_shard_iterator(regclass, integer, text, bigint, timestamptz) IS
+'a signed, expiring position in a partition: TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER or AT_TIMESTAMP';
+
+CREATE FUNCTION topics.get_records(shard_iterator text, max_records integer DEFAULT 1000,
+                                   OUT records topics.record[], OUT next_shard_iterator text,
+                                   OUT millis_behind_latest bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_topics_get_records'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION topics.get_records(text, integer) IS
+'records from a shard iterator (up to the last stable offset), the iterator to continue with, and how far behind the newest record they are';
+
+------------------------------------------------------------------------
 -- Guards: a topic keeps the fixed record layout and has no triggers
 ------------------------------------------------------------------------
 

@@ -122,6 +122,16 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_topics.shard_iterator_ttl",
+							"How long a shard iterator stays valid after it is issued.",
+							"Like Kinesis, whose iterators expire after 5 minutes.",
+							&topics_shard_iterator_ttl,
+							300000,
+							0,
+							INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_topics");
 
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;

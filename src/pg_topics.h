@@ -56,6 +56,8 @@
 
 #include "access/tableam.h"
 #include "storage/buf.h"
+#include "storage/lockdefs.h"
+#include "nodes/parsenodes.h"
 #include "storage/bufpage.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
@@ -248,6 +250,7 @@ typedef struct TopicRelCache
  * ------------------------------------------------------------------------
  */
 extern int	topics_max_record_bytes;
+extern int	topics_shard_iterator_ttl;
 
 /* ------------------------------------------------------------------------
  * topic_storage.c: metapage, state pages, appends, seeks
@@ -305,6 +308,8 @@ extern void topic_dir_append(Relation rel, int32 partition, int64 seq,
 							 TimestampTz ts_floor, BlockNumber blkno);
 extern BlockNumber topic_dir_lookup(Relation rel, const TopicPartitionState *state,
 									int64 seq);
+extern BlockNumber topic_dir_lookup_ts(Relation rel, const TopicPartitionState *state,
+									   TimestampTz ts);
 
 /* ------------------------------------------------------------------------
  * topic_record.c: record encoding and decoding
@@ -336,6 +341,18 @@ extern bool topic_tupdesc_matches(TupleDesc desc);
 extern void topic_check_tupdesc(Relation rel);
 extern void topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec);
 extern int32 topic_choose_partition(Relation rel, struct varlena *key);
+
+/* ------------------------------------------------------------------------
+ * topic_api.c
+ * ------------------------------------------------------------------------
+ */
+extern Relation topic_open(Oid relid, LOCKMODE lockmode, AclMode mode);
+
+/* ------------------------------------------------------------------------
+ * topic_iterator.c
+ * ------------------------------------------------------------------------
+ */
+extern int64 topic_seq_at_time(Relation rel, int32 partition, TimestampTz at);
 
 /* ------------------------------------------------------------------------
  * topic_vacuum.c

@@ -65,7 +65,7 @@ require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
  * Open a topic, checking that it is one and that the current user has
  * "mode" on it.  The lock is kept until the end of the transaction.
  */
-static Relation
+Relation
 topic_open(Oid relid, LOCKMODE lockmode, AclMode mode)
 {
 	Relation	rel = try_relation_open(relid, lockmode);

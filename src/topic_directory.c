@@ -103,9 +103,20 @@ dir_new_buffer(Relation rel)
 	return buf;
 }
 
-/* index of the last entry with seq <= key, or -1 */
+/*
+ * Whether an entry lies at or before the search key: by seq (entry seq <=
+ * key), or by time (entry ts_floor < key: every record before the child has
+ * a smaller timestamp).  Both orders are monotonic along the directory.
+ */
+static inline bool
+dir_entry_before(const TopicDirEntry *e, int64 key, bool by_ts)
+{
+	return by_ts ? e->ts_floor < key : e->seq <= key;
+}
+
+/* index of the last entry at or before the key, or -1 */
 static int
-dir_search(Page page, int64 key)
+dir_search(Page page, int64 key, bool by_ts)
 {
 	TopicDirEntry *e = dir_entries(page);
 	int			lo = 0;
@@ -116,7 +127,7 @@ dir_search(Page page, int64 key)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (e[mid].seq <= key)
+		if (dir_entry_before(&e[mid], key, by_ts))
 		{
 			result = mid;
 			lo = mid + 1;
@@ -128,11 +139,12 @@ dir_search(Page page, int64 key)
 }
 
 /*
- * The data page whose first seq is the largest one <= seq, as far as the
- * directory knows, or InvalidBlockNumber when seq precedes every entry.
+ * The data page whose first seq is the largest one <= key (by_ts false), or
+ * the last data page whose ts_floor is < key (by_ts true), as far as the
+ * directory knows; InvalidBlockNumber when the key precedes every entry.
  */
-BlockNumber
-topic_dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq)
+static BlockNumber
+dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq, bool by_ts)
 {
 	BlockNumber blkno = state->dir_root;
 	int32		partition;
@@ -155,7 +167,7 @@ topic_dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq)
 		Buffer		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_SHARE);
 		Page		page = BufferGetPage(buf);
 		TopicPageOpaque opaque = TopicPageGetOpaque(page);
-		int			idx = dir_search(page, seq);
+		int			idx = dir_search(page, seq, by_ts);
 		int			n = dir_count(page);
 		BlockNumber right = opaque->next;
 		uint16		level = opaque->level;
@@ -168,7 +180,8 @@ topic_dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq)
 		{
 			Buffer		rbuf = dir_read(rel, right, partition, BUFFER_LOCK_SHARE);
 			Page		rpage = BufferGetPage(rbuf);
-			bool		go_right = dir_count(rpage) > 0 && dir_entries(rpage)[0].seq <= seq;
+			bool		go_right = dir_count(rpage) > 0 &&
+			dir_entry_before(&dir_entries(rpage)[0], seq, by_ts);
 
 			UnlockReleaseBuffer(rbuf);
 			if (go_right)
@@ -184,6 +197,18 @@ topic_dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq)
 			return child;
 		blkno = child;
 	}
+}
+
+BlockNumber
+topic_dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq)
+{
+	return dir_lookup(rel, state, seq, false);
+}
+
+BlockNumber
+topic_dir_lookup_ts(Relation rel, const TopicPartitionState *state, TimestampTz ts)
+{
+	return dir_lookup(rel, state, (int64) ts, true);
 }
 
 /* The rightmost page at "level", following right-links at every level. */

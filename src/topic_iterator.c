@@ -1,0 +1,549 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_iterator.c
+ *	  Kinesis-style shard iterators (get_shard_iterator, get_records) and
+ *	  the time index (seq_at_time, Kafka's ListOffsets by timestamp).
+ *
+ * A shard iterator is a position (database, topic, partition, seq) with an
+ * expiry time, signed with HMAC-SHA256 under a secret kept in
+ * topics._secret (created with random bytes by CREATE EXTENSION, readable by
+ * nobody but its owner; it is replicated to standbys, so iterators work there
+ * too).  The iterator text is base64 of the position and the first 16 bytes
+ * of the MAC: opaque to clients and tamper-evident.  An iterator is a
+ * position, not a capability: get_records still checks SELECT on the topic.
+ *
+ * The time index: every directory entry carries the highest timestamp of the
+ * partition before its page (ts_floor), a monotonic value even when producers
+ * give their own timestamps.  The first record with ts >= t lies on the last
+ * page whose ts_floor < t or the page after it, so seq_at_time is a directory
+ * descent plus at most two data pages.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/genam.h"
+#include "access/heaptoast.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "common/base64.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+PG_FUNCTION_INFO_V1(pg_topics_seq_at_time);
+PG_FUNCTION_INFO_V1(pg_topics_get_shard_iterator);
+PG_FUNCTION_INFO_V1(pg_topics_get_records);
+
+#define ITERATOR_VERSION	1
+#define ITERATOR_POS_SIZE	(1 + 4 + 4 + 4 + 8 + 8)
+#define ITERATOR_MAC_SIZE	16
+#define ITERATOR_RAW_SIZE	(ITERATOR_POS_SIZE + ITERATOR_MAC_SIZE)
+#define GET_RECORDS_MAX		10000	/* Kinesis's GetRecords limit */
+
+int			topics_shard_iterator_ttl = 300000; /* ms, Kinesis's 5 minutes */
+
+typedef struct ShardPosition
+{
+	Oid			dbid;
+	Oid			relid;
+	int32		partition;
+	int64		seq;
+	TimestampTz expires;
+} ShardPosition;
+
+/* ------------------------------------------------------------------------
+ * Time index
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * The first seq of the partition whose record has ts >= at, counting every
+ * stored record, or the next seq when there is none yet.
+ */
+int64
+topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
+{
+	TopicPartitionState state;
+	int64		next = topic_partition_next_seq(rel, partition, &state);
+	BlockNumber blkno = InvalidBlockNumber;
+
+	if (!BlockNumberIsValid(state.head))
+		return next;
+	if (BlockNumberIsValid(state.dir_root))
+		blkno = topic_dir_lookup_ts(rel, &state, at);
+	if (!BlockNumberIsValid(blkno))
+		blkno = state.head;
+
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		TopicPageOpaque opaque;
+		OffsetNumber maxoff;
+		OffsetNumber off;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("topic \"%s\" has an invalid data page at block %u",
+							RelationGetRelationName(rel), blkno)));
+		opaque = TopicPageGetOpaque(page);
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		itemid = PageGetItemId(page, off);
+			int64		seq = opaque->first_seq + off - 1;
+			TimestampTz ts;
+
+			if (!ItemIdIsNormal(itemid) || seq < state.log_start_seq)
+				continue;
+			memcpy(&ts, (char *) PageGetItem(page, itemid) + TREC_TS_OFF, sizeof(TimestampTz));
+			if (ts >= at)
+			{
+				UnlockReleaseBuffer(buf);
+				return seq;
+			}
+		}
+		blkno = opaque->next;
+		UnlockReleaseBuffer(buf);
+	}
+	return next;
+}
+
+/* Timestamp of the newest stored record of a partition, or DT_NOBEGIN. */
+static TimestampTz
+partition_newest_ts(Relation rel, int32 partition)
+{
+	TopicPartitionState state;
+	BlockNumber blkno;
+	TimestampTz result = DT_NOBEGIN;
+
+	topic_get_state(rel, partition, &state);
+	blkno = state.tail;
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		TopicPageOpaque opaque;
+		OffsetNumber off;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		opaque = TopicPageGetOpaque(page);
+		if (!topic_page_is_data(page) || opaque->partition != partition)
+		{
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+		if (BlockNumberIsValid(opaque->next))
+		{
+			blkno = opaque->next;
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		for (off = PageGetMaxOffsetNumber(page); off >= FirstOffsetNumber; off--)
+		{
+			ItemId		itemid = PageGetItemId(page, off);
+
+			if (ItemIdIsNormal(itemid))
+			{
+				memcpy(&result, (char *) PageGetItem(page, itemid) + TREC_TS_OFF,
+					   sizeof(TimestampTz));
+				break;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+		break;
+	}
+	return result;
+}
+
+/* ------------------------------------------------------------------------
+ * Signing
+ * ------------------------------------------------------------------------
+ */
+
+/* The iterator secret of this database, read once per backend. */
+static const uint8 *
+iterator_secret(int *len)
+{
+	static Oid	cached_relid = InvalidOid;
+	static uint8 *cached = NULL;
+	static int	cached_len = 0;
+	Oid			nsp = get_namespace_oid("topics", false);
+	Oid			relid = get_relname_relid("_secret", nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "pg_topics: table topics._secret is missing");
+
+	if (relid != cached_relid || cached == NULL)
+	{
+		/* direct read: the table is private to its owner on purpose */
+		Relation	rel = table_open(relid, AccessShareLock);
+		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		HeapTuple	tup = systable_getnext(scan);
+		bool		isnull;
+		Datum		d;
+		bytea	   *secret;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "pg_topics: table topics._secret is empty");
+		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			elog(ERROR, "pg_topics: topics._secret holds a null secret");
+		secret = DatumGetByteaPP(d);
+		if (cached)
+			pfree(cached);
+		cached_len = VARSIZE_ANY_EXHDR(secret);
+		cached = MemoryContextAlloc(TopMemoryContext, cached_len);
+		memcpy(cached, VARDATA_ANY(secret), cached_len);
+		cached_relid = relid;
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	*len = cached_len;
+	return cached;
+}
+
+static void
+iterator_mac(const uint8 *pos, uint8 *mac)
+{
+	int			keylen;
+	const uint8 *key = iterator_secret(&keylen);
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	uint8		full[PG_SHA256_DIGEST_LENGTH];
+
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, key, keylen) < 0 ||
+		pg_hmac_update(ctx, pos, ITERATOR_POS_SIZE) < 0 ||
+		pg_hmac_final(ctx, full, sizeof(full)) < 0)
+		elog(ERROR, "pg_topics: could not compute the shard iterator signature: %s",
+			 ctx ? pg_hmac_error(ctx) : "out of memory");
+	pg_hmac_free(ctx);
+	memcpy(mac, full, ITERATOR_MAC_SIZE);
+}
+
+static void
+put_bytes(uint8 **p, const void *v, int n)
+{
+	memcpy(*p, v, n);
+	*p += n;
+}
+
+static void
+get_bytes(const uint8 **p, void *v, int n)
+{
+	memcpy(v, *p, n);
+	*p += n;
+}
+
+static text *
+iterator_encode(const ShardPosition *pos)
+{
+	uint8		raw[ITERATOR_RAW_SIZE];
+	uint8	   *p = raw;
+	uint8		version = ITERATOR_VERSION;
+	int			enclen = pg_b64_enc_len(ITERATOR_RAW_SIZE);
+	char	   *enc = palloc(enclen + 1);
+	int			n;
+
+	put_bytes(&p, &version, 1);
+	put_bytes(&p, &pos->dbid, 4);
+	put_bytes(&p, &pos->relid, 4);
+	put_bytes(&p, &pos->partition, 4);
+	put_bytes(&p, &pos->seq, 8);
+	put_bytes(&p, &pos->expires, 8);
+	iterator_mac(raw, p);
+
+	n = pg_b64_encode((char *) raw, ITERATOR_RAW_SIZE, enc, enclen);
+	if (n < 0)
+		elog(ERROR, "pg_topics: could not encode a shard iterator");
+	enc[n] = '\0';
+	return cstring_to_text(enc);
+}
+
+static void
+invalid_iterator(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid shard iterator"),
+			 errdetail("%s", why),
+			 errhint("Get an iterator with topics.get_shard_iterator().")));
+}
+
+static void
+iterator_decode(text *it, ShardPosition *pos)
+{
+	char	   *s = text_to_cstring(it);
+	int			len = strlen(s);
+	int			declen = pg_b64_dec_len(len);
+	uint8	   *raw = palloc(declen + 1);
+	const uint8 *p = raw;
+	uint8		version;
+	uint8		mac[ITERATOR_MAC_SIZE];
+	int			n;
+
+	n = pg_b64_decode(s, len, (char *) raw, declen);
+	if (n != ITERATOR_RAW_SIZE)
+		invalid_iterator("The iterator is not one that pg_topics issued.");
+	get_bytes(&p, &version, 1);
+	if (version != ITERATOR_VERSION)
+		invalid_iterator("The iterator has an unknown format version.");
+	iterator_mac(raw, mac);
+	if (memcmp(mac, raw + ITERATOR_POS_SIZE, ITERATOR_MAC_SIZE) != 0)
+		invalid_iterator("The iterator's signature does not match: it was changed, or issued by another database.");
+	get_bytes(&p, &pos->dbid, 4);
+	get_bytes(&p, &pos->relid, 4);
+	get_bytes(&p, &pos->partition, 4);
+	get_bytes(&p, &pos->seq, 8);
+	get_bytes(&p, &pos->expires, 8);
+	if (pos->dbid != MyDatabaseId)
+		invalid_iterator("The iterator was issued in another database.");
+	if (GetCurrentTimestamp() >= pos->expires)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("shard iterator has expired"),
+				 errdetail("Iterators are valid for pg_topics.shard_iterator_ttl after they are issued."),
+				 errhint("Get a new iterator with topics.get_shard_iterator(), for example AT_SEQUENCE_NUMBER of the next seq to read.")));
+}
+
+static text *
+make_iterator(Relation rel, int32 partition, int64 seq)
+{
+	ShardPosition pos;
+
+	pos.dbid = MyDatabaseId;
+	pos.relid = RelationGetRelid(rel);
+	pos.partition = partition;
+	pos.seq = seq;
+	pos.expires = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											  topics_shard_iterator_ttl);
+	return iterator_encode(&pos);
+}
+
+/* ------------------------------------------------------------------------
+ * SQL functions
+ * ------------------------------------------------------------------------
+ */
+
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+}
+
+/* seq_at_time(topic, partition, at) */
+Datum
+pg_topics_seq_at_time(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	int32		partition;
+	int64		result;
+
+	require_arg(fcinfo, 0, "topic");
+	require_arg(fcinfo, 1, "partition");
+	require_arg(fcinfo, 2, "at");
+	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
+	partition = PG_GETARG_INT32(1);
+	topic_check_partition(rel, partition);
+	result = topic_seq_at_time(rel, partition, PG_GETARG_TIMESTAMPTZ(2));
+	table_close(rel, NoLock);
+	PG_RETURN_INT64(result);
+}
+
+static void
+iterator_arg_error(const char *type, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("iterator type %s %s", type, what)));
+}
+
+/*
+ * get_shard_iterator(topic, partition, iterator_type, seq, at)
+ */
+Datum
+pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	int32		partition;
+	char	   *type;
+	bool		has_seq = !PG_ARGISNULL(3);
+	bool		has_at = !PG_ARGISNULL(4);
+	int64		seq = has_seq ? PG_GETARG_INT64(3) : 0;
+	TopicPartitionState state;
+	int64		next;
+	int64		start;
+	text	   *result;
+
+	require_arg(fcinfo, 0, "topic");
+	require_arg(fcinfo, 1, "partition");
+	require_arg(fcinfo, 2, "iterator_type");
+	type = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	partition = PG_GETARG_INT32(1);
+
+	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
+	topic_check_partition(rel, partition);
+	next = topic_partition_next_seq(rel, partition, &state);
+
+	if (pg_strcasecmp(type, "TRIM_HORIZON") == 0 || pg_strcasecmp(type, "LATEST") == 0)
+	{
+		if (has_seq || has_at)
+			iterator_arg_error(pg_strcasecmp(type, "LATEST") == 0 ? "LATEST" : "TRIM_HORIZON",
+							   "takes neither seq nor at");
+		start = pg_strcasecmp(type, "LATEST") == 0 ? next : state.log_start_seq;
+	}
+	else if (pg_strcasecmp(type, "AT_SEQUENCE_NUMBER") == 0 ||
+			 pg_strcasecmp(type, "AFTER_SEQUENCE_NUMBER") == 0)
+	{
+		bool		after = pg_strcasecmp(type, "AFTER_SEQUENCE_NUMBER") == 0;
+
+		if (!has_seq)
+			iterator_arg_error(after ? "AFTER_SEQUENCE_NUMBER" : "AT_SEQUENCE_NUMBER",
+							   "needs seq");
+		if (has_at)
+			iterator_arg_error(after ? "AFTER_SEQUENCE_NUMBER" : "AT_SEQUENCE_NUMBER",
+							   "does not take at");
+		if (seq < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("seq must not be negative")));
+		start = after ? seq + 1 : seq;
+		topic_check_read_position(rel, partition, start);
+	}
+	else if (pg_strcasecmp(type, "AT_TIMESTAMP") == 0)
+	{
+		if (!has_at)
+			iterator_arg_error("AT_TIMESTAMP", "needs at");
+		if (has_seq)
+			iterator_arg_error("AT_TIMESTAMP", "does not take seq");
+		start = topic_seq_at_time(rel, partition, PG_GETARG_TIMESTAMPTZ(4));
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown shard iterator type \"%s\"", type),
+				 errhint("Use TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER or AT_TIMESTAMP.")));
+
+	result = make_iterator(rel, partition, start);
+	table_close(rel, NoLock);
+	PG_RETURN_TEXT_P(result);
+}
+
+/* Collects records as composite datums for get_records' records[]. */
+typedef struct ArrayCollect
+{
+	TupleDesc	rectype;
+	Datum	   *elems;
+	int			n;
+	int			max;
+	TimestampTz last_ts;
+} ArrayCollect;
+
+static bool
+collect_array(const TopicRecord *rec, void *arg)
+{
+	ArrayCollect *ac = (ArrayCollect *) arg;
+	Datum		values[Natts_topic];
+	bool		nulls[Natts_topic];
+	HeapTuple	tup;
+
+	if (ac->n >= ac->max)
+		return false;
+	values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
+	values[Anum_topic_seq - 1] = Int64GetDatum(rec->seq);
+	values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec->ts);
+	values[Anum_topic_key - 1] = rec->key;
+	values[Anum_topic_value - 1] = rec->value;
+	values[Anum_topic_headers - 1] = rec->headers;
+	memset(nulls, 0, sizeof(nulls));
+	nulls[Anum_topic_key - 1] = (rec->flags & TREC_NULL_KEY) != 0;
+	nulls[Anum_topic_value - 1] = (rec->flags & TREC_NULL_VALUE) != 0;
+	nulls[Anum_topic_headers - 1] = (rec->flags & TREC_NULL_HEADERS) != 0;
+	/* detoast: the array outlives the scan of the topic */
+	tup = toast_build_flattened_tuple(ac->rectype, values, nulls);
+	ac->elems[ac->n++] = HeapTupleGetDatum(tup);
+	ac->last_ts = rec->ts;
+	return true;
+}
+
+/*
+ * get_records(shard_iterator, max_records): exactly one row with the
+ * records (up to the last stable offset), the iterator that continues right
+ * after them, and how far behind the partition's newest record they are.
+ */
+Datum
+pg_topics_get_records(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	ShardPosition pos;
+	Relation	rel;
+	int32		max_records;
+	ArrayCollect ac;
+	Oid			rectypid;
+	int64		position;
+	int64		next;
+	TopicPartitionState state;
+	int64		behind = 0;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	require_arg(fcinfo, 0, "shard_iterator");
+	require_arg(fcinfo, 1, "max_records");
+	max_records = PG_GETARG_INT32(1);
+	if (max_records < 1 || max_records > GET_RECORDS_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must be between 1 and %d", GET_RECORDS_MAX)));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	iterator_decode(PG_GETARG_TEXT_PP(0), &pos);
+	rel = topic_open(pos.relid, AccessShareLock, ACL_SELECT);
+	topic_check_partition(rel, pos.partition);
+	topic_check_read_position(rel, pos.partition, pos.seq);
+
+	rectypid = get_element_type(TupleDescAttr(tupdesc, 0)->atttypid);
+	memset(&ac, 0, sizeof(ac));
+	ac.rectype = lookup_rowtype_tupdesc_copy(rectypid, -1);
+	ac.max = max_records;
+	ac.elems = palloc(sizeof(Datum) * max_records);
+	position = topic_read_partition(rel, pos.partition, pos.seq, -1, GetActiveSnapshot(),
+									TOPIC_READ_STABLE, collect_array, &ac);
+
+	next = topic_partition_next_seq(rel, pos.partition, &state);
+	if (position < next && ac.n > 0)
+	{
+		TimestampTz newest = partition_newest_ts(rel, pos.partition);
+
+		if (newest > ac.last_ts)
+			behind = (newest - ac.last_ts) / 1000;
+	}
+
+	values[0] = PointerGetDatum(construct_array(ac.elems, ac.n, rectypid, -1, false,
+												TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(make_iterator(rel, pos.partition, position));
+	values[2] = Int64GetDatum(behind);
+	table_close(rel, NoLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
