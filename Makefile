@@ -15,6 +15,7 @@ OBJS = \
 	src/topic_vacuum.o \
 	src/topic_api.o \
 	src/topic_iterator.o \
+	src/topic_wait.o \
 	src/murmur2.o
 
 DATA = $(wildcard sql/pg_topics--*.sql)

@@ -134,6 +134,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_topics");
 
+	topic_wait_init();
+
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = topics_post_parse_analyze;
 }

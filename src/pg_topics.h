@@ -55,6 +55,7 @@
 #include "postgres.h"
 
 #include "access/tableam.h"
+#include "datatype/timestamp.h"
 #include "storage/buf.h"
 #include "storage/lockdefs.h"
 #include "nodes/parsenodes.h"
@@ -353,6 +354,20 @@ extern Relation topic_open(Oid relid, LOCKMODE lockmode, AclMode mode);
  * ------------------------------------------------------------------------
  */
 extern int64 topic_seq_at_time(Relation rel, int32 partition, TimestampTz at);
+
+/* ------------------------------------------------------------------------
+ * topic_wait.c: long-poll
+ * ------------------------------------------------------------------------
+ */
+extern void topic_wait_init(void);
+extern void topic_wait_note_produce(Relation rel);
+extern bool topic_wait_possible(void);
+extern uint64 topic_wait_generation(Oid relid);
+extern bool topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline);
+extern int64 topic_interval_ms(Interval *iv);
+extern int64 topic_read_wait(Relation rel, int32 partition, int64 from_seq,
+							 int64 wait_ms, TopicRecordCallback cb, void *arg,
+							 const int64 *count);
 
 /* ------------------------------------------------------------------------
  * topic_vacuum.c

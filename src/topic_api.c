@@ -39,12 +39,14 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "datatype/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pg_topics_set_partitions);
 PG_FUNCTION_INFO_V1(pg_topics_produce);
 PG_FUNCTION_INFO_V1(pg_topics_produce_batch);
 PG_FUNCTION_INFO_V1(pg_topics_fetch);
 PG_FUNCTION_INFO_V1(pg_topics_partition_info);
+PG_FUNCTION_INFO_V1(pg_topics_partition_bounds);
 PG_FUNCTION_INFO_V1(pg_topics_guard_ddl);
 
 /* ------------------------------------------------------------------------
@@ -392,6 +394,7 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	Relation	rel;
 	int32		partition;
 	int64		from_seq;
+	int64		wait_ms;
 	CollectState cs;
 
 	require_arg(fcinfo, 0, "topic");
@@ -421,6 +424,9 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 					 errhint("Pass NULL for no byte limit.")));
 	}
 
+	require_arg(fcinfo, 5, "wait");
+	wait_ms = topic_interval_ms(PG_GETARG_INTERVAL_P(5));
+
 	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
 	topic_check_partition(rel, partition);
 	topic_check_read_position(rel, partition, from_seq);
@@ -428,8 +434,8 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	cs.tupstore = rsinfo->setResult;
 	cs.tupdesc = rsinfo->setDesc;
-	(void) topic_read_partition(rel, partition, from_seq, -1, GetActiveSnapshot(),
-								TOPIC_READ_STABLE, collect_record, &cs);
+	(void) topic_read_wait(rel, partition, from_seq, wait_ms, collect_record, &cs,
+						   &cs.count);
 	table_close(rel, NoLock);
 	return (Datum) 0;
 }
@@ -532,6 +538,35 @@ pg_topics_partition_info(PG_FUNCTION_ARGS)
 								  partition_last_stable(rel, p, &state, next));
 		values[4] = Int64GetDatum(next - state.log_start_seq);
 		values[5] = Int64GetDatum((int64) state.npages * BLCKSZ);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	table_close(rel, NoLock);
+	return (Datum) 0;
+}
+
+/*
+ * partition_bounds(topic): per partition the log start and next seq only,
+ * cheap enough for consume to call on every poll.
+ */
+Datum
+pg_topics_partition_bounds(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
+	int			npartitions = topic_get_cache(rel)->npartitions;
+	int			p;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	for (p = 0; p < npartitions; p++)
+	{
+		TopicPartitionState state;
+		int64		next = topic_partition_next_seq(rel, p, &state);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(p);
+		values[1] = Int64GetDatum(state.log_start_seq);
+		values[2] = Int64GetDatum(next);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	table_close(rel, NoLock);

@@ -40,6 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "datatype/timestamp.h"
 #include "utils/typcache.h"
 
 PG_FUNCTION_INFO_V1(pg_topics_seq_at_time);
@@ -454,7 +455,7 @@ typedef struct ArrayCollect
 {
 	TupleDesc	rectype;
 	Datum	   *elems;
-	int			n;
+	int64		n;
 	int			max;
 	TimestampTz last_ts;
 } ArrayCollect;
@@ -498,6 +499,7 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	ShardPosition pos;
 	Relation	rel;
 	int32		max_records;
+	int64		wait_ms;
 	ArrayCollect ac;
 	Oid			rectypid;
 	int64		position;
@@ -509,7 +511,9 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 
 	require_arg(fcinfo, 0, "shard_iterator");
 	require_arg(fcinfo, 1, "max_records");
+	require_arg(fcinfo, 2, "wait");
 	max_records = PG_GETARG_INT32(1);
+	wait_ms = topic_interval_ms(PG_GETARG_INTERVAL_P(2));
 	if (max_records < 1 || max_records > GET_RECORDS_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -528,8 +532,8 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	ac.rectype = lookup_rowtype_tupdesc_copy(rectypid, -1);
 	ac.max = max_records;
 	ac.elems = palloc(sizeof(Datum) * max_records);
-	position = topic_read_partition(rel, pos.partition, pos.seq, -1, GetActiveSnapshot(),
-									TOPIC_READ_STABLE, collect_array, &ac);
+	position = topic_read_wait(rel, pos.partition, pos.seq, wait_ms, collect_array, &ac,
+							   &ac.n);
 
 	next = topic_partition_next_seq(rel, pos.partition, &state);
 	if (position < next && ac.n > 0)

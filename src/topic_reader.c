@@ -20,6 +20,8 @@
 #include "pg_topics.h"
 
 #include "miscadmin.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "storage/bufmgr.h"
 
 /*
@@ -115,4 +117,45 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 	}
 	pfree(vis);
 	return position;
+}
+
+/*
+ * Read like topic_read_partition in stable mode, and when that hands over no
+ * record (*count still 0) and wait_ms > 0, sleep until a commit to the topic
+ * and read again, until wait_ms has passed.  While waiting each read takes
+ * the latest snapshot, so records committed after the statement began are
+ * seen; a transaction that reads from one snapshot (REPEATABLE READ) does
+ * not wait, since nothing new could become visible to it.
+ */
+int64
+topic_read_wait(Relation rel, int32 partition, int64 from_seq, int64 wait_ms,
+				TopicRecordCallback cb, void *arg, const int64 *count)
+{
+	bool		waiting = wait_ms > 0 && topic_wait_possible();
+	TimestampTz deadline = 0;
+
+	if (waiting)
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
+	for (;;)
+	{
+		uint64		gen = 0;
+		Snapshot	snapshot;
+		int64		position;
+
+		if (waiting)
+		{
+			/* read the generation before looking, so no commit is missed */
+			gen = topic_wait_generation(RelationGetRelid(rel));
+			snapshot = RegisterSnapshot(GetLatestSnapshot());
+		}
+		else
+			snapshot = GetActiveSnapshot();
+		position = topic_read_partition(rel, partition, from_seq, -1, snapshot,
+										TOPIC_READ_STABLE, cb, arg);
+		if (waiting)
+			UnregisterSnapshot(snapshot);
+		if (!waiting || *count > 0 ||
+			!topic_wait_for_commit(RelationGetRelid(rel), gen, deadline))
+			return position;
+	}
 }

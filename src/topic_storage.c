@@ -816,6 +816,7 @@ topic_append(Relation rel, TopicNewRecord *recs, int nrecs, CommandId cid)
 	int			i;
 	int			p;
 
+	topic_wait_note_produce(rel);
 	if (nrecs == 1)
 	{
 		TopicNewRecord *one = &recs[0];

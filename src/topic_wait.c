@@ -1,0 +1,280 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_wait.c
+ *	  Long-poll: waiting for records to be committed to a topic.
+ *
+ * Shared memory holds a fixed table of wait slots, each a condition
+ * variable and a generation counter; a topic maps to a slot by hashing
+ * (database, relation).  A transaction that produced to topics bumps the
+ * generation of their slots and broadcasts on their condition variables when
+ * it commits (an XACT_EVENT_COMMIT callback, which runs after the commit is
+ * visible to other snapshots).
+ *
+ * A waiter reads the generation before it looks for records and sleeps only
+ * while the generation is unchanged.  A commit that lands between the look
+ * and the sleep has already moved the generation, so it is never missed: no
+ * polling, no sleep-and-retry.  Slots are shared by hash, so a waiter can be
+ * woken by another topic's commit; it then looks again and, finding nothing,
+ * sleeps again.  Waits end early on cancel, statement_timeout or postmaster
+ * death (ConditionVariableTimedSleep checks for interrupts).
+ *
+ * The table must be allocated at server start, so waiting needs pg_topics in
+ * shared_preload_libraries; without it, a wait of zero works and any other
+ * wait fails with a hint saying so.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+PG_FUNCTION_INFO_V1(pg_topics_wait_generation);
+PG_FUNCTION_INFO_V1(pg_topics_wait_for_records);
+
+#define TOPIC_WAIT_SLOTS	1024
+
+typedef struct TopicWaitSlot
+{
+	pg_atomic_uint64 generation;
+	ConditionVariable cv;
+} TopicWaitSlot;
+
+static TopicWaitSlot *wait_slots = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* topics this transaction produced to, woken when it commits */
+#define MAX_NOTED	64
+static Oid	noted[MAX_NOTED];
+static int	nnoted = 0;
+static bool noted_overflow = false;
+
+static Size
+topic_wait_shmem_size(void)
+{
+	return mul_size(TOPIC_WAIT_SLOTS, sizeof(TopicWaitSlot));
+}
+
+static void
+topic_wait_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(topic_wait_shmem_size());
+}
+
+static void
+topic_wait_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	wait_slots = ShmemInitStruct("pg_topics wait slots", topic_wait_shmem_size(), &found);
+	if (!found)
+	{
+		int			i;
+
+		for (i = 0; i < TOPIC_WAIT_SLOTS; i++)
+		{
+			pg_atomic_init_u64(&wait_slots[i].generation, 0);
+			ConditionVariableInit(&wait_slots[i].cv);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static TopicWaitSlot *
+topic_wait_slot(Oid relid)
+{
+	uint32		h = hash_combine(murmurhash32(MyDatabaseId), murmurhash32(relid));
+
+	return &wait_slots[h % TOPIC_WAIT_SLOTS];
+}
+
+static void
+topic_wait_wake(Oid relid)
+{
+	TopicWaitSlot *slot = topic_wait_slot(relid);
+
+	pg_atomic_fetch_add_u64(&slot->generation, 1);
+	ConditionVariableBroadcast(&slot->cv);
+}
+
+static void
+topic_wait_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	if (event == XACT_EVENT_COMMIT && wait_slots != NULL)
+	{
+		if (noted_overflow)
+		{
+			/* too many topics to remember: wake every waiter */
+			for (i = 0; i < TOPIC_WAIT_SLOTS; i++)
+			{
+				pg_atomic_fetch_add_u64(&wait_slots[i].generation, 1);
+				ConditionVariableBroadcast(&wait_slots[i].cv);
+			}
+		}
+		else
+			for (i = 0; i < nnoted; i++)
+				topic_wait_wake(noted[i]);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		nnoted = 0;
+		noted_overflow = false;
+	}
+}
+
+/* Remember that this transaction produced to rel, to wake its waiters. */
+void
+topic_wait_note_produce(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	int			i;
+
+	if (wait_slots == NULL)
+		return;
+	for (i = 0; i < nnoted; i++)
+		if (noted[i] == relid)
+			return;
+	if (nnoted < MAX_NOTED)
+		noted[nnoted++] = relid;
+	else
+		noted_overflow = true;
+}
+
+/* Called from _PG_init. */
+void
+topic_wait_init(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = topic_wait_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = topic_wait_shmem_startup;
+	}
+	RegisterXactCallback(topic_wait_xact_callback, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Waiting
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Whether waiting can ever see new records: not when the transaction reads
+ * from one snapshot (REPEATABLE READ, SERIALIZABLE).
+ */
+bool
+topic_wait_possible(void)
+{
+	return !IsolationUsesXactSnapshot();
+}
+
+static void
+require_wait_support(void)
+{
+	if (wait_slots == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("waiting for records requires pg_topics in shared_preload_libraries"),
+				 errhint("Add pg_topics to shared_preload_libraries in postgresql.conf and restart, or pass wait => '0'.")));
+}
+
+uint64
+topic_wait_generation(Oid relid)
+{
+	require_wait_support();
+	return pg_atomic_read_u64(&topic_wait_slot(relid)->generation);
+}
+
+/*
+ * Sleep until a commit to the topic moves its generation past "seen", or
+ * until deadline.  Returns true when woken by a commit.
+ */
+bool
+topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline)
+{
+	TopicWaitSlot *slot;
+	bool		woken = false;
+
+	require_wait_support();
+	slot = topic_wait_slot(relid);
+	ConditionVariablePrepareToSleep(&slot->cv);
+	for (;;)
+	{
+		TimestampTz now;
+		long		remaining;
+
+		if (pg_atomic_read_u64(&slot->generation) != seen)
+		{
+			woken = true;
+			break;
+		}
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+			break;
+		remaining = (long) ((deadline - now + 999) / 1000);
+		(void) ConditionVariableTimedSleep(&slot->cv, Max(remaining, 1),
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	return woken;
+}
+
+/* Milliseconds in a wait interval argument; errors for negative waits. */
+int64
+topic_interval_ms(Interval *iv)
+{
+	int64		us;
+
+	us = iv->time + (int64) iv->day * USECS_PER_DAY +
+		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (us < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wait must not be negative")));
+	return us / 1000;
+}
+
+/* _wait_generation(topic): the generation to pass to _wait_for_records */
+Datum
+pg_topics_wait_generation(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) topic_wait_generation(PG_GETARG_OID(0)));
+}
+
+/*
+ * _wait_for_records(topic, seen_generation, deadline): for consume, which
+ * reads the generation, looks for records, and calls this when it found
+ * none.  Returns immediately when the transaction's snapshot cannot change.
+ */
+Datum
+pg_topics_wait_for_records(PG_FUNCTION_ARGS)
+{
+	if (!topic_wait_possible())
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(topic_wait_for_commit(PG_GETARG_OID(0), (uint64) PG_GETARG_INT64(1),
+										 PG_GETARG_TIMESTAMPTZ(2)));
+}
