@@ -16,6 +16,7 @@ OBJS = \
 	src/topic_api.o \
 	src/topic_iterator.o \
 	src/topic_wait.o \
+	src/topic_seekscan.o \
 	src/murmur2.o
 
 DATA = $(wildcard sql/pg_topics--*.sql)

@@ -135,6 +135,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("pg_topics");
 
 	topic_wait_init();
+	topic_seekscan_init();
 
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = topics_post_parse_analyze;

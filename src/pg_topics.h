@@ -360,6 +360,9 @@ extern int64 topic_seq_at_time(Relation rel, int32 partition, TimestampTz at);
  * ------------------------------------------------------------------------
  */
 extern void topic_wait_init(void);
+
+/* topic_seekscan.c */
+extern void topic_seekscan_init(void);
 extern void topic_wait_note_produce(Relation rel);
 extern bool topic_wait_possible(void);
 extern uint64 topic_wait_generation(Oid relid);

@@ -1,0 +1,580 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_seekscan.c
+ *	  TopicSeek: a custom scan that answers
+ *		  WHERE partition = p AND seq >= a [AND seq <= b] [AND ts >= t]
+ *	  by seeking, instead of reading the whole topic.
+ *
+ * The planner hook offers the path for a topic whose quals fix the
+ * partition (partition = constant or parameter).  Bounds on seq (=, >, >=,
+ * <, <=, BETWEEN) and a lower bound on ts become the start and end of a walk
+ * of that partition: a directory seek to the start (for ts, through the time
+ * index: topics.seq_at_time), then the page chain in seq order, stopping
+ * past the upper bound.  The output is ordered by seq, so
+ * ORDER BY seq LIMIT n needs no sort and stops after n records; the cost
+ * grows with the records returned, not with the size of the topic.
+ *
+ * Visibility is plain MVCC, as for a sequential scan: a SELECT shows what
+ * its snapshot sees (the stable-offset rule belongs to fetch and the
+ * consumers).  Every qual is rechecked on the returned rows, so the bounds
+ * only have to be conservative.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include <math.h>
+
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/extensible.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/restrictinfo.h"
+#include "storage/bufmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+/* records per data page assumed for costing (100-byte records) */
+#define SEEK_RECORDS_PER_PAGE	60
+
+/* indexes into custom_exprs; a NULL entry is an absent bound */
+#define SEEK_PARTITION	0
+#define SEEK_LOWER		1		/* seq >= (custom_private flag: strict) */
+#define SEEK_UPPER		2		/* seq <= (flag: strict) */
+#define SEEK_TS_LOWER	3		/* ts >= (flag: strict) */
+#define SEEK_NEXPRS		4
+
+typedef struct SeekBounds
+{
+	Expr	   *exprs[SEEK_NEXPRS];
+	bool		strict[SEEK_NEXPRS];
+} SeekBounds;
+
+typedef struct TopicSeekState
+{
+	CustomScanState css;
+	ExprState  *exprstates[SEEK_NEXPRS];
+	bool		strict[SEEK_NEXPRS];
+	bool		started;
+	bool		done;
+	int32		partition;
+	int64		to_seq;			/* -1: no upper bound */
+	BlockNumber next_block;
+	int64		from_seq;
+	Buffer		cbuf;
+	int			nvis;
+	int			ivis;
+	OffsetNumber vis[MaxOffsetNumber];
+} TopicSeekState;
+
+static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
+
+static Plan *seek_plan_path(PlannerInfo *root, RelOptInfo *rel,
+							struct CustomPath *best_path, List *tlist,
+							List *clauses, List *custom_plans);
+static Node *seek_create_state(CustomScan *cscan);
+static void seek_begin(CustomScanState *node, EState *estate, int eflags);
+static TupleTableSlot *seek_exec(CustomScanState *node);
+static void seek_end(CustomScanState *node);
+static void seek_rescan(CustomScanState *node);
+static void seek_explain(CustomScanState *node, List *ancestors, ExplainState *es);
+
+static const CustomPathMethods seek_path_methods = {
+	.CustomName = "TopicSeek",
+	.PlanCustomPath = seek_plan_path,
+};
+
+static const CustomScanMethods seek_scan_methods = {
+	.CustomName = "TopicSeek",
+	.CreateCustomScanState = seek_create_state,
+};
+
+static const CustomExecMethods seek_exec_methods = {
+	.CustomName = "TopicSeek",
+	.BeginCustomScan = seek_begin,
+	.ExecCustomScan = seek_exec,
+	.EndCustomScan = seek_end,
+	.ReScanCustomScan = seek_rescan,
+	.ExplainCustomScan = seek_explain,
+};
+
+/* ------------------------------------------------------------------------
+ * Planning
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * If clause is "column op value" (either way round) on this rel, with value
+ * free of this rel's columns and of volatile functions, return the column
+ * number, the btree strategy as if the column were on the left, and value.
+ */
+static AttrNumber
+match_clause(RelOptInfo *rel, Expr *clause, int *strategy, Expr **value)
+{
+	OpExpr	   *op;
+	Node	   *left;
+	Node	   *right;
+	Var		   *var;
+	bool		var_on_left;
+	List	   *interps;
+	ListCell   *lc;
+
+	if (!IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
+		return InvalidAttrNumber;
+	op = (OpExpr *) clause;
+	left = strip_implicit_coercions(linitial(op->args));
+	right = strip_implicit_coercions(lsecond(op->args));
+
+	if (IsA(left, Var) && ((Var *) left)->varno == rel->relid)
+	{
+		var = (Var *) left;
+		var_on_left = true;
+		*value = (Expr *) lsecond(op->args);
+	}
+	else if (IsA(right, Var) && ((Var *) right)->varno == rel->relid)
+	{
+		var = (Var *) right;
+		var_on_left = false;
+		*value = (Expr *) linitial(op->args);
+	}
+	else
+		return InvalidAttrNumber;
+
+	if (contain_var_clause((Node *) *value) ||
+		contain_volatile_functions((Node *) *value))
+		return InvalidAttrNumber;
+
+	interps = get_op_btree_interpretation(op->opno);
+	foreach(lc, interps)
+	{
+		OpBtreeInterpretation *bi = lfirst(lc);
+		int			s = bi->strategy;
+
+		if (s < BTLessStrategyNumber || s > BTGreaterStrategyNumber)
+			continue;
+		if (!var_on_left)
+			s = BTCommuteStrategyNumber(s);
+		*strategy = s;
+		return var->varattno;
+	}
+	return InvalidAttrNumber;
+}
+
+static void
+set_bound(SeekBounds *b, int which, Expr *value, bool strict)
+{
+	/* the first bound found wins; the rest are rechecked as quals */
+	if (b->exprs[which] == NULL)
+	{
+		b->exprs[which] = value;
+		b->strict[which] = strict;
+	}
+}
+
+static bool
+find_bounds(RelOptInfo *rel, SeekBounds *b)
+{
+	ListCell   *lc;
+
+	memset(b, 0, sizeof(SeekBounds));
+	foreach(lc, rel->baserestrictinfo)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		int			strategy;
+		Expr	   *value;
+		AttrNumber	att = match_clause(rel, ri->clause, &strategy, &value);
+		Oid			vtype;
+
+		if (att == InvalidAttrNumber)
+			continue;
+		vtype = exprType((Node *) value);
+		if (att == Anum_topic_partition &&
+			strategy == BTEqualStrategyNumber &&
+			(vtype == INT2OID || vtype == INT4OID || vtype == INT8OID))
+			set_bound(b, SEEK_PARTITION, value, false);
+		else if (att == Anum_topic_seq &&
+				 (vtype == INT2OID || vtype == INT4OID || vtype == INT8OID))
+		{
+			if (strategy == BTEqualStrategyNumber)
+			{
+				set_bound(b, SEEK_LOWER, value, false);
+				set_bound(b, SEEK_UPPER, value, false);
+			}
+			else if (strategy == BTGreaterEqualStrategyNumber ||
+					 strategy == BTGreaterStrategyNumber)
+				set_bound(b, SEEK_LOWER, value, strategy == BTGreaterStrategyNumber);
+			else
+				set_bound(b, SEEK_UPPER, value, strategy == BTLessStrategyNumber);
+		}
+		else if (att == Anum_topic_ts && vtype == TIMESTAMPTZOID &&
+				 (strategy == BTGreaterEqualStrategyNumber ||
+				  strategy == BTGreaterStrategyNumber ||
+				  strategy == BTEqualStrategyNumber))
+			set_bound(b, SEEK_TS_LOWER, value, strategy == BTGreaterStrategyNumber);
+	}
+	return b->exprs[SEEK_PARTITION] != NULL;
+}
+
+static void
+topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
+					   RangeTblEntry *rte)
+{
+	Relation	relation;
+	bool		is_topic;
+	SeekBounds	bounds;
+	CustomPath *cpath;
+	double		rows;
+	double		pages;
+	Var		   *seqvar;
+	int			i;
+
+	if (prev_set_rel_pathlist_hook)
+		prev_set_rel_pathlist_hook(root, rel, rti, rte);
+
+	if (rel->reloptkind != RELOPT_BASEREL || rte->rtekind != RTE_RELATION ||
+		rte->relkind != RELKIND_RELATION || rte->inh)
+		return;
+	relation = RelationIdGetRelation(rte->relid);
+	is_topic = RelationIsValid(relation) && topic_relation_is_topic(relation);
+	if (RelationIsValid(relation))
+		RelationClose(relation);
+	if (!is_topic || !find_bounds(rel, &bounds))
+		return;
+
+	cpath = makeNode(CustomPath);
+	cpath->path.pathtype = T_CustomScan;
+	cpath->path.parent = rel;
+	cpath->path.pathtarget = rel->reltarget;
+	cpath->path.param_info = NULL;
+	cpath->path.parallel_aware = false;
+	cpath->path.parallel_safe = rel->consider_parallel;
+	cpath->path.rows = rel->rows;
+	cpath->flags = 0;
+	cpath->methods = &seek_path_methods;
+
+	/* a few page reads to seek, then the pages holding the rows */
+	rows = Max(rel->rows, 1.0);
+	pages = ceil(rows / SEEK_RECORDS_PER_PAGE);
+	cpath->path.startup_cost = 4 * random_page_cost + cpu_operator_cost * 10;
+	cpath->path.total_cost = cpath->path.startup_cost + pages * seq_page_cost +
+		rows * (cpu_tuple_cost + rel->baserestrictcost.per_tuple);
+
+	/* rows come out in seq order */
+	seqvar = makeVar(rel->relid, Anum_topic_seq, INT8OID, -1, InvalidOid, 0);
+	cpath->path.pathkeys = build_expression_pathkey(root, (Expr *) seqvar, NULL,
+													Int8LessOperator, rel->relids,
+													false);
+
+	{
+		List	   *exprs = NIL;
+		List	   *flags = NIL;
+
+		for (i = 0; i < SEEK_NEXPRS; i++)
+		{
+			exprs = lappend(exprs, bounds.exprs[i]);
+			flags = lappend_int(flags, bounds.strict[i]);
+		}
+		cpath->custom_private = list_make2(exprs, flags);
+	}
+	add_path(rel, &cpath->path);
+}
+
+static Plan *
+seek_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
+			   List *tlist, List *clauses, List *custom_plans)
+{
+	CustomScan *cscan = makeNode(CustomScan);
+
+	cscan->scan.plan.targetlist = tlist;
+	/* every qual is rechecked; the bounds only narrow the walk */
+	cscan->scan.plan.qual = extract_actual_clauses(clauses, false);
+	cscan->scan.scanrelid = rel->relid;
+	cscan->flags = best_path->flags;
+	cscan->methods = &seek_scan_methods;
+
+	/* bounds in custom_exprs (so setrefs fixes them up), flags beside them */
+	cscan->custom_exprs = (List *) linitial(best_path->custom_private);
+	cscan->custom_private = (List *) lsecond(best_path->custom_private);
+	return &cscan->scan.plan;
+}
+
+/* ------------------------------------------------------------------------
+ * Execution
+ * ------------------------------------------------------------------------
+ */
+
+static Node *
+seek_create_state(CustomScan *cscan)
+{
+	TopicSeekState *state = palloc0(sizeof(TopicSeekState));
+
+	NodeSetTag(state, T_CustomScanState);
+	state->css.methods = &seek_exec_methods;
+	return (Node *) state;
+}
+
+static void
+seek_begin(CustomScanState *node, EState *estate, int eflags)
+{
+	TopicSeekState *state = (TopicSeekState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	ListCell   *lc;
+	ListCell   *fl;
+	int			i = 0;
+
+	forboth(lc, cscan->custom_exprs, fl, cscan->custom_private)
+	{
+		Expr	   *e = lfirst(lc);
+
+		state->exprstates[i] = e ? ExecInitExpr(e, &node->ss.ps) : NULL;
+		state->strict[i] = lfirst_int(fl) != 0;
+		i++;
+	}
+	state->cbuf = InvalidBuffer;
+	state->started = false;
+}
+
+static int64
+eval_int(TopicSeekState *state, int which, bool *isnull)
+{
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	Datum		d = ExecEvalExprSwitchContext(state->exprstates[which], econtext, isnull);
+	Oid			type = exprType((Node *) state->exprstates[which]->expr);
+
+	if (*isnull)
+		return 0;
+	if (type == INT2OID)
+		return DatumGetInt16(d);
+	if (type == INT4OID)
+		return DatumGetInt32(d);
+	return DatumGetInt64(d);
+}
+
+/* Work out where to start and stop, from the (possibly parameter) bounds. */
+static void
+seek_start(TopicSeekState *state)
+{
+	Relation	rel = state->css.ss.ss_currentRelation;
+	bool		isnull;
+	int64		p;
+	int64		from = 0;
+	TopicPartitionState pstate;
+
+	state->started = true;
+	state->done = false;
+	state->to_seq = -1;
+	state->nvis = state->ivis = 0;
+
+	p = eval_int(state, SEEK_PARTITION, &isnull);
+	if (isnull || p < 0 || p >= topic_get_cache(rel)->npartitions)
+	{
+		state->done = true;		/* no such partition: no rows */
+		return;
+	}
+	state->partition = (int32) p;
+
+	if (state->exprstates[SEEK_LOWER])
+	{
+		int64		v = eval_int(state, SEEK_LOWER, &isnull);
+
+		if (isnull)
+		{
+			state->done = true;
+			return;
+		}
+		if (state->strict[SEEK_LOWER])
+			v = (v == PG_INT64_MAX) ? v : v + 1;
+		from = Max(v, 0);
+	}
+	if (state->exprstates[SEEK_UPPER])
+	{
+		int64		v = eval_int(state, SEEK_UPPER, &isnull);
+
+		if (isnull)
+		{
+			state->done = true;
+			return;
+		}
+		if (state->strict[SEEK_UPPER])
+			v--;
+		if (v < from)
+		{
+			state->done = true;
+			return;
+		}
+		state->to_seq = v;
+	}
+	if (state->exprstates[SEEK_TS_LOWER])
+	{
+		ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+		Datum		d = ExecEvalExprSwitchContext(state->exprstates[SEEK_TS_LOWER],
+												  econtext, &isnull);
+
+		if (isnull)
+		{
+			state->done = true;
+			return;
+		}
+		from = Max(from, topic_seq_at_time(rel, state->partition, DatumGetTimestampTz(d)));
+	}
+
+	topic_get_state(rel, state->partition, &pstate);
+	state->from_seq = from;
+	state->next_block = topic_find_page(rel, state->partition, from, &pstate);
+}
+
+/* Load the next page of the walk: pin it and collect the visible offsets. */
+static bool
+seek_next_page(TopicSeekState *state)
+{
+	Relation	rel = state->css.ss.ss_currentRelation;
+	Snapshot	snapshot = state->css.ss.ps.state->es_snapshot;
+	Page		page;
+	TopicPageOpaque opaque;
+	OffsetNumber maxoff;
+	int64		off64;
+
+	if (BufferIsValid(state->cbuf))
+		ReleaseBuffer(state->cbuf);
+	state->cbuf = InvalidBuffer;
+	state->nvis = state->ivis = 0;
+	if (state->done || !BlockNumberIsValid(state->next_block))
+		return false;
+
+	CHECK_FOR_INTERRUPTS();
+	state->cbuf = ReadBuffer(rel, state->next_block);
+	LockBuffer(state->cbuf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(state->cbuf);
+	if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != state->partition)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("topic \"%s\" has an invalid data page at block %u",
+						RelationGetRelationName(rel), state->next_block)));
+	opaque = TopicPageGetOpaque(page);
+	maxoff = PageGetMaxOffsetNumber(page);
+	off64 = Max(state->from_seq - opaque->first_seq + 1, FirstOffsetNumber);
+	for (; off64 <= maxoff; off64++)
+	{
+		OffsetNumber off = (OffsetNumber) off64;
+		ItemId		itemid = PageGetItemId(page, off);
+
+		if (state->to_seq >= 0 && opaque->first_seq + off - 1 > state->to_seq)
+		{
+			state->done = true;
+			break;
+		}
+		if (ItemIdIsNormal(itemid) &&
+			topic_record_status(rel, state->cbuf, (char *) PageGetItem(page, itemid),
+								snapshot) == TREC_VISIBLE)
+			state->vis[state->nvis++] = off;
+	}
+	state->next_block = opaque->next;
+	LockBuffer(state->cbuf, BUFFER_LOCK_UNLOCK);
+	return true;
+}
+
+static TupleTableSlot *
+seek_next(ScanState *ss)
+{
+	TopicSeekState *state = (TopicSeekState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+
+	if (!state->started)
+		seek_start(state);
+	for (;;)
+	{
+		if (state->ivis < state->nvis)
+		{
+			TopicRecord rec;
+			OffsetNumber off = state->vis[state->ivis++];
+
+			topic_record_decode(BufferGetPage(state->cbuf), off, &rec);
+			topic_store_record_in_slot(slot, &rec);
+			slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation);
+			ItemPointerSet(&slot->tts_tid, BufferGetBlockNumber(state->cbuf), off);
+			return slot;
+		}
+		if (!seek_next_page(state))
+			return ExecClearTuple(slot);
+	}
+}
+
+static bool
+seek_recheck(ScanState *ss, TupleTableSlot *slot)
+{
+	return true;
+}
+
+static TupleTableSlot *
+seek_exec(CustomScanState *node)
+{
+	return ExecScan(&node->ss, seek_next, seek_recheck);
+}
+
+static void
+seek_end(CustomScanState *node)
+{
+	TopicSeekState *state = (TopicSeekState *) node;
+
+	if (BufferIsValid(state->cbuf))
+		ReleaseBuffer(state->cbuf);
+	state->cbuf = InvalidBuffer;
+}
+
+static void
+seek_rescan(CustomScanState *node)
+{
+	TopicSeekState *state = (TopicSeekState *) node;
+
+	seek_end(node);
+	state->started = false;		/* parameters may have changed */
+}
+
+static void
+seek_explain(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *context = set_deparse_context_plan(es->deparse_cxt,
+												   (Plan *) cscan, ancestors);
+	static const char *const labels[SEEK_NEXPRS] = {
+		"Partition", "Seq From", "Seq To", "Time From"
+	};
+	ListCell   *lc;
+	ListCell   *fl;
+	int			i = 0;
+
+	forboth(lc, cscan->custom_exprs, fl, cscan->custom_private)
+	{
+		Expr	   *e = lfirst(lc);
+
+		if (e != NULL)
+		{
+			char	   *s = deparse_expression((Node *) e, context, false, false);
+
+			if (lfirst_int(fl))
+				s = psprintf("%s (exclusive)", s);
+			ExplainPropertyText(labels[i], s, es);
+		}
+		i++;
+	}
+}
+
+void
+topic_seekscan_init(void)
+{
+	RegisterCustomScanMethods(&seek_scan_methods);
+	prev_set_rel_pathlist_hook = set_rel_pathlist_hook;
+	set_rel_pathlist_hook = topic_set_rel_pathlist;
+}
