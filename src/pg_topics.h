@@ -271,6 +271,9 @@ extern void topic_append(Relation rel, TopicNewRecord *recs, int nrecs,
 extern BlockNumber topic_find_page(Relation rel, int32 partition, int64 seq,
 								   TopicPartitionState *state);
 extern bool topic_page_is_data(Page page);
+extern Buffer topic_lock_data_page(Relation rel, BlockNumber blkno, int32 partition,
+								   int mode, BufferAccessStrategy strategy);
+extern void topic_page_init(Page page, uint16 kind, int32 partition);
 extern void topic_update_state(Relation rel, int32 partition,
 							   void (*mutate) (TopicPartitionState *state, void *arg),
 							   void *arg);
@@ -321,6 +324,7 @@ extern void topic_record_write(char *dst, const TopicNewRecord *rec,
 							   TransactionId xmin, CommandId cid);
 extern void topic_record_decode(Page page, OffsetNumber off, TopicRecord *rec);
 extern Size topic_record_payload_size(const TopicRecord *rec);
+extern void topic_record_values(const TopicRecord *rec, Datum *values, bool *nulls);
 extern void topic_check_record_size(Relation rel, Size keylen, Size valuelen,
 									Size headerslen);
 

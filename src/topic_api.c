@@ -344,16 +344,7 @@ collect_record(const TopicRecord *rec, void *arg)
 	if (cs->max_bytes >= 0 && cs->count > 0 && cs->bytes + (int64) sz > cs->max_bytes)
 		return false;
 
-	values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
-	values[Anum_topic_seq - 1] = Int64GetDatum(rec->seq);
-	values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec->ts);
-	values[Anum_topic_key - 1] = rec->key;
-	values[Anum_topic_value - 1] = rec->value;
-	values[Anum_topic_headers - 1] = rec->headers;
-	memset(nulls, 0, sizeof(nulls));
-	nulls[Anum_topic_key - 1] = (rec->flags & TREC_NULL_KEY) != 0;
-	nulls[Anum_topic_value - 1] = (rec->flags & TREC_NULL_VALUE) != 0;
-	nulls[Anum_topic_headers - 1] = (rec->flags & TREC_NULL_HEADERS) != 0;
+	topic_record_values(rec, values, nulls);
 	tuplestore_putvalues(cs->tupstore, cs->tupdesc, values, nulls);
 	cs->count++;
 	cs->bytes += sz;

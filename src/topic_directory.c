@@ -50,16 +50,8 @@ dir_count(Page page)
 static void
 dir_page_init(Page page, int32 partition, int level)
 {
-	TopicPageOpaque opaque;
-
-	PageInit(page, BLCKSZ, TOPIC_SPECIAL_SIZE);
-	opaque = TopicPageGetOpaque(page);
-	memset(opaque, 0, sizeof(TopicPageOpaqueData));
-	opaque->next = InvalidBlockNumber;
-	opaque->partition = partition;
-	opaque->kind = TOPIC_PAGE_DIR;
-	opaque->level = level;
-	opaque->page_id = TOPIC_PAGE_ID;
+	topic_page_init(page, TOPIC_PAGE_DIR, partition);
+	TopicPageGetOpaque(page)->level = level;
 	((PageHeader) page)->pd_lower = (char *) PageGetContents(page) - (char *) page;
 }
 

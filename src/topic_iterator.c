@@ -89,20 +89,15 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buf = ReadBuffer(rel, blkno);
+		Buffer		buf;
 		Page		page;
 		TopicPageOpaque opaque;
 		OffsetNumber maxoff;
 		OffsetNumber off;
 
 		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
 		page = BufferGetPage(buf);
-		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("topic \"%s\" has an invalid data page at block %u",
-							RelationGetRelationName(rel), blkno)));
 		opaque = TopicPageGetOpaque(page);
 		maxoff = PageGetMaxOffsetNumber(page);
 		for (off = FirstOffsetNumber; off <= maxoff; off++)
@@ -470,16 +465,7 @@ collect_array(const TopicRecord *rec, void *arg)
 
 	if (ac->n >= ac->max)
 		return false;
-	values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
-	values[Anum_topic_seq - 1] = Int64GetDatum(rec->seq);
-	values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec->ts);
-	values[Anum_topic_key - 1] = rec->key;
-	values[Anum_topic_value - 1] = rec->value;
-	values[Anum_topic_headers - 1] = rec->headers;
-	memset(nulls, 0, sizeof(nulls));
-	nulls[Anum_topic_key - 1] = (rec->flags & TREC_NULL_KEY) != 0;
-	nulls[Anum_topic_value - 1] = (rec->flags & TREC_NULL_VALUE) != 0;
-	nulls[Anum_topic_headers - 1] = (rec->flags & TREC_NULL_HEADERS) != 0;
+	topic_record_values(rec, values, nulls);
 	/* detoast: the array outlives the scan of the topic */
 	tup = toast_build_flattened_tuple(ac->rectype, values, nulls);
 	ac->elems[ac->n++] = HeapTupleGetDatum(tup);

@@ -45,7 +45,7 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 	blkno = topic_find_page(rel, partition, from_seq, &state);
 	while (BlockNumberIsValid(blkno) && !stop)
 	{
-		Buffer		buf = ReadBuffer(rel, blkno);
+		Buffer		buf;
 		Page		page;
 		TopicPageOpaque opaque;
 		OffsetNumber maxoff;
@@ -55,13 +55,8 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 		int			i;
 
 		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
 		page = BufferGetPage(buf);
-		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("topic \"%s\" has an invalid data page at block %u",
-							RelationGetRelationName(rel), blkno)));
 		opaque = TopicPageGetOpaque(page);
 		maxoff = PageGetMaxOffsetNumber(page);
 		off64 = from_seq - opaque->first_seq + 1;

@@ -18,6 +18,7 @@
 #include "access/toast_compression.h"
 #include "access/toast_internals.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 /*
  * Bytes a varlena takes when written at item offset "cur", including the
@@ -230,6 +231,24 @@ topic_record_decode(Page page, OffsetNumber off, TopicRecord *rec)
 	rec->key = (rec->flags & TREC_NULL_KEY) ? (Datum) 0 : field_read(item, &cur);
 	rec->value = (rec->flags & TREC_NULL_VALUE) ? (Datum) 0 : field_read(item, &cur);
 	rec->headers = (rec->flags & TREC_NULL_HEADERS) ? (Datum) 0 : field_read(item, &cur);
+}
+
+/* The columns of a decoded record, in the order of topics.record. */
+void
+topic_record_values(const TopicRecord *rec, Datum *values, bool *nulls)
+{
+	values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
+	values[Anum_topic_seq - 1] = Int64GetDatum(rec->seq);
+	values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec->ts);
+	values[Anum_topic_key - 1] = rec->key;
+	values[Anum_topic_value - 1] = rec->value;
+	values[Anum_topic_headers - 1] = rec->headers;
+	nulls[Anum_topic_partition - 1] = false;
+	nulls[Anum_topic_seq - 1] = false;
+	nulls[Anum_topic_ts - 1] = false;
+	nulls[Anum_topic_key - 1] = (rec->flags & TREC_NULL_KEY) != 0;
+	nulls[Anum_topic_value - 1] = (rec->flags & TREC_NULL_VALUE) != 0;
+	nulls[Anum_topic_headers - 1] = (rec->flags & TREC_NULL_HEADERS) != 0;
 }
 
 /* Bytes of key, value and headers as a consumer sees them (for max_bytes). */

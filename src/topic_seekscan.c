@@ -454,14 +454,9 @@ seek_next_page(TopicSeekState *state)
 		return false;
 
 	CHECK_FOR_INTERRUPTS();
-	state->cbuf = ReadBuffer(rel, state->next_block);
-	LockBuffer(state->cbuf, BUFFER_LOCK_SHARE);
+	state->cbuf = topic_lock_data_page(rel, state->next_block, state->partition,
+									   BUFFER_LOCK_SHARE, NULL);
 	page = BufferGetPage(state->cbuf);
-	if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != state->partition)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("topic \"%s\" has an invalid data page at block %u",
-						RelationGetRelationName(rel), state->next_block)));
 	opaque = TopicPageGetOpaque(page);
 	maxoff = PageGetMaxOffsetNumber(page);
 	off64 = Max(state->from_seq - opaque->first_seq + 1, FirstOffsetNumber);

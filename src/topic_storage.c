@@ -42,7 +42,7 @@
  * Page initialisation
  * ------------------------------------------------------------------------
  */
-static void
+void
 topic_page_init(Page page, uint16 kind, int32 partition)
 {
 	TopicPageOpaque opaque;
@@ -54,6 +54,28 @@ topic_page_init(Page page, uint16 kind, int32 partition)
 	opaque->partition = partition;
 	opaque->kind = kind;
 	opaque->page_id = TOPIC_PAGE_ID;
+}
+
+/*
+ * Read and lock a data page of "partition", reporting corruption when the
+ * block is anything else: chain links and state pages are trusted no
+ * further than this check.
+ */
+Buffer
+topic_lock_data_page(Relation rel, BlockNumber blkno, int32 partition, int mode,
+					 BufferAccessStrategy strategy)
+{
+	Buffer		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	Page		page;
+
+	LockBuffer(buf, mode);
+	page = BufferGetPage(buf);
+	if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("topic \"%s\" has an invalid data page at block %u",
+						RelationGetRelationName(rel), blkno)));
+	return buf;
 }
 
 bool
@@ -352,14 +374,10 @@ topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *sta
 	blkno = state->tail;
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buf = ReadBuffer(rel, blkno);
-		Page		page;
+		Buffer		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
+		Page		page = BufferGetPage(buf);
 		TopicPageOpaque opaque;
 
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
-			topic_corrupt_page(rel, blkno, "data page");
 		opaque = TopicPageGetOpaque(page);
 		if (!BlockNumberIsValid(opaque->next))
 		{
@@ -876,15 +894,11 @@ topic_find_page(Relation rel, int32 partition, int64 seq,
 
 	for (;;)
 	{
-		Buffer		buf = ReadBuffer(rel, blkno);
-		Page		page;
+		Buffer		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
+		Page		page = BufferGetPage(buf);
 		TopicPageOpaque opaque;
 		BlockNumber next;
 
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
-			topic_corrupt_page(rel, blkno, "data page");
 		opaque = TopicPageGetOpaque(page);
 		next = opaque->next;
 		if (seq < opaque->first_seq + PageGetMaxOffsetNumber(page) ||

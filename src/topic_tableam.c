@@ -178,22 +178,8 @@ topic_choose_partition(Relation rel, struct varlena *key)
 void
 topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec)
 {
-	Datum	   *values = slot->tts_values;
-	bool	   *isnull = slot->tts_isnull;
-
 	ExecClearTuple(slot);
-	values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
-	values[Anum_topic_seq - 1] = Int64GetDatum(rec->seq);
-	values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec->ts);
-	values[Anum_topic_key - 1] = rec->key;
-	values[Anum_topic_value - 1] = rec->value;
-	values[Anum_topic_headers - 1] = rec->headers;
-	isnull[Anum_topic_partition - 1] = false;
-	isnull[Anum_topic_seq - 1] = false;
-	isnull[Anum_topic_ts - 1] = false;
-	isnull[Anum_topic_key - 1] = (rec->flags & TREC_NULL_KEY) != 0;
-	isnull[Anum_topic_value - 1] = (rec->flags & TREC_NULL_VALUE) != 0;
-	isnull[Anum_topic_headers - 1] = (rec->flags & TREC_NULL_HEADERS) != 0;
+	topic_record_values(rec, slot->tts_values, slot->tts_isnull);
 	ExecStoreVirtualTuple(slot);
 }
 

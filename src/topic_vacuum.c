@@ -163,14 +163,8 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 			bool		all_frozen;
 
 			vacuum_delay_point();
-			buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, bstrategy);
-			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			buf = topic_lock_data_page(rel, blkno, p, BUFFER_LOCK_EXCLUSIVE, bstrategy);
 			page = BufferGetPage(buf);
-			if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != p)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("topic \"%s\" has an invalid data page at block %u",
-								RelationGetRelationName(rel), blkno)));
 			all_frozen = freeze_page(rel, buf, oldest_xmin, &counters);
 			next = TopicPageGetOpaque(page)->next;
 			UnlockReleaseBuffer(buf);
