@@ -55,6 +55,7 @@
 #include "postgres.h"
 
 #include "access/tableam.h"
+#include "fmgr.h"
 #include "datatype/timestamp.h"
 #include "storage/buf.h"
 #include "storage/lockdefs.h"
@@ -271,6 +272,7 @@ extern void topic_append(Relation rel, TopicNewRecord *recs, int nrecs,
 extern BlockNumber topic_find_page(Relation rel, int32 partition, int64 seq,
 								   TopicPartitionState *state);
 extern bool topic_page_is_data(Page page);
+extern Buffer topic_new_buffer(Relation rel);
 extern Buffer topic_lock_data_page(Relation rel, BlockNumber blkno, int32 partition,
 								   int mode, BufferAccessStrategy strategy);
 extern void topic_page_init(Page page, uint16 kind, int32 partition);
@@ -352,6 +354,7 @@ extern int32 topic_choose_partition(Relation rel, struct varlena *key);
  * ------------------------------------------------------------------------
  */
 extern Relation topic_open(Oid relid, LOCKMODE lockmode, AclMode mode);
+extern void topic_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
 /* ------------------------------------------------------------------------
  * topic_iterator.c

@@ -54,8 +54,8 @@ PG_FUNCTION_INFO_V1(pg_topics_guard_ddl);
  * ------------------------------------------------------------------------
  */
 
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+void
+topic_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -198,7 +198,7 @@ pg_topics_produce(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TopicNewRecord rec;
 
-	require_arg(fcinfo, 0, "topic");
+	topic_require_arg(fcinfo, 0, "topic");
 	check_produce_allowed();
 	rel = topic_open(PG_GETARG_OID(0), RowExclusiveLock, ACL_INSERT);
 
@@ -258,9 +258,9 @@ pg_topics_produce_batch(PG_FUNCTION_ARGS)
 	TopicNewRecord *recs;
 	int			i;
 
-	require_arg(fcinfo, 0, "topic");
-	require_arg(fcinfo, 1, "keys");
-	require_arg(fcinfo, 2, "values");
+	topic_require_arg(fcinfo, 0, "topic");
+	topic_require_arg(fcinfo, 1, "keys");
+	topic_require_arg(fcinfo, 2, "values");
 	check_produce_allowed();
 	rel = topic_open(PG_GETARG_OID(0), RowExclusiveLock, ACL_INSERT);
 
@@ -388,10 +388,10 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	int64		wait_ms;
 	CollectState cs;
 
-	require_arg(fcinfo, 0, "topic");
-	require_arg(fcinfo, 1, "partition");
-	require_arg(fcinfo, 2, "from_seq");
-	require_arg(fcinfo, 3, "max_records");
+	topic_require_arg(fcinfo, 0, "topic");
+	topic_require_arg(fcinfo, 1, "partition");
+	topic_require_arg(fcinfo, 2, "from_seq");
+	topic_require_arg(fcinfo, 3, "max_records");
 	partition = PG_GETARG_INT32(1);
 	from_seq = PG_GETARG_INT64(2);
 	memset(&cs, 0, sizeof(cs));
@@ -415,7 +415,7 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 					 errhint("Pass NULL for no byte limit.")));
 	}
 
-	require_arg(fcinfo, 5, "wait");
+	topic_require_arg(fcinfo, 5, "wait");
 	wait_ms = topic_interval_ms(PG_GETARG_INTERVAL_P(5));
 
 	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);

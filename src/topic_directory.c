@@ -84,17 +84,6 @@ dir_read(Relation rel, BlockNumber blkno, int32 partition, int mode)
 	return buf;
 }
 
-static Buffer
-dir_new_buffer(Relation rel)
-{
-	Buffer		buf;
-
-	LockRelationForExtension(rel, ExclusiveLock);
-	buf = ReadBufferExtended(rel, MAIN_FORKNUM, P_NEW, RBM_ZERO_AND_LOCK, NULL);
-	UnlockRelationForExtension(rel, ExclusiveLock);
-	return buf;
-}
-
 /*
  * Whether an entry lies at or before the search key: by seq (entry seq <=
  * key), or by time (entry ts_floor < key: every record before the child has
@@ -256,7 +245,7 @@ set_root(TopicPartitionState *state, void *arg)
 static void
 dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 {
-	Buffer		rootbuf = dir_new_buffer(rel);
+	Buffer		rootbuf = topic_new_buffer(rel);
 	GenericXLogState *xs;
 	Page		page;
 	BlockNumber blkno = state->dir_root;
@@ -315,7 +304,7 @@ dir_insert(Relation rel, int32 partition, int level, const TopicDirEntry *entry)
 	}
 
 	/* full: start a right sibling holding the new entry */
-	newbuf = dir_new_buffer(rel);
+	newbuf = topic_new_buffer(rel);
 	xs = GenericXLogStart(rel);
 	page = GenericXLogRegisterBuffer(xs, buf, 0);
 	newpage = GenericXLogRegisterBuffer(xs, newbuf, GENERIC_XLOG_FULL_IMAGE);
@@ -355,7 +344,7 @@ topic_dir_append(Relation rel, int32 partition, int64 seq, TimestampTz ts_floor,
 	topic_get_state(rel, partition, &state);
 	if (!BlockNumberIsValid(state.dir_root))
 	{
-		Buffer		buf = dir_new_buffer(rel);
+		Buffer		buf = topic_new_buffer(rel);
 		GenericXLogState *xs = GenericXLogStart(rel);
 		Page		page = GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
 		RootArgs	args;

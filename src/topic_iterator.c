@@ -338,15 +338,6 @@ make_iterator(Relation rel, int32 partition, int64 seq)
  * ------------------------------------------------------------------------
  */
 
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-}
-
 /* seq_at_time(topic, partition, at) */
 Datum
 pg_topics_seq_at_time(PG_FUNCTION_ARGS)
@@ -355,9 +346,9 @@ pg_topics_seq_at_time(PG_FUNCTION_ARGS)
 	int32		partition;
 	int64		result;
 
-	require_arg(fcinfo, 0, "topic");
-	require_arg(fcinfo, 1, "partition");
-	require_arg(fcinfo, 2, "at");
+	topic_require_arg(fcinfo, 0, "topic");
+	topic_require_arg(fcinfo, 1, "partition");
+	topic_require_arg(fcinfo, 2, "at");
 	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
 	partition = PG_GETARG_INT32(1);
 	topic_check_partition(rel, partition);
@@ -391,9 +382,9 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 	int64		start;
 	text	   *result;
 
-	require_arg(fcinfo, 0, "topic");
-	require_arg(fcinfo, 1, "partition");
-	require_arg(fcinfo, 2, "iterator_type");
+	topic_require_arg(fcinfo, 0, "topic");
+	topic_require_arg(fcinfo, 1, "partition");
+	topic_require_arg(fcinfo, 2, "iterator_type");
 	type = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	partition = PG_GETARG_INT32(1);
 
@@ -495,9 +486,9 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
-	require_arg(fcinfo, 0, "shard_iterator");
-	require_arg(fcinfo, 1, "max_records");
-	require_arg(fcinfo, 2, "wait");
+	topic_require_arg(fcinfo, 0, "shard_iterator");
+	topic_require_arg(fcinfo, 1, "max_records");
+	topic_require_arg(fcinfo, 2, "wait");
 	max_records = PG_GETARG_INT32(1);
 	wait_ms = topic_interval_ms(PG_GETARG_INTERVAL_P(2));
 	if (max_records < 1 || max_records > GET_RECORDS_MAX)

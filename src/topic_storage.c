@@ -399,7 +399,7 @@ topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *sta
  */
 
 /* A new page at the end of the relation, zeroed and exclusively locked. */
-static Buffer
+Buffer
 topic_new_buffer(Relation rel)
 {
 	Buffer		buf;
