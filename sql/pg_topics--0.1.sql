@@ -85,6 +85,25 @@ $$;
 COMMENT ON FUNCTION topics.create_topic(text, integer) IS
 'create a topic (a table using topic_log) with the given number of partitions';
 
+CREATE FUNCTION topics.alter_topic(topic regclass, partitions integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF topic IS NULL THEN
+        RAISE EXCEPTION 'topic must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF partitions IS NOT NULL THEN
+        -- more partitions only: keys hash modulo the count, so existing
+        -- keys may map to new partitions from now on, as in Kafka
+        PERFORM topics._set_partitions(topic, partitions);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION topics.alter_topic(regclass, integer) IS
+'change a topic: add partitions (fewer is an error)';
+
 CREATE FUNCTION topics.drop_topic(topic regclass)
 RETURNS void
 LANGUAGE plpgsql
