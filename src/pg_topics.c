@@ -132,6 +132,7 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	topic_maintenance_worker_register();
 	MarkGUCPrefixReserved("pg_topics");
 
 	topic_wait_init();

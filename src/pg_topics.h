@@ -19,6 +19,8 @@
  *					record in line pointer n has seq = first_seq + n - 1, so a
  *					seq is found inside its page in O(1).  Data pages of a
  *					partition form a singly linked chain (opaque->next).
+ *	free pages		data pages removed by retention, on their partition's
+ *					free list until an append reuses them.
  *	directory pages	per partition, an append-only B-link tree over the data
  *					pages: entries (first seq, floor timestamp, block) sorted
  *					by seq, every level right-linked.  It turns a seek into
@@ -80,6 +82,8 @@
 #define TOPIC_PAGE_STATE		2
 #define TOPIC_PAGE_DATA			3
 #define TOPIC_PAGE_DIR			4
+#define TOPIC_PAGE_FREE			5	/* removed by retention, on the partition's
+									 * free list (opaque->next links it) */
 
 /* page flags */
 #define TOPIC_PAGE_ALL_FROZEN	0x0001	/* every record frozen or invalid */
@@ -147,7 +151,10 @@ typedef struct TopicPartitionState
 								 * chain is all-frozen (VACUUM resumes here) */
 	uint32		dir_level;		/* level of dir_root */
 	uint32		npages;			/* data pages of the partition */
-	uint32		reserved;
+	BlockNumber free_head;		/* first page of the partition's free list
+								 * (pages removed by retention, reused by
+								 * appends), or 0 (block 0 is the metapage,
+								 * so 0 never names a free page) */
 } TopicPartitionState;
 
 #define TOPIC_SPECIAL_SIZE		MAXALIGN(sizeof(TopicPageOpaqueData))
@@ -276,6 +283,11 @@ extern Buffer topic_new_buffer(Relation rel);
 extern Buffer topic_lock_data_page(Relation rel, BlockNumber blkno, int32 partition,
 								   int mode, BufferAccessStrategy strategy);
 extern void topic_page_init(Page page, uint16 kind, int32 partition);
+extern Buffer topic_lock_live_page(Relation rel, BlockNumber blkno, int32 partition,
+								   int mode, BufferAccessStrategy strategy,
+								   int64 expect_seq);
+extern TopicPartitionState *topic_state_ptr(Page statepage, int idx);
+extern Buffer topic_lock_state_page(Relation rel, int32 partition, int mode, int *idx);
 extern void topic_update_state(Relation rel, int32 partition,
 							   void (*mutate) (TopicPartitionState *state, void *arg),
 							   void *arg);
@@ -378,6 +390,24 @@ extern int64 topic_interval_ms(Interval *iv);
 extern int64 topic_read_wait(Relation rel, int32 partition, int64 from_seq,
 							 int64 wait_ms, TopicRecordCallback cb, void *arg,
 							 const int64 *count);
+
+/* ------------------------------------------------------------------------
+ * topic_retention.c: removing old pages, the maintenance worker
+ * ------------------------------------------------------------------------
+ */
+typedef struct TopicRetentionResult
+{
+	int64		pages_removed;
+	int64		records_removed;
+	int64		log_start_seq;	/* after the run */
+	bool		stopped_early;	/* a page was pinned or in use: try later */
+} TopicRetentionResult;
+
+extern void topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
+								  int64 retention_bytes, TopicRetentionResult *res);
+extern Buffer topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next);
+extern int	topics_maintenance_interval;
+extern void topic_maintenance_worker_register(void);
 
 /* ------------------------------------------------------------------------
  * topic_vacuum.c

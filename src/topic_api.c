@@ -18,6 +18,11 @@
  */
 #include "pg_topics.h"
 
+#include <math.h>
+
+#include "utils/attoptcache.h"
+#include "storage/lmgr.h"
+
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -564,6 +569,33 @@ pg_topics_partition_bounds(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * The partition count is also kept as the n_distinct option of the
+ * partition column (create_topic and alter_topic set it; it is also the
+ * planner's exact number of distinct partitions).  pg_dump writes attribute
+ * options right after CREATE TABLE, so a restore grows the new topic to its
+ * partition count before the records are loaded.  Fewer is ignored: the
+ * count only grows.
+ */
+static void
+topic_sync_partition_count(Relation rel)
+{
+	AttributeOpts *opts = get_attribute_options(RelationGetRelid(rel), Anum_topic_partition);
+	int			current = topic_get_cache(rel)->npartitions;
+	float8		want;
+
+	if (opts == NULL)
+		return;
+	want = opts->n_distinct;
+	if (want <= current || want > TOPIC_MAX_PARTITIONS || want != floor(want))
+		return;
+	if (!pg_class_ownercheck(RelationGetRelid(rel), GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	/* like alter_topic: no producer or reader may see the shape change */
+	LockRelationOid(RelationGetRelid(rel), AccessExclusiveLock);
+	topic_set_partitions(rel, (int) want);
+}
+
 /* ------------------------------------------------------------------------
  * DDL guard
  * ------------------------------------------------------------------------
@@ -663,6 +695,8 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 							RelationGetRelationName(rel)),
 					 errdetail("topics.produce() does not evaluate constraints."),
 					 errhint("Validate records before producing them.")));
+		if (IsA(parsetree, AlterTableStmt))
+			topic_sync_partition_count(rel);
 	}
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();

@@ -96,7 +96,25 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 		OffsetNumber off;
 
 		CHECK_FOR_INTERRUPTS();
-		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
+		buf = topic_lock_live_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL,
+								   state.log_start_seq);
+		if (BufferIsValid(buf) && blkno != state.head &&
+			TopicPageGetOpaque(BufferGetPage(buf))->ts_floor >= at)
+		{
+			/*
+			 * An earlier record already has ts >= at: the directory entry
+			 * was of a page retention removed and an append reused.
+			 */
+			UnlockReleaseBuffer(buf);
+			buf = InvalidBuffer;
+		}
+		if (!BufferIsValid(buf))
+		{
+			/* start over from the head, which retention may have moved */
+			topic_get_state(rel, partition, &state);
+			blkno = state.head;
+			continue;
+		}
 		page = BufferGetPage(buf);
 		opaque = TopicPageGetOpaque(page);
 		maxoff = PageGetMaxOffsetNumber(page);
@@ -502,6 +520,11 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	iterator_decode(PG_GETARG_TEXT_PP(0), &pos);
 	rel = topic_open(pos.relid, AccessShareLock, ACL_SELECT);
 	topic_check_partition(rel, pos.partition);
+	topic_get_state(rel, pos.partition, &state);
+	/* retention removed records since the iterator was issued: like
+	 * Kinesis, continue with what is left */
+	if (pos.seq < state.log_start_seq)
+		pos.seq = state.log_start_seq;
 	topic_check_read_position(rel, pos.partition, pos.seq);
 
 	rectypid = get_element_type(TupleDescAttr(tupdesc, 0)->atttypid);

@@ -39,6 +39,8 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 	BlockNumber blkno;
 	OffsetNumber *vis = palloc(sizeof(OffsetNumber) * MaxOffsetNumber);
 	int64		position = from_seq;
+	int64		expect = from_seq;
+	bool		first = true;
 	bool		stop = false;
 
 	topic_get_state(rel, partition, &state);
@@ -55,7 +57,21 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 		int			i;
 
 		CHECK_FOR_INTERRUPTS();
-		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
+		buf = topic_lock_live_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL,
+								   expect);
+		if (!BufferIsValid(buf))
+		{
+			/*
+			 * Retention removed the page since we found it.  What was handed
+			 * over is fine; the caller's next read starts below the new log
+			 * start and gets the out-of-range error (Kafka's
+			 * OffsetOutOfRange).
+			 */
+			if (first)
+				topic_check_read_position(rel, partition, from_seq);
+			break;
+		}
+		first = false;
 		page = BufferGetPage(buf);
 		opaque = TopicPageGetOpaque(page);
 		maxoff = PageGetMaxOffsetNumber(page);
@@ -92,6 +108,7 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 			vis[nvis++] = off;
 		}
 		blkno = opaque->next;
+		expect = opaque->first_seq + maxoff;
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
 		/* ... and hand the records over with only the pin held */

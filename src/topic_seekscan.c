@@ -454,8 +454,14 @@ seek_next_page(TopicSeekState *state)
 		return false;
 
 	CHECK_FOR_INTERRUPTS();
-	state->cbuf = topic_lock_data_page(rel, state->next_block, state->partition,
-									   BUFFER_LOCK_SHARE, NULL);
+	state->cbuf = topic_lock_live_page(rel, state->next_block, state->partition,
+									   BUFFER_LOCK_SHARE, NULL, state->from_seq);
+	if (!BufferIsValid(state->cbuf))
+	{
+		/* retention removed the rest of what this scan was walking */
+		state->done = true;
+		return false;
+	}
 	page = BufferGetPage(state->cbuf);
 	opaque = TopicPageGetOpaque(page);
 	maxoff = PageGetMaxOffsetNumber(page);
@@ -476,6 +482,7 @@ seek_next_page(TopicSeekState *state)
 			state->vis[state->nvis++] = off;
 	}
 	state->next_block = opaque->next;
+	state->from_seq = Max(state->from_seq, opaque->first_seq + maxoff);
 	LockBuffer(state->cbuf, BUFFER_LOCK_UNLOCK);
 	return true;
 }

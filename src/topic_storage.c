@@ -90,6 +90,51 @@ topic_page_is_data(Page page)
 	return opaque->page_id == TOPIC_PAGE_ID && opaque->kind == TOPIC_PAGE_DATA;
 }
 
+/*
+ * Read and lock a data page reached through a block number that may be
+ * stale: a chain link or directory entry read before retention removed the
+ * page (and perhaps reused it for newer records of the partition).  The page
+ * is live for a reader that wants seqs from expect_seq on when it is a data
+ * page of the partition and either starts at or before expect_seq, or starts
+ * after it with nothing removed at or after expect_seq (a gap left by an
+ * explicit seq).  Returns InvalidBuffer, with nothing locked, otherwise.
+ *
+ * The state page is read only in the rare case that the page starts after
+ * expect_seq; taking it while holding a data page lock follows the lock
+ * order.  log_start_seq only grows, and a page is reused only after the log
+ * start passed everything it held, so a reused page is always detected.
+ */
+Buffer
+topic_lock_live_page(Relation rel, BlockNumber blkno, int32 partition, int mode,
+					 BufferAccessStrategy strategy, int64 expect_seq)
+{
+	Buffer		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	Page		page;
+	TopicPageOpaque opaque;
+
+	LockBuffer(buf, mode);
+	page = BufferGetPage(buf);
+	opaque = TopicPageGetOpaque(page);
+	if (topic_page_is_data(page) && opaque->partition == partition)
+	{
+		TopicPartitionState state;
+
+		if (opaque->first_seq <= expect_seq)
+			return buf;
+		topic_get_state(rel, partition, &state);
+		if (state.log_start_seq <= expect_seq)
+			return buf;
+	}
+	UnlockReleaseBuffer(buf);
+	return InvalidBuffer;
+}
+
+TopicPartitionState *
+topic_state_ptr(Page statepage, int idx)
+{
+	return &((TopicPartitionState *) PageGetContents(statepage))[idx];
+}
+
 static TopicMetaData *
 topic_page_meta(Page page)
 {
@@ -309,6 +354,12 @@ topic_state_buffer(Relation rel, int32 partition, int mode, int *idx)
 		topic_corrupt_page(rel, cache->statepages[pageno], "partition state page");
 	*idx = partition % TOPIC_STATES_PER_PAGE;
 	return buf;
+}
+
+Buffer
+topic_lock_state_page(Relation rel, int32 partition, int mode, int *idx)
+{
+	return topic_state_buffer(rel, partition, mode, idx);
 }
 
 void
@@ -654,8 +705,9 @@ topic_lock_tail(Relation rel, int32 partition)
 static Buffer
 topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 {
-	Buffer		newbuf = topic_new_buffer(rel);
-	BlockNumber newblk = BufferGetBlockNumber(newbuf);
+	BlockNumber free_next;
+	Buffer		newbuf = topic_pop_free_page(rel, partition, &free_next);
+	BlockNumber newblk;
 	GenericXLogState *xs;
 	Page		oldpage;
 	Page		newpage;
@@ -668,6 +720,22 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 
 	floor_ts = topic_page_max_ts(BufferGetPage(buf));
 	statebuf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
+	if (BufferIsValid(newbuf) &&
+		topic_page_states(BufferGetPage(statebuf))[idx].free_head != BufferGetBlockNumber(newbuf))
+	{
+		/* retention pushed pages in front of it meanwhile: leave the list be */
+		UnlockReleaseBuffer(newbuf);
+		newbuf = InvalidBuffer;
+	}
+	if (!BufferIsValid(newbuf))
+	{
+		/* extending the file: the state page is not held across that */
+		UnlockReleaseBuffer(statebuf);
+		newbuf = topic_new_buffer(rel);
+		statebuf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
+		free_next = InvalidBlockNumber;
+	}
+	newblk = BufferGetBlockNumber(newbuf);
 
 	xs = GenericXLogStart(rel);
 	oldpage = GenericXLogRegisterBuffer(xs, buf, 0);
@@ -683,6 +751,8 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	st = &topic_page_states(statepage)[idx];
 	st->tail = newblk;
 	st->npages++;
+	if (BlockNumberIsValid(free_next))
+		st->free_head = free_next;
 	GenericXLogFinish(xs);
 
 	UnlockReleaseBuffer(statebuf);
@@ -894,11 +964,29 @@ topic_find_page(Relation rel, int32 partition, int64 seq,
 
 	for (;;)
 	{
-		Buffer		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
-		Page		page = BufferGetPage(buf);
+		Buffer		buf = topic_lock_live_page(rel, blkno, partition, BUFFER_LOCK_SHARE,
+											   NULL, seq);
+		Page		page;
 		TopicPageOpaque opaque;
 		BlockNumber next;
 
+		if (!BufferIsValid(buf))
+		{
+			/*
+			 * Retention removed the page since we read the state: start
+			 * again from the new state; records below its log start are
+			 * gone, so a seq below it reads from the head.
+			 */
+			topic_get_state(rel, partition, state);
+			if (seq < state->log_start_seq)
+				seq = state->log_start_seq;
+			blkno = BlockNumberIsValid(state->dir_root) ?
+				topic_dir_lookup(rel, state, seq) : InvalidBlockNumber;
+			if (!BlockNumberIsValid(blkno))
+				blkno = state->head;
+			continue;
+		}
+		page = BufferGetPage(buf);
 		opaque = TopicPageGetOpaque(page);
 		next = opaque->next;
 		if (seq < opaque->first_seq + PageGetMaxOffsetNumber(page) ||

@@ -1,0 +1,536 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_retention.c
+ *	  Retention: removing whole old pages from the head of a partition, the
+ *	  partition's free list that appends reuse, and the background worker
+ *	  that applies every topic's retention settings.
+ *
+ * Kafka deletes whole segments once they are older than retention.ms or the
+ * partition is larger than retention.bytes.  Our segment is a data page: the
+ * head page of a partition goes when every record on it is older than the
+ * cutoff (or the partition is over its byte budget), no record on it belongs
+ * to a transaction still in progress, and it is not the tail.  Removing it
+ * is one WAL record that turns the page into a free page on the partition's
+ * free list and moves the partition's head and log start forward; nothing
+ * is rewritten, no record is deleted one by one, and there is nothing for
+ * VACUUM to do afterwards.  topic_add_tail takes pages from the free list
+ * before it extends the file, so a topic under steady produce with
+ * retention stays at a bounded size.
+ *
+ * Readers never see a freed or reused page: a page is freed only under a
+ * cleanup lock (nobody holds a pin, so nobody is reading its records
+ * without a lock), and every walker reaches pages through
+ * topic_lock_live_page, which recognises a page that is no longer the one
+ * the stale block number referred to.  A page some reader keeps pinned
+ * (an open cursor, say) is left for the next run.
+ *
+ * Retention takes ShareUpdateExclusiveLock on the topic: it runs beside
+ * producers and readers, but not beside VACUUM or another retention run.
+ *
+ * The maintenance worker: one launcher per cluster (registered from
+ * shared_preload_libraries) wakes every pg_topics.maintenance_interval
+ * seconds and, one database at a time, starts a short-lived worker that
+ * runs topics.maintain() if the database has the extension, logging what
+ * it removed and how long it took.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/generic_xlog.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/toast_internals.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/bufmgr.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/procarray.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(pg_topics_apply_retention);
+
+PGDLLEXPORT void topic_maintenance_launcher_main(Datum arg);
+PGDLLEXPORT void topic_maintenance_db_main(Datum arg);
+
+int			topics_maintenance_interval = 60;
+
+/* ------------------------------------------------------------------------
+ * The free list
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * The first page of a partition's free list, exclusively locked, with the
+ * page after it in *next (0 when it is the last); InvalidBuffer when the
+ * list is empty.  Called by the partition's appender (holding the tail
+ * lock), so nobody else pops; the caller re-checks under the state page
+ * lock that the page is still the list's first, since retention may have
+ * pushed more pages meanwhile.
+ */
+Buffer
+topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
+{
+	TopicPartitionState state;
+	Buffer		buf;
+	Page		page;
+	TopicPageOpaque opaque;
+
+	*next = InvalidBlockNumber;
+	topic_get_state(rel, partition, &state);
+	if (state.free_head == 0 || !BlockNumberIsValid(state.free_head))
+		return InvalidBuffer;
+
+	buf = ReadBuffer(rel, state.free_head);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	opaque = TopicPageGetOpaque(page);
+	if (PageIsNew(page) ||
+		((PageHeader) page)->pd_special != BLCKSZ - TOPIC_SPECIAL_SIZE ||
+		opaque->page_id != TOPIC_PAGE_ID || opaque->kind != TOPIC_PAGE_FREE ||
+		opaque->partition != partition)
+	{
+		UnlockReleaseBuffer(buf);
+		return InvalidBuffer;
+	}
+	*next = opaque->next;
+	return buf;
+}
+
+/* ------------------------------------------------------------------------
+ * Removing head pages
+ * ------------------------------------------------------------------------
+ */
+
+/* Out-of-line values of a record, copied, for deletion after the page goes. */
+static List *
+collect_toasted(Page page, OffsetNumber off, List *toasted)
+{
+	TopicRecord rec;
+	Datum		fields[3];
+	bool		present[3];
+	int			i;
+
+	topic_record_decode(page, off, &rec);
+	fields[0] = rec.key;
+	fields[1] = rec.value;
+	fields[2] = rec.headers;
+	present[0] = !(rec.flags & TREC_NULL_KEY);
+	present[1] = !(rec.flags & TREC_NULL_VALUE);
+	present[2] = !(rec.flags & TREC_NULL_HEADERS);
+	for (i = 0; i < 3; i++)
+	{
+		struct varlena *v;
+
+		if (!present[i])
+			continue;
+		v = (struct varlena *) DatumGetPointer(fields[i]);
+		if (VARATT_IS_EXTERNAL_ONDISK(v))
+		{
+			struct varlena *copy = palloc(VARSIZE_ANY(v));
+
+			memcpy(copy, v, VARSIZE_ANY(v));
+			toasted = lappend(toasted, copy);
+		}
+	}
+	return toasted;
+}
+
+/*
+ * Remove head pages of one partition that retention no longer keeps: pages
+ * whose newest record is older than cutoff (DT_NOBEGIN: no time limit), or,
+ * while the partition's data pages exceed retention_bytes (< 0: no limit),
+ * the oldest ones.  The tail page always stays, as does any page with a
+ * record of a transaction still in progress.  The caller holds
+ * ShareUpdateExclusiveLock on the topic.
+ */
+void
+topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
+					  int64 retention_bytes, TopicRetentionResult *res)
+{
+	List	   *toasted = NIL;
+	ListCell   *lc;
+
+	memset(res, 0, sizeof(TopicRetentionResult));
+	for (;;)
+	{
+		TopicPartitionState state;
+		Buffer		buf;
+		Buffer		statebuf;
+		Page		page;
+		TopicPageOpaque opaque;
+		OffsetNumber maxoff;
+		OffsetNumber off;
+		TimestampTz newest = DT_NOBEGIN;
+		bool		in_use = false;
+		bool		over_bytes;
+		int64		nrecords = 0;
+		BlockNumber blkno;
+		BlockNumber next;
+		int64		end_seq;
+		GenericXLogState *xs;
+		Page		statepage;
+		TopicPartitionState *st;
+		int			idx;
+
+		CHECK_FOR_INTERRUPTS();
+		topic_get_state(rel, partition, &state);
+		res->log_start_seq = state.log_start_seq;
+		if (!BlockNumberIsValid(state.head) || state.head == state.tail)
+			break;
+		over_bytes = retention_bytes >= 0 &&
+			(int64) (state.npages - 1) * BLCKSZ >= retention_bytes;
+		if (!over_bytes && cutoff == DT_NOBEGIN)
+			break;
+
+		blkno = state.head;
+		buf = ReadBuffer(rel, blkno);
+		if (!ConditionalLockBufferForCleanup(buf))
+		{
+			/* a reader has it pinned: leave it for the next run */
+			ReleaseBuffer(buf);
+			res->stopped_early = true;
+			break;
+		}
+		page = BufferGetPage(buf);
+		opaque = TopicPageGetOpaque(page);
+		if (!topic_page_is_data(page) || opaque->partition != partition ||
+			!BlockNumberIsValid(opaque->next))
+		{
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		itemid = PageGetItemId(page, off);
+			char	   *item;
+			TransactionId xmin;
+			TimestampTz ts;
+			uint8		flags;
+
+			if (!ItemIdIsNormal(itemid))
+				continue;
+			item = (char *) PageGetItem(page, itemid);
+			memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+			memcpy(&ts, item + TREC_TS_OFF, sizeof(TimestampTz));
+			flags = (uint8) item[TREC_FLAGS_OFF];
+			if (!(flags & (TREC_XMIN_COMMITTED | TREC_XMIN_INVALID | TREC_XMIN_FROZEN)) &&
+				TransactionIdIsNormal(xmin) && TransactionIdIsInProgress(xmin))
+			{
+				in_use = true;
+				break;
+			}
+			if (ts > newest)
+				newest = ts;
+			nrecords++;
+		}
+		if (in_use || (!over_bytes && !(newest < cutoff)))
+		{
+			res->stopped_early = in_use;
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+
+		if (OidIsValid(rel->rd_rel->reltoastrelid))
+			for (off = FirstOffsetNumber; off <= maxoff; off++)
+				if (ItemIdIsNormal(PageGetItemId(page, off)))
+					toasted = collect_toasted(page, off, toasted);
+
+		next = opaque->next;
+		end_seq = opaque->first_seq + maxoff;
+
+		/* data page, then state page: the lock order of appends */
+		statebuf = topic_lock_state_page(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
+		xs = GenericXLogStart(rel);
+		page = GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
+		statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+		st = topic_state_ptr(statepage, idx);
+
+		topic_page_init(page, TOPIC_PAGE_FREE, partition);
+		TopicPageGetOpaque(page)->next = st->free_head;
+		st->free_head = blkno;
+		st->head = next;
+		st->log_start_seq = Max(st->log_start_seq, end_seq);
+		st->npages--;
+		if (st->stable_hint == blkno)
+			st->stable_hint = next;
+		if (st->frozen_upto == blkno)
+			st->frozen_upto = next;
+		res->log_start_seq = st->log_start_seq;
+		GenericXLogFinish(xs);
+		UnlockReleaseBuffer(statebuf);
+		UnlockReleaseBuffer(buf);
+
+		res->pages_removed++;
+		res->records_removed += nrecords;
+	}
+
+	/* the records are gone; their out-of-line values go with them */
+	foreach(lc, toasted)
+		toast_delete_datum(rel, PointerGetDatum(lfirst(lc)), false);
+	list_free_deep(toasted);
+}
+
+/*
+ * topics._apply_retention(topic, retention interval, retention_bytes bigint)
+ *	 RETURNS TABLE(partition int, pages_removed bigint, records_removed bigint,
+ *				   log_start_seq bigint)
+ *
+ * Apply retention limits to every partition of a topic now.  Like VACUUM it
+ * needs ownership of the topic.
+ */
+Datum
+pg_topics_apply_retention(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	Relation	rel;
+	TimestampTz cutoff = DT_NOBEGIN;
+	int64		retention_bytes = -1;
+	int			npartitions;
+	int			p;
+
+	topic_require_arg(fcinfo, 0, "topic");
+	relid = PG_GETARG_OID(0);
+	rel = topic_open(relid, ShareUpdateExclusiveLock, ACL_SELECT);
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+
+	if (!PG_ARGISNULL(1))
+	{
+		int64		ms = topic_interval_ms(PG_GETARG_INTERVAL_P(1));
+
+		cutoff = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -ms);
+	}
+	if (!PG_ARGISNULL(2))
+	{
+		retention_bytes = PG_GETARG_INT64(2);
+		if (retention_bytes < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retention_bytes must not be negative")));
+	}
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	npartitions = topic_get_cache(rel)->npartitions;
+	for (p = 0; p < npartitions; p++)
+	{
+		TopicRetentionResult res;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		topic_apply_retention(rel, p, cutoff, retention_bytes, &res);
+		values[0] = Int32GetDatum(p);
+		values[1] = Int64GetDatum(res.pages_removed);
+		values[2] = Int64GetDatum(res.records_removed);
+		values[3] = Int64GetDatum(res.log_start_seq);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	table_close(rel, NoLock);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The maintenance worker
+ * ------------------------------------------------------------------------
+ */
+
+void
+topic_maintenance_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomIntVariable("pg_topics.maintenance_interval",
+							"Seconds between runs of the pg_topics maintenance worker (0 turns it off).",
+							"Each run applies the retention settings of every topic in every database that has the extension.",
+							&topics_maintenance_interval,
+							60,
+							0,
+							INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_topics");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "topic_maintenance_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_topics maintenance launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_topics maintenance");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Databases a maintenance run visits: every one that accepts connections. */
+static List *
+maintenance_databases(void)
+{
+	List	   *result = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext outer = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && db->datconnlimit != -2)
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			result = lappend_oid(result, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return result;
+}
+
+/* Run one database's maintenance in a worker of its own and wait for it. */
+static void
+maintain_database(Oid dboid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_topics");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "topic_maintenance_db_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_topics maintenance of database %u", dboid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_topics maintenance");
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(LOG,
+				(errmsg("pg_topics: could not start a maintenance worker for database %u", dboid),
+				 errhint("Raise max_worker_processes.")));
+		return;
+	}
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		return;
+	(void) WaitForBackgroundWorkerShutdown(handle);
+}
+
+void
+topic_maintenance_launcher_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("pg_topics maintenance launcher");
+
+	for (;;)
+	{
+		long		delay_ms = topics_maintenance_interval > 0 ?
+		(long) topics_maintenance_interval * 1000L : 3600L * 1000L;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 delay_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			continue;			/* a new interval starts now */
+		}
+		if (topics_maintenance_interval > 0)
+		{
+			List	   *dbs = maintenance_databases();
+			ListCell   *lc;
+
+			foreach(lc, dbs)
+			{
+				CHECK_FOR_INTERRUPTS();
+				maintain_database(lfirst_oid(lc));
+			}
+			list_free(dbs);
+		}
+	}
+}
+
+void
+topic_maintenance_db_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	TimestampTz start;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("pg_topics maintenance");
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (OidIsValid(get_extension_oid("pg_topics", true)))
+	{
+		uint64		i;
+
+		pgstat_report_activity(STATE_RUNNING, "SELECT * FROM topics.maintain()");
+		start = GetCurrentTimestamp();
+		SPI_connect();
+		if (SPI_execute("SELECT topic::text, partition, pages_removed, records_removed, log_start_seq "
+						"FROM topics.maintain() WHERE pages_removed > 0", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "pg_topics: topics.maintain() failed");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+
+			ereport(LOG,
+					(errmsg("pg_topics: removed %s pages (%s records) from partition %s of topic %s, log start now %s",
+							SPI_getvalue(tup, desc, 3), SPI_getvalue(tup, desc, 4),
+							SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 1),
+							SPI_getvalue(tup, desc, 5))));
+		}
+		if (SPI_processed > 0)
+			ereport(LOG,
+					(errmsg("pg_topics: maintenance of database \"%s\" took %.1f ms",
+							get_database_name(dboid),
+							(double) (GetCurrentTimestamp() - start) / 1000.0)));
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	proc_exit(0);
+}
