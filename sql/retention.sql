@@ -1,0 +1,145 @@
+--
+-- Retention: create_topic/alter_topic settings, topics.maintain() removing
+-- whole old pages, the log start moving forward, and what readers see.
+--
+\set VERBOSITY terse
+
+-- settings are stored, shown by topics.topics, validated
+SELECT topics.create_topic('ret_bytes', 2, retention_bytes => 65536);
+SELECT topic, partitions, retention, retention_bytes, cleanup_policy
+FROM topics.topics WHERE topic = 'ret_bytes'::regclass;
+SELECT topics.create_topic('ret_bad', 1, retention => '-1 day');
+SELECT topics.create_topic('ret_bad', 1, retention_bytes => -1);
+SELECT topics.create_topic('ret_bad', 1, cleanup_policy => 'compact');
+SELECT topics.create_topic('ret_bad', 1, cleanup_policy => 'shred');
+SELECT to_regclass('ret_bad');           -- none of those created anything
+
+-- produce ten times the retained volume, one transaction per batch, with
+-- maintenance in between: partition 0 stays at its byte budget and the file
+-- stays bounded because removed pages are reused
+DO $$
+BEGIN
+    FOR i IN 1..40 LOOP
+        PERFORM count(*) FROM topics.produce_batch('ret_bytes',
+            array_fill('k'::text, ARRAY[500]),
+            ARRAY(SELECT repeat('x', 100) FROM generate_series(1, 500)), partition => 0);
+        COMMIT;
+        PERFORM * FROM topics.maintain('ret_bytes');
+        COMMIT;
+    END LOOP;
+END;
+$$;
+SELECT partition, log_start_seq > 0 AS moved, next_seq, bytes <= 65536 + 8192 AS within_budget,
+       record_count = next_seq - log_start_seq AS counted
+FROM topics.partitions WHERE topic = 'ret_bytes'::regclass ORDER BY partition;
+-- 40 x 500 x ~130 bytes were produced; the file holds about 2x the budget
+SELECT pg_relation_size('ret_bytes') < 2 * 65536 + 8 * 8192 AS bounded,
+       pg_relation_size('ret_bytes') < 40 * 500 * 100 / 4 AS far_below_produced;
+
+-- what is left is intact and dense from the log start
+SELECT count(*) = max(seq) - min(seq) + 1 AS dense,
+       min(seq) = (SELECT log_start_seq FROM topics.partitions
+                   WHERE topic = 'ret_bytes'::regclass AND partition = 0) AS starts_at_log_start,
+       bool_and(value = convert_to(repeat('x', 100), 'UTF8')) AS intact
+FROM ret_bytes WHERE partition = 0;
+SELECT count(*) = (SELECT record_count FROM topics.partitions
+                   WHERE topic = 'ret_bytes'::regclass AND partition = 0) AS fetch_all
+FROM topics.fetch('ret_bytes', 0,
+                  (SELECT log_start_seq FROM topics.partitions
+                   WHERE topic = 'ret_bytes'::regclass AND partition = 0), 100000);
+
+-- reading below the log start is Kafka's OffsetOutOfRange
+SELECT * FROM topics.fetch('ret_bytes', 0, 0);
+SELECT topics.get_shard_iterator('ret_bytes', 0, 'AT_SEQUENCE_NUMBER', 0) IS NOT NULL;
+-- TRIM_HORIZON starts at the new log start
+SELECT (records[1]).seq = (SELECT log_start_seq FROM topics.partitions
+                           WHERE topic = 'ret_bytes'::regclass AND partition = 0) AS trim_horizon
+FROM topics.get_records(topics.get_shard_iterator('ret_bytes', 0, 'TRIM_HORIZON'), 1);
+-- a consumer group positioned below the log start continues at the log start
+SELECT topics.commit('ret_group', 'ret_bytes', 0, 0);
+SELECT min(seq) = (SELECT log_start_seq FROM topics.partitions
+                   WHERE topic = 'ret_bytes'::regclass AND partition = 0) AS group_resumes
+FROM topics.consume('ret_group', 'ret_bytes', 10);
+-- a fresh group with auto_offset_reset earliest starts at the log start
+SELECT min(seq) = (SELECT log_start_seq FROM topics.partitions
+                   WHERE topic = 'ret_bytes'::regclass AND partition = 0) AS earliest
+FROM topics.consume('ret_fresh', 'ret_bytes', 10);
+
+-- a second run has nothing more to do
+SELECT sum(pages_removed) FROM topics.maintain('ret_bytes');
+
+-- the tail page always stays, and records of an open transaction stay
+SELECT topics.create_topic('ret_open', 1, retention_bytes => 0);
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('ret_open', array_fill('k'::text, ARRAY[300]),
+    ARRAY(SELECT repeat('y', 100) FROM generate_series(1, 300)));
+SELECT pages_removed FROM topics.maintain('ret_open');   -- own records: in progress
+COMMIT;
+SELECT pages_removed > 0 AS removed, log_start_seq > 0 AS moved FROM topics.maintain('ret_open');
+SELECT bytes = 8192 AS only_the_tail, next_seq FROM topics.partitions
+WHERE topic = 'ret_open'::regclass;
+
+-- values stored out of line go with their records
+SELECT topics.create_topic('ret_toast', 1, retention_bytes => 0);
+CREATE FUNCTION pg_temp.toast_rows(t regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM %s',
+                   (SELECT reltoastrelid::regclass FROM pg_class WHERE oid = t)) INTO n;
+    RETURN n;
+END $$;
+INSERT INTO ret_toast (key, value)
+SELECT 'big' || i, (SELECT convert_to(string_agg(md5(i::text || '/' || g::text), ''), 'UTF8')
+                    FROM generate_series(1, 200) g)
+FROM generate_series(1, 400) i;
+SELECT pg_temp.toast_rows('ret_toast') > 0 AS toasted;
+SELECT pages_removed > 0 AS removed FROM topics.maintain('ret_toast');
+SELECT pg_temp.toast_rows('ret_toast') < 400 AS toast_rows_deleted,
+       (SELECT count(*) FROM ret_toast) = (SELECT record_count FROM topics.partitions
+                                           WHERE topic = 'ret_toast'::regclass) AS kept_readable,
+       (SELECT bool_and(length(value) = 6400) FROM ret_toast) AS kept_intact;
+
+-- time-based retention: records with old explicit timestamps go, recent stay
+SELECT topics.create_topic('ret_time', 1, retention => '1 day');
+INSERT INTO ret_time (key, value, ts)
+SELECT 'old', convert_to(repeat('o', 200), 'UTF8'), now() - interval '10 days'
+FROM generate_series(1, 200);
+INSERT INTO ret_time (key, value)
+SELECT 'new', convert_to(repeat('n', 200), 'UTF8') FROM generate_series(1, 200);
+SELECT pages_removed > 0 AS removed FROM topics.maintain('ret_time');
+SELECT count(*) FILTER (WHERE key = 'new') AS new_kept,
+       count(*) FILTER (WHERE key = 'old') < 200 AS old_removed
+FROM ret_time;
+SELECT topics.seq_at_time('ret_time', 0, now() - interval '20 days') =
+       (SELECT log_start_seq FROM topics.partitions WHERE topic = 'ret_time'::regclass)
+       AS seq_at_time_from_log_start;
+
+-- alter_topic changes and resets settings; only the owner may
+SELECT topics.alter_topic('ret_time', retention => '2 days', retention_bytes => 1000000);
+SELECT retention, retention_bytes FROM topics.topic_config WHERE topic = 'ret_time'::regclass;
+SELECT topics.alter_topic('ret_time', reset_retention => true);
+SELECT retention, retention_bytes FROM topics.topic_config WHERE topic = 'ret_time'::regclass;
+SELECT topics.alter_topic('ret_time', partitions => 1);
+SELECT topics.alter_topic('ret_time', partitions => 3);
+SELECT partitions FROM topics.topics WHERE topic = 'ret_time'::regclass;
+CREATE ROLE ret_reader;
+GRANT SELECT ON ret_time TO ret_reader;
+SET ROLE ret_reader;
+SELECT topics.alter_topic('ret_time', retention => '1 hour');
+SELECT * FROM topics.maintain('ret_time');
+UPDATE topics.topic_config SET retention = '1 second';          -- RLS: no rows
+SELECT count(*) FROM topics.maintain();                          -- owns no topics
+RESET ROLE;
+SELECT retention_bytes FROM topics.topic_config WHERE topic = 'ret_time'::regclass;
+
+-- a topic without settings: maintain reports it, removes nothing
+SELECT topics.create_topic('ret_none', 2);
+SELECT * FROM topics.maintain('ret_none');
+SELECT * FROM topics.maintain('pg_class');
+
+-- DROP TABLE forgets the settings
+DROP TABLE ret_time;
+SELECT count(*) FROM topics.topic_config WHERE topic::text = 'ret_time';
+DROP TABLE ret_bytes, ret_open, ret_none, ret_toast;
+DROP ROLE ret_reader;
+SELECT count(*) FROM topics.topic_config;

@@ -1,0 +1,40 @@
+--
+-- ALTER EXTENSION pg_topics UPDATE: a database created with version 0.1
+-- keeps its topics, records and consumer positions, and gains retention.
+--
+\set VERBOSITY terse
+\set regress_db :DBNAME
+CREATE DATABASE pg_topics_upgrade;
+\c pg_topics_upgrade
+CREATE EXTENSION pg_topics VERSION '0.1';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
+SELECT topics.create_topic('up_orders', 3);
+SELECT count(*) FROM topics.produce_batch('up_orders',
+    ARRAY(SELECT 'key' || g FROM generate_series(1, 300) g),
+    ARRAY(SELECT 'value' || g FROM generate_series(1, 300) g));
+SELECT count(*) FROM topics.consume('up_group', 'up_orders', 50);
+CREATE TEMP TABLE before AS
+SELECT partition, seq, key, value FROM up_orders;
+-- 0.1 has no retention
+SELECT topics.create_topic('up_new', 1, retention => '1 day');
+
+ALTER EXTENSION pg_topics UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
+
+-- records and positions are untouched
+SELECT count(*) AS same_records FROM before b JOIN up_orders o USING (partition, seq, key, value);
+SELECT (SELECT count(*) FROM up_orders) AS records;
+SELECT partition, seq FROM topics.committed('up_group', 'up_orders') ORDER BY partition;
+-- the partition count is now recorded where pg_dump carries it
+SELECT attoptions::text LIKE '%n_distinct=3%' AS recorded
+FROM pg_attribute WHERE attrelid = 'up_orders'::regclass AND attname = 'partition';
+-- new functions work on the old topic
+SELECT topics.alter_topic('up_orders', retention_bytes => 1000000);
+SELECT topic, partitions, retention_bytes, cleanup_policy FROM topics.topics;
+SELECT count(*) FROM topics.maintain('up_orders');
+SELECT count(*) FROM topics.produce_batch('up_orders', ARRAY['a', 'b'], ARRAY['1', '2']);
+SELECT topics.create_topic('up_new', 1, retention => '1 day');
+SELECT topic, retention FROM topics.topic_config ORDER BY topic::text;
+
+\c :regress_db
+DROP DATABASE pg_topics_upgrade;
