@@ -1,0 +1,96 @@
+# pg_dump / pg_restore and pg_dump | psql of a database with topics:
+# the restored database has the same partitions, seqs (gaps included),
+# records byte for byte, committed consumer group positions and retention
+# settings, and producing continues after the restored seqs.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('dump');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_topics'");
+$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE src');
+$node->safe_psql('src', q{
+CREATE EXTENSION pg_topics;
+CREATE SCHEMA "Sales Dept";
+SELECT topics.create_topic('"Sales Dept"."Orders"', 4, retention => '7 days', retention_bytes => 10000000);
+SELECT topics.create_topic('audit', 1);
+SELECT count(*) FROM topics.produce_batch('"Sales Dept"."Orders"',
+    ARRAY(SELECT 'customer-' || g FROM generate_series(1, 2000) g),
+    ARRAY(SELECT decode(md5(g::text), 'hex') FROM generate_series(1, 2000) g),
+    ARRAY(SELECT jsonb_build_object('n', g) FROM generate_series(1, 2000) g));
+INSERT INTO audit (key, value, ts)
+SELECT NULL, convert_to(repeat('a', g % 3000), 'UTF8'), '2020-01-01'::timestamptz + g * interval '1 s'
+FROM generate_series(1, 500) g;
+SELECT count(*) FROM topics.consume('billing', '"Sales Dept"."Orders"', 100);
+SELECT count(*) FROM topics.consume('billing', '"Sales Dept"."Orders"', 100);
+SELECT topics.set_auto_offset_reset('late', 'audit', 'latest');
+SELECT count(*) FROM topics.consume('late', 'audit', 10);
+});
+# an aborted transaction leaves a gap in the middle of partition 1
+$node->safe_psql('src', q{
+BEGIN;
+SELECT topics.produce('"Sales Dept"."Orders"', 'aborted', 'x', partition => 1);
+ROLLBACK;
+SELECT topics.produce('"Sales Dept"."Orders"', 'after-gap', 'y', partition => 1);
+});
+
+my %q = (
+	records => q{SELECT partition, seq, ts, key, encode(value, 'hex'), headers
+				 FROM "Sales Dept"."Orders" ORDER BY partition, seq},
+	audit => q{SELECT seq, ts, md5(value) FROM audit ORDER BY seq},
+	partitions => q{SELECT topic, partition, log_start_seq, next_seq, record_count
+					FROM topics.partitions ORDER BY 1, 2},
+	topics => q{SELECT topic, partitions, retention, retention_bytes, cleanup_policy
+				FROM topics.topics ORDER BY 1},
+	positions => q{SELECT group_id, topic, partition, seq FROM topics.committed_offsets ORDER BY 1, 2, 3},
+	groups => q{SELECT group_id, topic, auto_offset_reset FROM topics.consumer_groups ORDER BY 1, 2},
+	fetch => q{SELECT seq, key FROM topics.fetch('"Sales Dept"."Orders"', 1, 0, 10000)},
+);
+my %before;
+$before{$_} = $node->safe_psql('src', $q{$_}) for keys %q;
+like($before{partitions}, qr/Orders.*\|3\|/, 'source has 4 partitions');
+
+my $dumpfile = $node->basedir . '/src.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('src'), '-f', $dumpfile ],
+	'pg_dump -Fc');
+
+# pg_restore into a fresh database
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dumpfile ],
+	'pg_restore');
+
+# pg_dump | psql into another
+$node->safe_psql('postgres', 'CREATE DATABASE piped');
+my $sql = $node->basedir . '/src.sql';
+$node->command_ok([ 'pg_dump', '-d', $node->connstr('src'), '-f', $sql ], 'pg_dump plain');
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('piped'), '-f', $sql ],
+	'psql < dump');
+
+for my $db (qw(restored piped))
+{
+	for my $k (sort keys %q)
+	{
+		is($node->safe_psql($db, $q{$k}), $before{$k}, "$db: $k identical");
+	}
+	# producing continues after the restored seqs: nothing is reused
+	my $next = $node->safe_psql($db,
+		q{SELECT seq FROM topics.produce('"Sales Dept"."Orders"', 'new', 'z', partition => 1)});
+	my $max = $node->safe_psql('src',
+		q{SELECT max(seq) FROM "Sales Dept"."Orders" WHERE partition = 1});
+	cmp_ok($next, '>', $max, "$db: new seq $next after restored max $max");
+	# the group continues where it committed
+	my $consumed = $node->safe_psql($db,
+		q{SELECT min(seq) FROM topics.consume('billing', '"Sales Dept"."Orders"', 10)
+		  WHERE partition = (SELECT partition FROM topics.committed('billing', '"Sales Dept"."Orders"')
+							 WHERE seq > 0 ORDER BY partition LIMIT 1)});
+	ok($consumed eq '' || $consumed >= 100, "$db: group resumes at its position");
+}
+
+$node->stop;
+done_testing();
