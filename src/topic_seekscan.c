@@ -431,7 +431,9 @@ seek_start(TopicSeekState *state)
 	}
 
 	topic_get_state(rel, state->partition, &pstate);
-	state->from_seq = from;
+	/* records below the log start were removed by retention */
+	state->from_seq = Max(from, pstate.log_start_seq);
+	from = state->from_seq;
 	state->next_block = topic_find_page(rel, state->partition, from, &pstate);
 }
 
@@ -453,14 +455,28 @@ seek_next_page(TopicSeekState *state)
 	if (state->done || !BlockNumberIsValid(state->next_block))
 		return false;
 
-	CHECK_FOR_INTERRUPTS();
-	state->cbuf = topic_lock_live_page(rel, state->next_block, state->partition,
-									   BUFFER_LOCK_SHARE, NULL, state->from_seq);
-	if (!BufferIsValid(state->cbuf))
+	for (;;)
 	{
-		/* retention removed the rest of what this scan was walking */
-		state->done = true;
-		return false;
+		TopicPartitionState pstate;
+
+		CHECK_FOR_INTERRUPTS();
+		state->cbuf = topic_lock_live_page(rel, state->next_block, state->partition,
+										   BUFFER_LOCK_SHARE, NULL, state->from_seq);
+		if (BufferIsValid(state->cbuf))
+			break;
+
+		/*
+		 * Retention removed the page: what the scan has not read yet
+		 * starts at the new log start, as for a scan that began now.
+		 */
+		topic_get_state(rel, state->partition, &pstate);
+		state->from_seq = Max(state->from_seq, pstate.log_start_seq);
+		state->next_block = topic_find_page(rel, state->partition, state->from_seq, &pstate);
+		if (!BlockNumberIsValid(state->next_block))
+		{
+			state->done = true;
+			return false;
+		}
 	}
 	page = BufferGetPage(state->cbuf);
 	opaque = TopicPageGetOpaque(page);
