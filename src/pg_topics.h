@@ -350,6 +350,18 @@ extern TopicRecordStatus topic_record_status(Relation rel, Buffer buf, char *ite
 											 Snapshot snapshot);
 extern bool topic_xid_in_progress_now(Buffer buf, char *item);
 
+/* The last answer for a hinted-committed xmin, for one reader and snapshot. */
+typedef struct TopicStatusCache
+{
+	bool		valid;
+	TransactionId xmin;
+	TopicRecordStatus status;
+} TopicStatusCache;
+
+extern TopicRecordStatus topic_record_status_cached(Relation rel, Buffer buf, char *item,
+													Snapshot snapshot,
+													TopicStatusCache *cache);
+
 /* ------------------------------------------------------------------------
  * topic_tableam.c
  * ------------------------------------------------------------------------

@@ -41,6 +41,7 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 	int64		position = from_seq;
 	int64		expect = from_seq;
 	bool		first = true;
+	TopicStatusCache status_cache = {0};
 	bool		stop = false;
 
 	topic_get_state(rel, partition, &state);
@@ -96,7 +97,8 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 			}
 			if (!ItemIdIsNormal(itemid))
 				continue;		/* a seq skipped by an explicit seq */
-			status = topic_record_status(rel, buf, (char *) PageGetItem(page, itemid), snapshot);
+			status = topic_record_status_cached(rel, buf, (char *) PageGetItem(page, itemid),
+												snapshot, &status_cache);
 			if (status == TREC_IN_PROGRESS && mode == TOPIC_READ_STABLE)
 			{
 				scanned_to = seq;	/* the last stable offset */

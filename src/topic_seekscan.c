@@ -73,6 +73,7 @@ typedef struct TopicSeekState
 	int64		to_seq;			/* -1: no upper bound */
 	BlockNumber next_block;
 	int64		from_seq;
+	TopicStatusCache status_cache;	/* for the executor's snapshot */
 	Buffer		cbuf;
 	int			nvis;
 	int			ivis;
@@ -433,6 +434,7 @@ seek_start(TopicSeekState *state)
 	topic_get_state(rel, state->partition, &pstate);
 	/* records below the log start were removed by retention */
 	state->from_seq = Max(from, pstate.log_start_seq);
+	state->status_cache.valid = false;
 	from = state->from_seq;
 	state->next_block = topic_find_page(rel, state->partition, from, &pstate);
 }
@@ -493,8 +495,8 @@ seek_next_page(TopicSeekState *state)
 			break;
 		}
 		if (ItemIdIsNormal(itemid) &&
-			topic_record_status(rel, state->cbuf, (char *) PageGetItem(page, itemid),
-								snapshot) == TREC_VISIBLE)
+			topic_record_status_cached(rel, state->cbuf, (char *) PageGetItem(page, itemid),
+									   snapshot, &state->status_cache) == TREC_VISIBLE)
 			state->vis[state->nvis++] = off;
 	}
 	state->next_block = opaque->next;

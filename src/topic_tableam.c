@@ -61,6 +61,7 @@ typedef struct TopicScanDescData
 	BufferAccessStrategy strategy;
 	ParallelBlockTableScanWorkerData pbw;
 	OffsetNumber analyze_off;	/* ANALYZE: next offset on the current page */
+	TopicStatusCache status_cache;	/* for rs_snapshot */
 	OffsetNumber vis[MaxOffsetNumber];
 } TopicScanDescData;
 
@@ -259,6 +260,7 @@ topicam_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
 
 	topicam_scan_release_page(scan);
 	scan->started = false;
+	scan->status_cache.valid = false;
 }
 
 /*
@@ -288,8 +290,9 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
 
 			if (!ItemIdIsNormal(itemid))
 				continue;
-			if (topic_record_status(rel, scan->cbuf, (char *) PageGetItem(page, itemid),
-									scan->base.rs_snapshot) == TREC_VISIBLE)
+			if (topic_record_status_cached(rel, scan->cbuf, (char *) PageGetItem(page, itemid),
+										   scan->base.rs_snapshot,
+										   &scan->status_cache) == TREC_VISIBLE)
 				scan->vis[scan->nvis++] = off;
 		}
 	}

@@ -146,3 +146,32 @@ topic_xid_in_progress_now(Buffer buf, char *item)
 	(void) finished_status(buf, item, xmin);
 	return false;
 }
+
+/*
+ * topic_record_status for a reader that asks with one snapshot about many
+ * records.  Records of one transaction are stored together (a batch, an
+ * INSERT ... SELECT, a COPY), so a scan asks about the same committed xmin
+ * many times in a row; for a hinted-committed xmin the answer depends only
+ * on the xmin and the snapshot, so the last one is remembered.
+ */
+TopicRecordStatus
+topic_record_status_cached(Relation rel, Buffer buf, char *item, Snapshot snapshot,
+						   TopicStatusCache *cache)
+{
+	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
+	TransactionId xmin;
+	TopicRecordStatus status;
+
+	if ((flags & (TREC_XMIN_COMMITTED | TREC_XMIN_INVALID | TREC_XMIN_FROZEN)) !=
+		TREC_XMIN_COMMITTED)
+		return topic_record_status(rel, buf, item, snapshot);
+
+	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+	if (cache->valid && cache->xmin == xmin)
+		return cache->status;
+	status = topic_record_status(rel, buf, item, snapshot);
+	cache->valid = true;
+	cache->xmin = xmin;
+	cache->status = status;
+	return status;
+}
