@@ -87,6 +87,14 @@
 
 /* page flags */
 #define TOPIC_PAGE_ALL_FROZEN	0x0001	/* every record frozen or invalid */
+#define TOPIC_PAGE_ALL_VISIBLE	0x0002	/* full page whose normal line pointers
+										 * are all frozen records (aborted
+										 * ones are LP_DEAD): readers need
+										 * not look at the records */
+
+/* A page a reader may take whole, without a visibility check per record. */
+#define TopicPageAllVisible(page) \
+	((TopicPageGetOpaque(page)->flags & TOPIC_PAGE_ALL_VISIBLE) != 0)
 
 /* The fixed columns of a topic relation. */
 #define Anum_topic_partition	1

@@ -54,6 +54,7 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 		OffsetNumber maxoff;
 		int64		off64;
 		int64		scanned_to;
+		bool		all_visible;
 		int			nvis = 0;
 		int			i;
 
@@ -76,6 +77,7 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 		page = BufferGetPage(buf);
 		opaque = TopicPageGetOpaque(page);
 		maxoff = PageGetMaxOffsetNumber(page);
+		all_visible = TopicPageAllVisible(page);
 		off64 = from_seq - opaque->first_seq + 1;
 		if (off64 < FirstOffsetNumber)
 			off64 = FirstOffsetNumber;
@@ -96,7 +98,12 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 				break;
 			}
 			if (!ItemIdIsNormal(itemid))
-				continue;		/* a seq skipped by an explicit seq */
+				continue;		/* a seq skipped by an explicit seq, or aborted */
+			if (all_visible)
+			{
+				vis[nvis++] = off;
+				continue;
+			}
 			status = topic_record_status_cached(rel, buf, (char *) PageGetItem(page, itemid),
 												snapshot, &status_cache);
 			if (status == TREC_IN_PROGRESS && mode == TOPIC_READ_STABLE)

@@ -495,8 +495,9 @@ seek_next_page(TopicSeekState *state)
 			break;
 		}
 		if (ItemIdIsNormal(itemid) &&
-			topic_record_status_cached(rel, state->cbuf, (char *) PageGetItem(page, itemid),
-									   snapshot, &state->status_cache) == TREC_VISIBLE)
+			(TopicPageAllVisible(page) ||
+			 topic_record_status_cached(rel, state->cbuf, (char *) PageGetItem(page, itemid),
+										snapshot, &state->status_cache) == TREC_VISIBLE))
 			state->vis[state->nvis++] = off;
 	}
 	state->next_block = opaque->next;

@@ -195,14 +195,122 @@ topic_unsupported(Relation rel, const char *what)
 }
 
 /* ------------------------------------------------------------------------
- * Slot callbacks
+ * Slots that decode a record only when a column is asked for
+ *
+ * A scan stores the page and line pointer of a record in the slot and
+ * decodes it on the first slot_getsomeattrs, so count(*) and other queries
+ * that use no column never decode a record (as heap tuples are deformed
+ * lazily).  Everything else is a virtual slot: the record bytes stay on the
+ * page, which the scan keeps pinned until it moves on, exactly as when the
+ * values were filled in eagerly; materializing copies them.
  * ------------------------------------------------------------------------
  */
+typedef struct TopicTupleTableSlot
+{
+	VirtualTupleTableSlot base;
+	Page		page;			/* record still to decode, or NULL */
+	OffsetNumber off;
+} TopicTupleTableSlot;
+
+static TupleTableSlotOps TTSOpsTopic;
+
+static void
+tts_topic_getsomeattrs(TupleTableSlot *slot, int natts)
+{
+	TopicTupleTableSlot *tslot = (TopicTupleTableSlot *) slot;
+	TopicRecord rec;
+
+	if (tslot->page == NULL)
+		elog(ERROR, "topic slot has no record to decode");
+	topic_record_decode(tslot->page, tslot->off, &rec);
+	topic_record_values(&rec, slot->tts_values, slot->tts_isnull);
+	slot->tts_nvalid = slot->tts_tupleDescriptor->natts;
+	tslot->page = NULL;
+}
+
+static void
+tts_topic_clear(TupleTableSlot *slot)
+{
+	((TopicTupleTableSlot *) slot)->page = NULL;
+	TTSOpsVirtual.clear(slot);
+}
+
+static void
+tts_topic_materialize(TupleTableSlot *slot)
+{
+	slot_getallattrs(slot);
+	TTSOpsVirtual.materialize(slot);
+}
+
+static void
+tts_topic_copyslot(TupleTableSlot *dstslot, TupleTableSlot *srcslot)
+{
+	((TopicTupleTableSlot *) dstslot)->page = NULL;
+	TTSOpsVirtual.copyslot(dstslot, srcslot);
+}
+
+static HeapTuple
+tts_topic_copy_heap_tuple(TupleTableSlot *slot)
+{
+	slot_getallattrs(slot);
+	return TTSOpsVirtual.copy_heap_tuple(slot);
+}
+
+static MinimalTuple
+tts_topic_copy_minimal_tuple(TupleTableSlot *slot)
+{
+	slot_getallattrs(slot);
+	return TTSOpsVirtual.copy_minimal_tuple(slot);
+}
+
+static void
+topic_slot_ops_init(void)
+{
+	TupleTableSlotOps ops = TTSOpsVirtual;
+
+	ops.base_slot_size = sizeof(TopicTupleTableSlot);
+	ops.getsomeattrs = tts_topic_getsomeattrs;
+	ops.clear = tts_topic_clear;
+	ops.materialize = tts_topic_materialize;
+	ops.copyslot = tts_topic_copyslot;
+	ops.copy_heap_tuple = tts_topic_copy_heap_tuple;
+	ops.copy_minimal_tuple = tts_topic_copy_minimal_tuple;
+	TTSOpsTopic = ops;
+}
+
+/*
+ * Put a record in a slot: lazily in a topic slot, else (slots of other
+ * kinds, which callers may pass) decoded at once.  The page must stay
+ * pinned while the slot holds the record.
+ */
+static void
+topic_store_lazy(TupleTableSlot *slot, Page page, OffsetNumber off)
+{
+	if (slot->tts_ops == &TTSOpsTopic)
+	{
+		TopicTupleTableSlot *tslot = (TopicTupleTableSlot *) slot;
+
+		ExecClearTuple(slot);
+		tslot->page = page;
+		tslot->off = off;
+		slot->tts_flags &= ~TTS_FLAG_EMPTY;
+		slot->tts_nvalid = 0;
+	}
+	else
+	{
+		TopicRecord rec;
+
+		topic_record_decode(page, off, &rec);
+		topic_store_record_in_slot(slot, &rec);
+	}
+}
 
 static const TupleTableSlotOps *
 topicam_slot_callbacks(Relation relation)
 {
-	return &TTSOpsVirtual;
+	if (TTSOpsTopic.init == NULL)
+		topic_slot_ops_init();
+	return &TTSOpsTopic;
 }
 
 /* ------------------------------------------------------------------------
@@ -283,6 +391,7 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
 	{
 		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 		OffsetNumber off;
+		bool		all_visible = TopicPageAllVisible(page);
 
 		for (off = FirstOffsetNumber; off <= maxoff; off++)
 		{
@@ -290,6 +399,11 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
 
 			if (!ItemIdIsNormal(itemid))
 				continue;
+			if (all_visible)
+			{
+				scan->vis[scan->nvis++] = off;
+				continue;
+			}
 			if (topic_record_status_cached(rel, scan->cbuf, (char *) PageGetItem(page, itemid),
 										   scan->base.rs_snapshot,
 										   &scan->status_cache) == TREC_VISIBLE)
@@ -348,11 +462,9 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 
 		if (scan->ivis < scan->nvis)
 		{
-			TopicRecord rec;
 			OffsetNumber off = scan->vis[scan->ivis++];
 
-			topic_record_decode(BufferGetPage(scan->cbuf), off, &rec);
-			topic_store_record_in_slot(slot, &rec);
+			topic_store_lazy(slot, BufferGetPage(scan->cbuf), off);
 			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
 			ItemPointerSet(&slot->tts_tid, scan->cblock, off);
 			pgstat_count_heap_getnext(sscan->rs_rd);

@@ -13,6 +13,9 @@
  * records are all frozen or invalid never changes again: the partition's
  * frozen_upto moves past it and later VACUUMs never read it again, so the
  * cost of a VACUUM is proportional to what was produced since the last one.
+ * Such a page is also marked all-visible, with its aborted records' line
+ * pointers marked dead: scans then take its records without a visibility
+ * check each (heap's all-visible pages do the same for it).
  *
  * The new relfrozenxid is the oldest xmin left unfrozen, or OldestXmin when
  * none is: every transaction that can still add records has an xid that
@@ -93,14 +96,28 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 
 	if (all_frozen && BlockNumberIsValid(TopicPageGetOpaque(wpage)->next))
 	{
-		if (!(TopicPageGetOpaque(wpage)->flags & TOPIC_PAGE_ALL_FROZEN))
+		if (!(TopicPageGetOpaque(wpage)->flags & TOPIC_PAGE_ALL_VISIBLE))
 		{
 			if (xs == NULL)
 			{
 				xs = GenericXLogStart(rel);
 				wpage = GenericXLogRegisterBuffer(xs, buf, 0);
 			}
-			TopicPageGetOpaque(wpage)->flags |= TOPIC_PAGE_ALL_FROZEN;
+
+			/*
+			 * The page is full and settled: mark aborted records dead in
+			 * their line pointers, so that readers can take every normal
+			 * line pointer of the page without looking at the records.
+			 */
+			for (off = FirstOffsetNumber; off <= maxoff; off++)
+			{
+				ItemId		itemid = PageGetItemId(wpage, off);
+
+				if (ItemIdIsNormal(itemid) &&
+					(((uint8 *) PageGetItem(wpage, itemid))[TREC_FLAGS_OFF] & TREC_XMIN_INVALID))
+					ItemIdMarkDead(itemid);
+			}
+			TopicPageGetOpaque(wpage)->flags |= TOPIC_PAGE_ALL_FROZEN | TOPIC_PAGE_ALL_VISIBLE;
 		}
 		counters->frozen_pages++;
 	}
