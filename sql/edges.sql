@@ -1,0 +1,56 @@
+--
+-- Bad input and limits at the edges: seqs beyond 2^31 and 2^32, the
+-- largest partition count, names that need quoting, extreme arguments.
+--
+\set VERBOSITY terse
+
+-- seqs past 2^31 and 2^32 (restored or mirrored logs start there)
+SELECT topics.create_topic('ed_big', 2);
+INSERT INTO ed_big (partition, seq, key, value) VALUES (0, 2147483647, 'a', '\x01');
+INSERT INTO ed_big (partition, seq, key, value) VALUES (0, 2147483648, 'b', '\x02');
+INSERT INTO ed_big (partition, seq, key, value) VALUES (0, 4294967296, 'c', '\x03');
+SELECT * FROM topics.produce('ed_big', 'd', 'next', partition => 0);
+SELECT seq, key FROM topics.fetch('ed_big', 0, 2147483647);
+SELECT seq, key FROM topics.fetch('ed_big', 0, 4294967296);
+SELECT seq, key FROM ed_big WHERE partition = 0 AND seq > 2147483648 ORDER BY seq;
+SELECT seq, key FROM ed_big WHERE partition = 0 AND seq BETWEEN 2147483648 AND 4294967296 ORDER BY seq;
+SELECT next_seq, record_count FROM topics.partitions WHERE topic = 'ed_big'::regclass AND partition = 0;
+SELECT cardinality(records), (records[1]).seq
+FROM topics.get_records(topics.get_shard_iterator('ed_big', 0, 'AFTER_SEQUENCE_NUMBER', 2147483648), 10);
+SELECT topics.commit('ed_group', 'ed_big', 0, 4294967297);
+SELECT seq FROM topics.consume('ed_group', 'ed_big', 10);
+-- seqs must grow; the largest bigint seqs are refused cleanly
+INSERT INTO ed_big (partition, seq, key, value) VALUES (0, 5, 'low', '\x00');
+SELECT * FROM topics.fetch('ed_big', 0, 9223372036854775807);
+SELECT * FROM topics.fetch('ed_big', 0, -1);
+SELECT * FROM topics.fetch('ed_big', 2147483647, 0);
+SELECT * FROM topics.fetch('ed_big', -1, 0);
+SELECT seq, key FROM topics.fetch('ed_big', 0, 2147483647, 2147483647, 2147483647) LIMIT 1;
+SELECT * FROM topics.fetch('ed_big', 0, 2147483647, -5);
+SELECT * FROM topics.produce('ed_big', 'k', 'v', partition => 2);
+
+-- the largest partition count works end to end
+SELECT topics.create_topic('ed_wide', 10000);
+SELECT count(*), max(partition) FROM topics.partitions WHERE topic = 'ed_wide'::regclass;
+SELECT * FROM topics.produce('ed_wide', NULL, 'last', partition => 9999);
+SELECT seq, convert_from(value, 'UTF8') FROM topics.fetch('ed_wide', 9999, 0);
+SELECT count(*) FROM topics.consume('ed_wide_group', 'ed_wide', 10);
+SELECT topics.alter_topic('ed_wide', partitions => 10001);
+SELECT topics.create_topic('ed_none', 0);
+
+-- names that need quoting, everywhere a topic is named
+CREATE SCHEMA "Ed Schema";
+SELECT topics.create_topic('"Ed Schema"."Ørders; DROP TABLE x"', 2);
+SELECT * FROM topics.produce('"Ed Schema"."Ørders; DROP TABLE x"', 'k', 'v', partition => 1);
+SELECT seq, key FROM topics.fetch('"Ed Schema"."Ørders; DROP TABLE x"', 1, 0);
+SELECT topics.alter_topic('"Ed Schema"."Ørders; DROP TABLE x"', partitions => 3, retention_bytes => 100000);
+SELECT topic, partitions, retention_bytes FROM topics.topics WHERE schema_name = 'Ed Schema';
+SELECT count(*) FROM topics.maintain('"Ed Schema"."Ørders; DROP TABLE x"');
+SELECT count(*) FROM topics.consume('grp', '"Ed Schema"."Ørders; DROP TABLE x"');
+SELECT topics.drop_topic('"Ed Schema"."Ørders; DROP TABLE x"');
+DROP SCHEMA "Ed Schema";
+SELECT topics.create_topic('not"closed', 1);
+SELECT topics.create_topic('', 1);
+SELECT topics.fetch('no_such_topic', 0, 0);
+
+DROP TABLE ed_big, ed_wide;
