@@ -1,0 +1,101 @@
+# Long-poll: fetch, consume and get_records with a wait return as soon as a
+# producer commits, woken by the commit (not by their timeout: they wait up
+# to 5 minutes here, and the test would time out first); an uncommitted
+# record does not wake them; cancel and statement_timeout interrupt a wait.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('longpoll');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_topics'");
+$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
+$node->start;
+$node->safe_psql('postgres', q{
+CREATE EXTENSION pg_topics;
+SELECT topics.create_topic('lp', 2);
+SELECT topics.create_topic('other', 1);
+});
+
+my $waiting = q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE application_name = 'waiter' AND state = 'active' AND wait_event_type = 'Extension'};
+
+# Start $query in a waiter session; return once it is waiting in the server.
+sub start_waiter
+{
+	my ($query, %opts) = @_;
+	my $w = $node->background_psql('postgres', on_error_stop => 0);
+	$w->query_safe("SET application_name = 'waiter'");
+	$w->query_safe($opts{setup}) if $opts{setup};
+	$w->query_until(qr/started/, "\\echo started\n$query;\n\\echo done\n");
+	return $w;
+}
+
+# --- fetch: an open producer transaction does not wake it, its commit does
+{
+	my $w = start_waiter(q{SELECT 'got:' || seq || ':' || key FROM topics.fetch('lp', 0, 0, 10, NULL, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'fetch waits on an empty partition');
+
+	my $p = $node->background_psql('postgres');
+	$p->query_safe(q{BEGIN; SELECT topics.produce('lp', 'k', 'v', partition => 0);});
+	$node->safe_psql('postgres', q{SELECT topics.produce('other', 'k', 'v')});    # another topic
+	$node->safe_psql('postgres', q{SELECT topics.produce('lp', 'k1', 'v', partition => 1)});    # another partition
+	ok($node->poll_query_until('postgres', $waiting),
+		'still waiting while the record is uncommitted (and after commits elsewhere)');
+	$p->query_safe('COMMIT');
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:0:k/, 'fetch returned the record once its producer committed');
+	$p->quit;
+	$w->quit;
+}
+
+# --- consume
+{
+	$node->safe_psql('postgres', q{SELECT topics.set_auto_offset_reset('grp', 'lp', 'latest')});
+	$node->safe_psql('postgres', q{SELECT count(*) FROM topics.consume('grp', 'lp', 1)});
+	my $w = start_waiter(q{SELECT 'got:' || partition || ':' || seq FROM topics.consume('grp', 'lp', 10, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'consume waits when the group is caught up');
+	$node->safe_psql('postgres', q{SELECT topics.produce('lp', 'c', 'v', partition => 1)});
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:1:1/, 'consume returned the new record');
+	is($node->safe_psql('postgres', q{SELECT seq FROM topics.committed('grp', 'lp') WHERE partition = 1}),
+		'2', 'and committed the position');
+	$w->quit;
+}
+
+# --- get_records
+{
+	my $w = start_waiter(
+		q{SELECT 'got:' || cardinality(records) || ':' || (records[1]).key
+		  FROM topics.get_records(:'it', 10, '5 min')},
+		setup => q{SELECT topics.get_shard_iterator('lp', 0, 'LATEST') AS it \gset});
+	ok($node->poll_query_until('postgres', $waiting), 'get_records waits at LATEST');
+	$node->safe_psql('postgres', q{SELECT topics.produce_batch('lp', ARRAY['b1', 'b2'], ARRAY['1', '2'], partition => 0)});
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:2:b1/, 'get_records returned the batch');
+	$w->quit;
+}
+
+# --- cancel and statement_timeout interrupt a wait
+{
+	my $w = start_waiter(q{SELECT count(*) FROM topics.fetch('lp', 1, 2, 10, NULL, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'waiting before cancel');
+	$node->safe_psql('postgres',
+		q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'waiter'});
+	$w->query_until(qr/done/, '');
+	like($w->{stderr}, qr/canceling statement due to user request/, 'pg_cancel_backend interrupts the wait');
+	$w->quit;
+
+	my ($ret, $stdout, $stderr) = $node->psql('postgres',
+		q{SET statement_timeout = '100ms'; SELECT count(*) FROM topics.fetch('lp', 1, 2, 10, NULL, '5 min')});
+	like($stderr, qr/canceling statement due to statement timeout/, 'statement_timeout interrupts the wait');
+}
+
+# --- a wait with nothing coming ends at its deadline with no rows
+is($node->safe_psql('postgres', q{SELECT count(*) FROM topics.fetch('lp', 1, 2, 10, NULL, '10 ms')}),
+	'0', 'a short wait returns nothing when nothing is committed');
+
+$node->stop;
+done_testing();
