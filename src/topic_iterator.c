@@ -22,6 +22,8 @@
  */
 #include "pg_topics.h"
 
+#include "utils/syscache.h"
+
 #include "access/genam.h"
 #include "access/heaptoast.h"
 #include "access/htup_details.h"
@@ -518,6 +520,11 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	iterator_decode(PG_GETARG_TEXT_PP(0), &pos);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(pos.relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the topic of this shard iterator no longer exists"),
+				 errhint("Get a new iterator with topics.get_shard_iterator().")));
 	rel = topic_open(pos.relid, AccessShareLock, ACL_SELECT);
 	topic_check_partition(rel, pos.partition);
 	topic_get_state(rel, pos.partition, &state);

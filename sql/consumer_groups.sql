@@ -1,0 +1,100 @@
+--
+-- Kafka-style consumer groups: commit / committed, auto_offset_reset,
+-- consume (position advances in the consuming transaction), consumer_lag,
+-- privileges and clean-up.
+--
+\set VERBOSITY terse
+SELECT topics.create_topic('cg', 3);
+SELECT count(*) FROM topics.produce_batch('cg', ARRAY['a', 'a', 'a', 'a'], ARRAY['1', '2', '3', '4'], partition => 0);
+SELECT count(*) FROM topics.produce_batch('cg', ARRAY['b', 'b'], ARRAY['5', '6'], partition => 1);
+
+-- commit and committed
+SELECT topics.commit('manual', 'cg', 0, 2);
+SELECT topics.commit('manual', 'cg', 1, 0);
+SELECT * FROM topics.committed('manual', 'cg') ORDER BY partition;
+SELECT topics.commit('manual', 'cg', 0, 4);          -- up to next_seq is fine
+SELECT topics.commit('manual', 'cg', 0, 1);          -- moving back is allowed (a reset)
+SELECT * FROM topics.committed('manual', 'cg') ORDER BY partition;
+SELECT * FROM topics.committed('nobody', 'cg');
+-- commit errors
+SELECT topics.commit('manual', 'cg', 0, -1);
+SELECT topics.commit('manual', 'cg', 0, 5);
+SELECT topics.commit('manual', 'cg', 3, 0);
+SELECT topics.commit(NULL, 'cg', 0, 0);
+SELECT topics.commit('manual', NULL, 0, 0);
+SELECT topics.commit('manual', 'cg', NULL, 0);
+SELECT topics.commit('manual', 'cg', 0, NULL);
+SELECT topics.commit('manual', 'pg_class', 0, 0);
+
+-- consume from the committed position; the position advances
+SELECT partition, seq, convert_from(value, 'UTF8') AS value FROM topics.consume('manual', 'cg', 2);
+SELECT * FROM topics.committed('manual', 'cg') ORDER BY partition;
+
+-- a fresh group starts at the log start (earliest) and drains every partition
+SELECT partition, seq FROM topics.consume('fresh', 'cg', 3);
+SELECT partition, seq FROM topics.consume('fresh', 'cg', 3);
+SELECT partition, seq FROM topics.consume('fresh', 'cg', 3);
+SELECT partition, seq FROM topics.consume('fresh', 'cg', 3);   -- nothing left
+SELECT * FROM topics.committed('fresh', 'cg') ORDER BY partition;
+
+-- latest: starts at the end, sees only what comes after
+SELECT topics.set_auto_offset_reset('tail', 'cg', 'latest');
+SELECT partition, seq FROM topics.consume('tail', 'cg');
+SELECT * FROM topics.produce('cg', 'c', '7', partition => 2);
+SELECT partition, seq, key FROM topics.consume('tail', 'cg');
+SELECT group_id, auto_offset_reset FROM topics.consumer_groups WHERE topic = 'cg'::regclass ORDER BY 1;
+SELECT topics.set_auto_offset_reset('tail', 'cg', 'sometimes');
+SELECT topics.set_auto_offset_reset('tail', 'cg', NULL);
+
+-- rollback re-delivers, commit does not
+BEGIN;
+SELECT partition, seq FROM topics.consume('rb', 'cg', 2);
+ROLLBACK;
+BEGIN;
+SELECT partition, seq FROM topics.consume('rb', 'cg', 2);
+COMMIT;
+SELECT partition, seq FROM topics.consume('rb', 'cg', 2);
+
+-- consume errors
+SELECT * FROM topics.consume('g', 'cg', 0);
+SELECT * FROM topics.consume('g', 'cg', 10, '-1 s');
+SELECT * FROM topics.consume(NULL, 'cg');
+SELECT * FROM topics.consume('g', NULL);
+SELECT * FROM topics.consume('g', 'pg_class');
+
+-- consumer_lag: committed position, high watermark, lag
+SELECT group_id, topic, partition, committed_seq, next_seq, lag
+FROM topics.consumer_lag WHERE topic = 'cg'::regclass ORDER BY group_id, partition;
+
+-- privileges: consuming and committing need SELECT on the topic; other
+-- topics' groups are invisible
+SELECT topics.create_topic('cg_secret', 1);
+SELECT seq FROM topics.produce('cg_secret', 's', 'secret');
+SELECT topics.commit('secret_group', 'cg_secret', 0, 1);
+CREATE ROLE cg_reader;
+CREATE ROLE cg_nobody;
+GRANT SELECT ON cg TO cg_reader;
+SET ROLE cg_reader;
+SELECT count(*) FROM topics.consume('reader_group', 'cg', 100);
+SELECT DISTINCT topic FROM topics.committed_offsets ORDER BY 1;
+SELECT DISTINCT topic FROM topics.consumer_lag ORDER BY 1;
+SELECT count(*) FROM topics.consumer_groups WHERE topic = 'cg_secret'::regclass;
+SELECT * FROM topics.consume('reader_group', 'cg_secret');
+SELECT topics.commit('reader_group', 'cg_secret', 0, 0);
+SELECT * FROM topics.committed('secret_group', 'cg_secret');
+UPDATE topics.committed_offsets SET seq = 0 WHERE topic = 'cg_secret'::regclass;
+RESET ROLE;
+SET ROLE cg_nobody;
+SELECT * FROM topics.consume('g', 'cg');
+SELECT count(*) FROM topics.consumer_lag;
+RESET ROLE;
+SELECT seq FROM topics.committed('secret_group', 'cg_secret');
+
+-- DROP TABLE forgets the topic's groups and positions
+DROP TABLE cg;
+SELECT count(*) FROM topics.committed_offsets WHERE topic::text = 'cg';
+SELECT count(*) FROM topics.consumer_groups WHERE topic::text = 'cg';
+SELECT topics.drop_topic('cg_secret');
+SELECT count(*) FROM topics.committed_offsets;
+DROP ROLE cg_reader;
+DROP ROLE cg_nobody;

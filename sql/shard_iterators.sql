@@ -1,0 +1,116 @@
+--
+-- Kinesis-style shard iterators: get_shard_iterator, get_records,
+-- seq_at_time; forged and expired iterators.
+--
+\set VERBOSITY terse
+SELECT topics.create_topic('si', 2);
+-- records with known timestamps, one per minute, in partition 0
+INSERT INTO si (partition, key, value, ts)
+SELECT 0, 'k' || g, convert_to('v' || g, 'UTF8'), '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 minute'
+FROM generate_series(0, 9) g;
+
+-- every iterator type, case-insensitive
+SELECT (records[1]).seq AS first, cardinality(records) AS n
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'TRIM_HORIZON'));
+SELECT (records[1]).seq AS first, cardinality(records) AS n
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'trim_horizon'), 3);
+SELECT cardinality(records) AS n
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'LATEST'));
+SELECT (records[1]).seq AS first, cardinality(records) AS n
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'AT_SEQUENCE_NUMBER', 4));
+SELECT (records[1]).seq AS first, cardinality(records) AS n
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'After_Sequence_Number', 4));
+SELECT (records[1]).seq AS first
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'AT_TIMESTAMP', at => '2026-01-01 00:03:30+00'));
+SELECT cardinality(records) AS n
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'AT_TIMESTAMP', at => '2030-01-01'));
+-- AT_SEQUENCE_NUMBER at the end is allowed (nothing yet), past it is not
+SELECT cardinality(records) AS n
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'AT_SEQUENCE_NUMBER', 10));
+
+-- exactly one row; records in order with all columns
+SELECT count(*) FROM topics.get_records(topics.get_shard_iterator('si', 0, 'TRIM_HORIZON'), 2);
+SELECT r.partition, r.seq, r.ts, r.key, convert_from(r.value, 'UTF8') AS value, r.headers
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'TRIM_HORIZON'), 3) g,
+     unnest(g.records) r;
+
+-- chaining next_shard_iterator walks the partition with no gap or duplicate
+WITH RECURSIVE walk(it, seqs, step) AS (
+    SELECT topics.get_shard_iterator('si', 0, 'TRIM_HORIZON'), ARRAY[]::bigint[], 0
+  UNION ALL
+    SELECT g.next_shard_iterator, w.seqs || ARRAY(SELECT (x).seq FROM unnest(g.records) x), w.step + 1
+    FROM walk w, topics.get_records(w.it, 3) g
+    WHERE w.step < 5
+)
+SELECT step, seqs FROM walk ORDER BY step;
+-- with nothing new, the next iterator stays where it was
+SELECT (SELECT cardinality(records) FROM topics.get_records(g.next_shard_iterator)) AS again
+FROM topics.get_records(topics.get_shard_iterator('si', 0, 'LATEST')) g;
+
+-- millis_behind_latest: how far the last returned record is behind the newest
+SELECT millis_behind_latest FROM topics.get_records(topics.get_shard_iterator('si', 0, 'TRIM_HORIZON'), 1);
+SELECT millis_behind_latest FROM topics.get_records(topics.get_shard_iterator('si', 0, 'AT_SEQUENCE_NUMBER', 8), 1);
+SELECT millis_behind_latest FROM topics.get_records(topics.get_shard_iterator('si', 0, 'TRIM_HORIZON'));
+SELECT millis_behind_latest FROM topics.get_records(topics.get_shard_iterator('si', 0, 'LATEST'));
+
+-- seq_at_time: first seq with ts >= at
+SELECT topics.seq_at_time('si', 0, '2025-01-01') AS before_first,
+       topics.seq_at_time('si', 0, '2026-01-01 00:00:00+00') AS at_first,
+       topics.seq_at_time('si', 0, '2026-01-01 00:05:00+00') AS exact,
+       topics.seq_at_time('si', 0, '2026-01-01 00:05:01+00') AS between,
+       topics.seq_at_time('si', 0, '2027-01-01') AS after_last,
+       topics.seq_at_time('si', 1, '2026-01-01') AS empty_partition;
+
+-- errors
+SELECT topics.get_shard_iterator('si', 0, 'SIDEWAYS');
+SELECT topics.get_shard_iterator('si', 0, 'AT_SEQUENCE_NUMBER');
+SELECT topics.get_shard_iterator('si', 0, 'AFTER_SEQUENCE_NUMBER');
+SELECT topics.get_shard_iterator('si', 0, 'AT_TIMESTAMP');
+SELECT topics.get_shard_iterator('si', 0, 'TRIM_HORIZON', 3);
+SELECT topics.get_shard_iterator('si', 0, 'LATEST', at => now());
+SELECT topics.get_shard_iterator('si', 0, 'AT_SEQUENCE_NUMBER', -1);
+SELECT topics.get_shard_iterator('si', 0, 'AT_SEQUENCE_NUMBER', 11);
+SELECT topics.get_shard_iterator('si', 2, 'LATEST');
+SELECT topics.get_shard_iterator('si', -1, 'LATEST');
+SELECT topics.get_shard_iterator(NULL, 0, 'LATEST');
+SELECT topics.get_shard_iterator('si', NULL, 'LATEST');
+SELECT topics.get_shard_iterator('si', 0, NULL);
+SELECT topics.get_shard_iterator('no_such', 0, 'LATEST');
+SELECT topics.get_shard_iterator('pg_class', 0, 'LATEST');
+SELECT * FROM topics.get_records(NULL);
+SELECT * FROM topics.get_records(topics.get_shard_iterator('si', 0, 'LATEST'), 0);
+SELECT * FROM topics.get_records(topics.get_shard_iterator('si', 0, 'LATEST'), 10, '-1 s');
+SELECT topics.seq_at_time('si', 0, NULL);
+SELECT topics.seq_at_time('si', 5, now());
+
+-- forged iterators are rejected
+SELECT * FROM topics.get_records('not an iterator');
+SELECT * FROM topics.get_records('');
+SELECT * FROM topics.get_records(encode(convert_to(repeat('x', 80), 'UTF8'), 'base64'));
+-- change one character of a real iterator
+SELECT topics.get_shard_iterator('si', 0, 'TRIM_HORIZON') AS it \gset
+SELECT length(:'it') > 40 AS opaque;
+SELECT * FROM topics.get_records(
+    overlay(:'it' placing CASE WHEN substr(:'it', 20, 1) = 'A' THEN 'B' ELSE 'A' END from 20 for 1));
+SELECT * FROM topics.get_records(substr(:'it', 1, length(:'it') - 4));
+-- an iterator of a dropped topic
+SELECT topics.create_topic('si_gone', 1);
+SELECT topics.get_shard_iterator('si_gone', 0, 'TRIM_HORIZON') AS gone_it \gset
+DROP TABLE si_gone;
+SELECT * FROM topics.get_records(:'gone_it');
+
+-- expired iterators are rejected (a TTL of 0 expires them at once)
+SET pg_topics.shard_iterator_ttl = 0;
+SELECT * FROM topics.get_records(topics.get_shard_iterator('si', 0, 'TRIM_HORIZON'));
+RESET pg_topics.shard_iterator_ttl;
+SELECT cardinality(records) FROM topics.get_records(:'it', 1);
+
+-- reading needs SELECT on the topic
+CREATE ROLE si_nobody;
+SET ROLE si_nobody;
+SELECT topics.get_shard_iterator('si', 0, 'LATEST');
+SELECT * FROM topics.get_records(:'it');
+SELECT topics.seq_at_time('si', 0, now());
+RESET ROLE;
+DROP ROLE si_nobody;
+DROP TABLE si;
