@@ -1,0 +1,555 @@
+#!/usr/bin/python3
+"""pg_topics benchmark: the workloads of a log, done the pg_topics way and the
+peers' ways (a heap "outbox" table with a btree on (partition, seq), PgQ), in
+one run on one cluster.  Started by test/bench/run, which provides the
+cluster; see test/bench/README.md.
+
+Every number is measured here, in this run; ratios are pg_topics / peer
+(higher is better for rates, lower for bytes).
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psycopg2
+
+ARGS = None
+RESULTS = []          # dicts: section, workload, system, value, unit, extra
+
+
+def progress(msg):
+    print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), file=sys.stderr, flush=True)
+
+
+def connect(autocommit=True, appname='bench'):
+    conn = psycopg2.connect(host=ARGS.host, port=ARGS.port, dbname=ARGS.db, user='postgres',
+                            application_name=appname)
+    conn.autocommit = autocommit
+    return conn
+
+
+CONN = None
+
+
+def q(sql, params=None):
+    with CONN.cursor() as cur:
+        cur.execute(sql, params)
+        if cur.description is not None:
+            return cur.fetchall()
+    return None
+
+
+def q1(sql, params=None):
+    return q(sql, params)[0][0]
+
+
+def lsn():
+    return q1('SELECT pg_current_wal_insert_lsn()')
+
+
+def wal_since(start):
+    return int(q1('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)', (start,)))
+
+
+def record(section, workload, system, value, unit, **extra):
+    RESULTS.append(dict(section=section, workload=workload, system=system,
+                        value=value, unit=unit, **extra))
+
+
+def pgbench(script, clients, seconds, label):
+    """Run pgbench with one custom script; return transactions per second."""
+    with tempfile.NamedTemporaryFile('w', suffix='.sql', delete=False) as f:
+        f.write(script)
+        path = f.name
+    os.chmod(path, 0o644)
+    cmd = ['pgbench', '-n', '-h', ARGS.host, '-p', str(ARGS.port), '-U', 'postgres',
+           '-c', str(clients), '-j', str(min(clients, 2)), '-T', str(seconds), '-f', path, ARGS.db]
+    progress('  pgbench %s: %d client(s), %d s' % (label, clients, seconds))
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    os.unlink(path)
+    m = re.search(r'tps = ([0-9.]+) \(without initial connection time\)', out.stdout)
+    failed = re.search(r'number of failed transactions: (\d+)', out.stdout)
+    if not m or out.returncode != 0:
+        sys.exit('pgbench failed for %s:\n%s\n%s' % (label, out.stdout, out.stderr))
+    if failed and int(failed.group(1)) > 0:
+        sys.exit('pgbench %s had %s failed transactions' % (label, failed.group(1)))
+    return float(m.group(1))
+
+
+def rel_bytes(rel):
+    return int(q1('SELECT pg_total_relation_size(%s::regclass)', (rel,)))
+
+
+def pgq_bytes():
+    return int(q1("""SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = 'pgq' AND c.relname LIKE 'event_%' AND c.relkind = 'r'"""))
+
+
+def reset_pgq():
+    q("SELECT pgq.drop_queue(queue_name, true) FROM pgq.queue")
+
+
+# ---------------------------------------------------------------------------
+# Setup
+# ---------------------------------------------------------------------------
+
+OUTBOX = """CREATE TABLE {name} (
+    partition integer NOT NULL,
+    seq bigserial,
+    ts timestamptz NOT NULL DEFAULT now(),
+    key text,
+    value bytea,
+    headers jsonb,
+    PRIMARY KEY (partition, seq))"""
+
+
+def fresh_topic(name, partitions):
+    q('DROP TABLE IF EXISTS %s' % name)
+    q('SELECT topics.create_topic(%s, %s)', (name, partitions))
+
+
+def fresh_outbox(name):
+    q('DROP TABLE IF EXISTS %s' % name)
+    q(OUTBOX.format(name=name))
+
+
+def settle():
+    q('CHECKPOINT')
+
+
+# ---------------------------------------------------------------------------
+# Produce
+# ---------------------------------------------------------------------------
+
+def produce_single():
+    secs = ARGS.seconds
+    for clients in ARGS.clients:
+        progress('single-record produce, %d clients' % clients)
+        fresh_topic('b_single', 4)
+        fresh_outbox('b_outbox_single')
+        reset_pgq()
+        q("SELECT pgq.create_queue('bq_single')")
+        settle()
+        wl = 'single-record produce, %d client%s' % (clients, '' if clients == 1 else 's')
+        tps = pgbench("\\set k random(1, 1000000)\n"
+                      "SELECT * FROM topics.produce('b_single', 'key-' || :k, repeat('x', 100));\n",
+                      clients, secs, 'topic produce')
+        record('produce', wl, 'pg_topics', tps, 'records/s')
+        tps = pgbench("\\set k random(1, 1000000)\n"
+                      "INSERT INTO b_outbox_single (partition, key, value) "
+                      "VALUES (:k % 4, 'key-' || :k, convert_to(repeat('x', 100), 'UTF8'));\n",
+                      clients, secs, 'heap outbox insert')
+        record('produce', wl, 'heap+btree', tps, 'records/s')
+        tps = pgbench("\\set k random(1, 1000000)\n"
+                      "SELECT pgq.insert_event('bq_single', 'key-' || :k, repeat('x', 100));\n",
+                      clients, secs, 'pgq insert_event')
+        record('produce', wl, 'PgQ', tps, 'records/s')
+
+
+def produce_batch():
+    secs = ARGS.seconds
+    sizes = [(100, 1000, 'batch produce, 1000 x 100 B')]
+    if not ARGS.quick:
+        sizes += [(1024, 100, 'batch produce, 100 x 1 KiB'), (16384, 10, 'batch produce, 10 x 16 KiB')]
+    for size, n, wl in sizes:
+        progress(wl)
+        # values: hex digests, compressible about 2:1 like typical JSON
+        val = "(SELECT string_agg(md5(g::text || '-' || i), '') FROM generate_series(1, %d) i)" % (size // 32)
+        if size == 100:
+            val = "repeat('x', 100)"
+        fresh_topic('b_batch', 4)
+        fresh_topic('b_batch_ins', 4)
+        fresh_outbox('b_outbox_batch')
+        reset_pgq()
+        q("SELECT pgq.create_queue('bq_batch')")
+        settle()
+        keys = "ARRAY(SELECT 'key-' || g FROM generate_series(1, %d) g)" % n
+        vals = "ARRAY(SELECT %s FROM generate_series(1, %d) g)" % (val, n)
+
+        def run(system, script, table_bytes, count):
+            start = lsn()
+            tps = pgbench(script, 1, secs, '%s %s' % (system, wl))
+            wal = wal_since(start)
+            records = count()
+            record('produce', wl, system, tps * n, 'records/s',
+                   mb_s=tps * n * (size + 10) / 1e6,
+                   wal_bytes_per_record=wal / max(records, 1),
+                   disk_bytes_per_record=table_bytes() / max(records, 1))
+
+        run('pg_topics', "SELECT count(*) FROM topics.produce_batch('b_batch', %s, %s);\n" % (keys, vals),
+            lambda: rel_bytes('b_batch'),
+            lambda: q1("SELECT sum(next_seq) FROM topics.partitions WHERE topic = 'b_batch'::regclass"))
+        if size == 100:
+            run('pg_topics INSERT..SELECT',
+                "INSERT INTO b_batch_ins (key, value) SELECT 'key-' || g, convert_to(%s, 'UTF8') "
+                "FROM generate_series(1, %d) g;\n" % (val, n),
+                lambda: rel_bytes('b_batch_ins'),
+                lambda: q1("SELECT sum(next_seq) FROM topics.partitions WHERE topic = 'b_batch_ins'::regclass"))
+        run('heap+btree',
+            "INSERT INTO b_outbox_batch (partition, key, value) SELECT g %% 4, 'key-' || g, "
+            "convert_to(%s, 'UTF8') FROM generate_series(1, %d) g;\n" % (val, n),
+            lambda: rel_bytes('b_outbox_batch'),
+            lambda: q1('SELECT count(*) FROM b_outbox_batch'))
+        run('PgQ', "SELECT count(pgq.insert_event('bq_batch', 'key-' || g, %s)) "
+            "FROM generate_series(1, %d) g;\n" % (val, n),
+            pgq_bytes, lambda: pgq_count())
+
+
+def pgq_count():
+    # every queue's event tables inherit from pgq.event_template
+    return int(q1('SELECT count(*) FROM pgq.event_template'))
+
+
+def copy_load():
+    n = ARGS.copy_records
+    wl = 'COPY of %s records' % format(n, ',')
+    progress(wl)
+    path = os.path.join(ARGS.workdir, 'copy.tsv')
+    hpath = os.path.join(ARGS.workdir, 'copy_heap.tsv')
+    val = 'x' * 100
+    with open(path, 'w') as f, open(hpath, 'w') as h:
+        for i in range(n):
+            f.write('key-%d\t%s\n' % (i, val))
+            h.write('%d\tkey-%d\t%s\n' % (i % 4, i, val))
+    os.chmod(path, 0o644)
+    os.chmod(hpath, 0o644)
+    fresh_topic('b_copy', 4)
+    fresh_outbox('b_outbox_copy')
+    for system, sql, rel in (('pg_topics', "COPY b_copy (key, value) FROM '%s'" % path, 'b_copy'),
+                             ('heap+btree', "COPY b_outbox_copy (partition, key, value) FROM '%s'" % hpath,
+                              'b_outbox_copy')):
+        settle()
+        start = lsn()
+        t0 = time.monotonic()
+        q(sql)
+        elapsed = time.monotonic() - t0
+        wal = wal_since(start)
+        record('produce', wl, system, n / elapsed, 'records/s', mb_s=n * 110 / elapsed / 1e6,
+               wal_bytes_per_record=wal / n, disk_bytes_per_record=rel_bytes(rel) / n)
+
+
+# ---------------------------------------------------------------------------
+# Read
+# ---------------------------------------------------------------------------
+
+def load_read_tables():
+    n = ARGS.read_records
+    progress('loading %s records for the read workloads' % format(n, ','))
+    fresh_topic('b_read', 1)
+    fresh_outbox('b_outbox_read')
+    q("INSERT INTO b_read (key, value) SELECT 'key-' || g, convert_to(repeat('x', 100), 'UTF8') "
+      "FROM generate_series(0, %s) g", (n - 1,))
+    q("INSERT INTO b_outbox_read (partition, seq, key, value) SELECT 0, g, 'key-' || g, "
+      "convert_to(repeat('x', 100), 'UTF8') FROM generate_series(0, %s) g", (n - 1,))
+    q('VACUUM ANALYZE b_read')
+    q('VACUUM ANALYZE b_outbox_read')
+    settle()
+
+
+def fetch_random():
+    n = ARGS.read_records
+    wl = 'fetch 1000 records from a random seq'
+    progress(wl)
+    secs = ARGS.seconds
+    r = "\\set r random(0, %d)\n" % (n - 1001)
+    tps = pgbench(r + "SELECT count(*), sum(length(value)) FROM topics.fetch('b_read', 0, :r, 1000);\n",
+                  1, secs, 'topics.fetch')
+    record('read', wl, 'pg_topics', tps * 1000, 'records/s')
+    tps = pgbench(r + "SELECT count(*), sum(length(value)) FROM (SELECT value FROM b_read "
+                  "WHERE partition = 0 AND seq >= :r ORDER BY seq LIMIT 1000) s;\n",
+                  1, secs, 'SELECT on the topic (TopicSeek)')
+    record('read', wl, 'pg_topics SELECT', tps * 1000, 'records/s')
+    tps = pgbench(r + "SELECT count(*), sum(length(value)) FROM (SELECT value FROM b_outbox_read "
+                  "WHERE partition = 0 AND seq >= :r ORDER BY seq LIMIT 1000) s;\n",
+                  1, secs, 'heap btree range scan')
+    record('read', wl, 'heap+btree', tps * 1000, 'records/s')
+
+
+def full_scan():
+    n = ARGS.read_records
+    wl = 'full replay scan'
+    progress(wl)
+    q('SET max_parallel_workers_per_gather = 0')
+    for system, rel in (('pg_topics', 'b_read'), ('heap+btree', 'b_outbox_read')):
+        q('SELECT count(*), sum(length(value)) FROM %s' % rel)     # warm
+        best = None
+        for _ in range(3):
+            t0 = time.monotonic()
+            q('SELECT count(*), sum(length(value)) FROM %s' % rel)
+            e = time.monotonic() - t0
+            best = e if best is None else min(best, e)
+        record('read', wl, system, n / best, 'records/s', mb_s=n * 110 / best / 1e6)
+    q('RESET max_parallel_workers_per_gather')
+
+
+def seek_cost():
+    sizes = [10000, ARGS.read_records] + ([10000000] if ARGS.full else [])
+    for size in sizes:
+        wl = 'SELECT seek, LIMIT 100, in %s records' % format(size, ',')
+        progress(wl)
+        if size == ARGS.read_records:
+            rel = 'b_read'
+        else:
+            rel = 'b_seek_%d' % size
+            fresh_topic(rel, 1)
+            q("INSERT INTO %s (key, value) SELECT 'k', convert_to(repeat('x', 100), 'UTF8') "
+              "FROM generate_series(1, %d)" % (rel, size))
+            q('VACUUM ANALYZE %s' % rel)
+        bufs, times = [], []
+        import random
+        rnd = random.Random(42)
+        for _ in range(30):
+            x = rnd.randrange(0, size - 100)
+            plan = q1('EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM %s '
+                      'WHERE partition = 0 AND seq >= %d ORDER BY seq LIMIT 100' % (rel, x))
+            top = plan[0]
+            bufs.append(top['Plan'].get('Shared Hit Blocks', 0) + top['Plan'].get('Shared Read Blocks', 0))
+            times.append(top['Execution Time'])
+        record('read', wl, 'pg_topics', statistics.median(times), 'ms (median)',
+               buffers=statistics.median(bufs))
+
+
+# ---------------------------------------------------------------------------
+# Consume
+# ---------------------------------------------------------------------------
+
+def consume_group():
+    n = ARGS.consume_records
+    progress('loading %s records for the consumer workloads' % format(n, ','))
+    fresh_topic('b_cons', 4)
+    q("INSERT INTO b_cons (key, value) SELECT 'key-' || g, convert_to(repeat('x', 100), 'UTF8') "
+      "FROM generate_series(1, %s) g", (n,))
+    q('VACUUM ANALYZE b_cons')
+    settle()
+    for members in (1, 2, 4):
+        wl = 'consume in a group, %d member%s' % (members, '' if members == 1 else 's')
+        progress(wl)
+        group = 'bench%d' % members
+        counts = [0] * members
+        # create the group's rows first, as a running group has them
+        q("SELECT count(*) FROM topics.consume(%s, 'b_cons', 1)", (group,))
+
+        def member(i):
+            c = connect(autocommit=False, appname='member')
+            empty = 0
+            with c.cursor() as cur:
+                while empty < 2:
+                    cur.execute("SELECT count(*) FROM topics.consume(%s, 'b_cons', 1000)", (group,))
+                    got = cur.fetchone()[0]
+                    c.commit()
+                    counts[i] += got
+                    empty = empty + 1 if got == 0 else 0
+            c.close()
+        threads = [threading.Thread(target=member, args=(i,)) for i in range(members)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        total = sum(counts) + 1
+        if total != n:
+            sys.exit('consume: expected %d records, got %d' % (n, total))
+        record('consume', wl, 'pg_topics', n / elapsed, 'records/s')
+
+    # PgQ: the same records as events, ticked every 1000 events
+    wl = 'consume in batches (PgQ: 1 consumer)'
+    progress('loading %s events into PgQ' % format(n, ','))
+    reset_pgq()
+    q("SELECT pgq.create_queue('bq_cons')")
+    q("SELECT pgq.register_consumer('bq_cons', 'c')")
+    for _ in range(n // 1000):
+        q("SELECT count(pgq.insert_event('bq_cons', 'key-' || g, repeat('x', 100))) "
+          "FROM generate_series(1, 1000) g")
+        q("SELECT pgq.force_tick('bq_cons')")
+        q("SELECT pgq.ticker('bq_cons')")
+    progress(wl)
+    c = connect(autocommit=False, appname='pgq')
+    got = 0
+    t0 = time.monotonic()
+    with c.cursor() as cur:
+        while True:
+            cur.execute("SELECT pgq.next_batch('bq_cons', 'c')")
+            batch = cur.fetchone()[0]
+            if batch is None:
+                c.commit()
+                break
+            cur.execute('SELECT count(*) FROM pgq.get_batch_events(%s)', (batch,))
+            got += cur.fetchone()[0]
+            cur.execute('SELECT pgq.finish_batch(%s)', (batch,))
+            c.commit()
+    elapsed = time.monotonic() - t0
+    c.close()
+    if got != n // 1000 * 1000:
+        sys.exit('PgQ consumer got %d events, expected %d' % (got, n // 1000 * 1000))
+    record('consume', 'consume in a group, 1 member', 'PgQ', got / elapsed, 'records/s')
+
+
+def get_records_loop():
+    wl = 'get_records loop (1000 per call)'
+    progress(wl)
+    n = ARGS.read_records
+    it = q1("SELECT topics.get_shard_iterator('b_read', 0, 'TRIM_HORIZON')")
+    got = 0
+    t0 = time.monotonic()
+    while True:
+        cnt, it = q("SELECT cardinality(records), next_shard_iterator FROM topics.get_records(%s, 1000)",
+                    (it,))[0]
+        if not cnt:
+            break
+        got += cnt
+    elapsed = time.monotonic() - t0
+    if got != n:
+        sys.exit('get_records walked %d records, expected %d' % (got, n))
+    record('consume', wl, 'pg_topics', n / elapsed, 'records/s')
+
+
+def long_poll_latency():
+    rounds = ARGS.latency_rounds
+    wl = 'long-poll wake-up latency (producer statement sent to waiter return)'
+    progress('%s, %d rounds' % (wl, rounds))
+    fresh_topic('b_lp', 1)
+    waiter = connect(appname='bench_waiter')
+    producer = connect(appname='bench_producer')
+    watch = connect(appname='bench_watch')
+    lat = []
+    for i in range(rounds):
+        box = {}
+
+        def wait():
+            with waiter.cursor() as cur:
+                cur.execute("SELECT count(*) FROM topics.fetch('b_lp', 0, %s, 10, NULL, '10 s')", (i,))
+                box['n'] = cur.fetchone()[0]
+                box['t'] = time.monotonic()
+        t = threading.Thread(target=wait)
+        t.start()
+        with watch.cursor() as cur:
+            while True:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bench_waiter' "
+                            "AND state = 'active' AND wait_event_type = 'Extension'")
+                if cur.fetchone()[0] == 1:
+                    break
+        with producer.cursor() as cur:
+            # the commit happens inside this autocommit statement: timing from
+            # before it is sent is an upper bound of commit-to-return
+            t_send = time.monotonic()
+            cur.execute("SELECT topics.produce('b_lp', 'k', 'v')")
+        t.join()
+        if box.get('n') != 1:
+            sys.exit('long-poll round %d returned %r records' % (i, box.get('n')))
+        lat.append((box['t'] - t_send) * 1000)
+    lat.sort()
+    record('consume', wl, 'pg_topics', statistics.median(lat), 'ms (median)',
+           p99=lat[min(len(lat) - 1, int(len(lat) * 0.99))], max=lat[-1])
+
+
+def consume_memory():
+    n = ARGS.consume_records
+    wl = 'backend memory over a consume loop'
+    progress('%s (%s records)' % (wl, format(n, ',')))
+    c = connect(autocommit=False, appname='mem')
+    with c.cursor() as cur:
+        mem = "SELECT sum(total_bytes) FROM pg_backend_memory_contexts"
+        cur.execute("SELECT count(*) FROM topics.consume('mem', 'b_cons', 1000)")
+        c.commit()
+        cur.execute(mem)
+        before = int(cur.fetchone()[0])
+        c.commit()
+        got = 1000
+        while True:
+            cur.execute("SELECT count(*) FROM topics.consume('mem', 'b_cons', 1000)")
+            k = cur.fetchone()[0]
+            c.commit()
+            if k == 0:
+                break
+            got += k
+        cur.execute(mem)
+        after = int(cur.fetchone()[0])
+        c.commit()
+    c.close()
+    record('consume', wl, 'pg_topics', after / 1024, 'KiB after', before_kib=before / 1024, records=got)
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+def report():
+    rows = []
+    by = {}
+    for r in RESULTS:
+        by.setdefault((r['section'], r['workload']), []).append(r)
+    lines = ['| workload | system | result | ratio (pg_topics / this) | MB/s | WAL B/record | disk B/record |',
+             '|---|---|---|---|---|---|---|']
+    for (section, wl), rs in by.items():
+        ours = next((r for r in rs if r['system'] == 'pg_topics'), None)
+        for r in rs:
+            ratio = ''
+            if ours is not None and r is not ours and r['unit'] == 'records/s' and r['value']:
+                ratio = '%.2fx' % (ours['value'] / r['value'])
+            extra = ''
+            if 'p99' in r:
+                extra = ' (p99 %.2f, max %.2f)' % (r['p99'], r['max'])
+            if 'buffers' in r:
+                extra = ' (%g buffers)' % r['buffers']
+            if 'before_kib' in r:
+                extra = ' (%.0f KiB before, %s records consumed)' % (r['before_kib'], format(r['records'], ','))
+            val = ('{:,.0f}'.format(r['value']) if r['unit'] == 'records/s' else '%.2f' % r['value'])
+            lines.append('| %s | %s | %s %s%s | %s | %s | %s | %s |' % (
+                wl, r['system'], val, r['unit'], extra, ratio,
+                '%.1f' % r['mb_s'] if 'mb_s' in r else '',
+                '%.0f' % r['wal_bytes_per_record'] if 'wal_bytes_per_record' in r else '',
+                '%.0f' % r['disk_bytes_per_record'] if 'disk_bytes_per_record' in r else ''))
+    print('\n'.join(lines))
+    if ARGS.json:
+        with open(ARGS.json, 'w') as f:
+            json.dump({'settings': ARGS.settings, 'results': RESULTS}, f, indent=1, default=float)
+
+
+def main():
+    global ARGS, CONN
+    p = argparse.ArgumentParser()
+    p.add_argument('--host', required=True)
+    p.add_argument('--port', type=int, required=True)
+    p.add_argument('--db', default='bench')
+    p.add_argument('--workdir', required=True)
+    p.add_argument('--quick', action='store_true')
+    p.add_argument('--full', action='store_true')
+    p.add_argument('--json')
+    p.add_argument('--settings', default='')
+    ARGS = p.parse_args()
+    if ARGS.quick:
+        ARGS.seconds, ARGS.clients = 3, [1, 8]
+        ARGS.copy_records, ARGS.read_records, ARGS.consume_records = 100000, 100000, 50000
+        ARGS.latency_rounds = 30
+    else:
+        ARGS.seconds, ARGS.clients = 15, [1, 8, 32]
+        ARGS.copy_records, ARGS.read_records, ARGS.consume_records = 1000000, 1000000, 400000
+        ARGS.latency_rounds = 200
+    CONN = connect()
+    q('CREATE EXTENSION IF NOT EXISTS pg_topics')
+    q('CREATE EXTENSION IF NOT EXISTS pgq')
+    produce_single()
+    produce_batch()
+    copy_load()
+    load_read_tables()
+    fetch_random()
+    full_scan()
+    seek_cost()
+    get_records_loop()
+    consume_group()
+    consume_memory()
+    long_poll_latency()
+    report()
+
+
+if __name__ == '__main__':
+    main()
