@@ -7,11 +7,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use TopicsNode;
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_topics'");
-$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
+my $node = topics_node('dump');
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');

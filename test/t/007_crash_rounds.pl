@@ -18,13 +18,12 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run qw(start finish);
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use TopicsNode;
 
 my $rounds = 20;
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_topics'");
-$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
-$node->append_conf('postgresql.conf', "max_connections = 30");
+my $node = topics_node('crash', conf => ['max_connections = 30']);
 $node->start;
 
 $node->safe_psql('postgres', q{

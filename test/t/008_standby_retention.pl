@@ -7,11 +7,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use TopicsNode;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_topics'");
-$primary->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
+my $primary = topics_node('primary', init => { allows_streaming => 1 });
 $primary->start;
 $primary->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;

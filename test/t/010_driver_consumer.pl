@@ -10,6 +10,9 @@ use PostgreSQL::Test::Utils;
 use IPC::Run qw(start finish timeout);
 use File::Basename qw(dirname);
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use TopicsNode;
 
 my $python = '/usr/bin/python3';
 if (system($python, '-c', 'import psycopg2') != 0)
@@ -17,10 +20,7 @@ if (system($python, '-c', 'import psycopg2') != 0)
 	plan skip_all => 'python3-psycopg2 is not installed (scripts/test installs it)';
 }
 
-my $node = PostgreSQL::Test::Cluster->new('driver');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_topics'");
-$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
+my $node = topics_node('driver');
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;

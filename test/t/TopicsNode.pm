@@ -1,0 +1,27 @@
+# Shared set-up of the pg_topics TAP tests: a node with the library
+# preloaded (long-poll and the maintenance worker need it) and the
+# maintenance worker off unless a test turns it on, so that nothing removes
+# records behind a test's back.
+package TopicsNode;
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use Exporter 'import';
+
+our @EXPORT = qw(topics_node);
+
+# topics_node(NAME, init => {init options}, conf => [extra lines])
+# returns the initialized node, not started.
+sub topics_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%{ $opts{init} // {} });
+	$node->append_conf('postgresql.conf',
+		join("\n", "shared_preload_libraries = 'pg_topics'",
+			"pg_topics.maintenance_interval = 0", @{ $opts{conf} // [] }) . "\n");
+	return $node;
+}
+
+1;
