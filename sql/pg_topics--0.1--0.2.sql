@@ -6,7 +6,9 @@
 -- Per-topic settings
 ------------------------------------------------------------------------
 
--- Kafka's retention.ms, retention.bytes (per partition) and cleanup.policy.
+-- Kafka's retention.ms, retention.bytes (per partition) and cleanup.policy
+-- ('delete': retention applies; 'compact': keep the latest record per key;
+-- 'compact,delete': both).
 -- A NULL limit means no limit.  Everybody may read the settings; only a
 -- topic's owner may write them (row-level security, as for consumer
 -- groups).  The table is dumped by pg_dump with the topics it describes.
@@ -14,7 +16,8 @@ CREATE TABLE topics.topic_config (
     topic regclass PRIMARY KEY,
     retention interval CHECK (retention > interval '0'),
     retention_bytes bigint CHECK (retention_bytes >= 0),
-    cleanup_policy text NOT NULL DEFAULT 'delete' CHECK (cleanup_policy IN ('delete'))
+    cleanup_policy text NOT NULL DEFAULT 'delete'
+        CHECK (cleanup_policy IN ('delete', 'compact', 'compact,delete'))
 );
 COMMENT ON TABLE topics.topic_config IS
 'retention settings of topics (Kafka retention.ms, retention.bytes per partition, cleanup.policy)';
@@ -43,15 +46,10 @@ BEGIN
         RAISE EXCEPTION 'must be owner of table %', topic
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF cleanup_policy = 'compact' THEN
-        RAISE EXCEPTION 'cleanup_policy ''compact'' is not supported yet'
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Use cleanup_policy => ''delete'' with retention or retention_bytes.';
-    END IF;
-    IF cleanup_policy <> 'delete' THEN
+    IF cleanup_policy NOT IN ('delete', 'compact', 'compact,delete') THEN
         RAISE EXCEPTION 'unknown cleanup_policy "%"', cleanup_policy
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'The cleanup policy is ''delete''.';
+                  HINT = 'Use ''delete'', ''compact'' or ''compact,delete''.';
     END IF;
     IF retention <= interval '0' THEN
         RAISE EXCEPTION 'retention must be positive'
@@ -191,6 +189,15 @@ LANGUAGE C;
 COMMENT ON FUNCTION topics._apply_retention(regclass, interval, bigint) IS
 'internal: remove whole old pages of every partition of a topic beyond the given limits';
 
+CREATE FUNCTION topics._compact(topic regclass,
+    OUT partition integer, OUT records_removed bigint, OUT pages_removed bigint,
+    OUT log_start_seq bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_topics_compact'
+LANGUAGE C;
+COMMENT ON FUNCTION topics._compact(regclass) IS
+'internal: remove records superseded by a later record of the same key (and old tombstones) from every partition of a topic';
+
 CREATE TYPE topics.maintenance_result AS (
     topic regclass,
     partition integer,
@@ -214,7 +221,7 @@ DECLARE
     res topics.maintenance_result;
     done boolean := false;
 BEGIN
-    FOR c IN SELECT tc.topic AS t, tc.retention, tc.retention_bytes
+    FOR c IN SELECT tc.topic AS t, tc.retention, tc.retention_bytes, tc.cleanup_policy
              FROM topics.topic_config tc
              JOIN pg_class k ON k.oid = tc.topic
              WHERE (maintain.topic IS NULL AND pg_has_role(k.relowner, 'USAGE'))
@@ -223,7 +230,22 @@ BEGIN
     LOOP
         done := true;
         started := clock_timestamp();
-        FOR r IN SELECT * FROM topics._apply_retention(c.t, c.retention, c.retention_bytes) LOOP
+        FOR r IN
+            SELECT d.partition, d.pages_removed, d.records_removed, d.log_start_seq
+            FROM topics._apply_retention(c.t, c.retention, c.retention_bytes) d
+            WHERE c.cleanup_policy = 'delete'
+            UNION ALL
+            SELECT k.partition, k.pages_removed, k.records_removed, k.log_start_seq
+            FROM topics._compact(c.t) k
+            WHERE c.cleanup_policy = 'compact'
+            UNION ALL
+            SELECT k.partition, k.pages_removed + d.pages_removed,
+                   k.records_removed + d.records_removed, d.log_start_seq
+            FROM topics._compact(c.t) k
+            JOIN LATERAL topics._apply_retention(c.t, c.retention, c.retention_bytes) d
+              ON d.partition = k.partition
+            WHERE c.cleanup_policy = 'compact,delete'
+        LOOP
             res.topic := c.t;
             res.partition := r.partition;
             res.pages_removed := r.pages_removed;
@@ -249,7 +271,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION topics.maintain(regclass) IS
-'apply retention now to one topic, or to every topic the caller owns: removes whole old pages, advances the log start';
+'apply retention and compaction now to one topic, or to every topic the caller owns: removes whole old pages and superseded records, advances the log start';
 
 ------------------------------------------------------------------------
 -- Views and clean-up know about the settings

@@ -10,7 +10,6 @@ SELECT topic, partitions, retention, retention_bytes, cleanup_policy
 FROM topics.topics WHERE topic = 'ret_bytes'::regclass;
 SELECT topics.create_topic('ret_bad', 1, retention => '-1 day');
 SELECT topics.create_topic('ret_bad', 1, retention_bytes => -1);
-SELECT topics.create_topic('ret_bad', 1, cleanup_policy => 'compact');
 SELECT topics.create_topic('ret_bad', 1, cleanup_policy => 'shred');
 SELECT to_regclass('ret_bad');           -- none of those created anything
 

@@ -424,7 +424,9 @@ typedef struct TopicRetentionResult
 } TopicRetentionResult;
 
 extern void topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
-								  int64 retention_bytes, TopicRetentionResult *res);
+								  int64 retention_bytes, bool drop_empty,
+								  TopicRetentionResult *res);
+extern int	topics_delete_retention;
 extern Buffer topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next);
 extern int	topics_maintenance_interval;
 extern void topic_maintenance_worker_register(void);

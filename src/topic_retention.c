@@ -8,7 +8,8 @@
  * Kafka deletes whole segments once they are older than retention.ms or the
  * partition is larger than retention.bytes.  Our segment is a data page: the
  * head page of a partition goes when every record on it is older than the
- * cutoff (or the partition is over its byte budget), no record on it belongs
+ * cutoff (or the partition is over its byte budget, or compaction left no
+ * record on it), no record on it belongs
  * to a transaction still in progress, and it is not the tail.  Removing it
  * is one WAL record that turns the page into a free page on the partition's
  * free list and moves the partition's head and log start forward; nothing
@@ -61,17 +62,21 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pg_topics_apply_retention);
+PG_FUNCTION_INFO_V1(pg_topics_compact);
 
 PGDLLEXPORT void topic_maintenance_launcher_main(Datum arg);
 PGDLLEXPORT void topic_maintenance_db_main(Datum arg);
 
 int			topics_maintenance_interval = 60;
+int			topics_delete_retention = 86400;	/* seconds */
 
 /* ------------------------------------------------------------------------
  * The free list
@@ -164,7 +169,7 @@ collect_toasted(Page page, OffsetNumber off, List *toasted)
  */
 void
 topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
-					  int64 retention_bytes, TopicRetentionResult *res)
+					  int64 retention_bytes, bool drop_empty, TopicRetentionResult *res)
 {
 	List	   *toasted = NIL;
 	ListCell   *lc;
@@ -198,7 +203,7 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 			break;
 		over_bytes = retention_bytes >= 0 &&
 			(int64) (state.npages - 1) * BLCKSZ >= retention_bytes;
-		if (!over_bytes && cutoff == DT_NOBEGIN)
+		if (!over_bytes && cutoff == DT_NOBEGIN && !drop_empty)
 			break;
 
 		blkno = state.head;
@@ -244,7 +249,8 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 				newest = ts;
 			nrecords++;
 		}
-		if (in_use || (!over_bytes && !(newest < cutoff)))
+		if (in_use ||
+			(!over_bytes && !(newest < cutoff) && !(drop_empty && nrecords == 0)))
 		{
 			res->stopped_early = in_use;
 			UnlockReleaseBuffer(buf);
@@ -339,10 +345,246 @@ pg_topics_apply_retention(PG_FUNCTION_ARGS)
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
-		topic_apply_retention(rel, p, cutoff, retention_bytes, &res);
+		topic_apply_retention(rel, p, cutoff, retention_bytes, false, &res);
 		values[0] = Int32GetDatum(p);
 		values[1] = Int64GetDatum(res.pages_removed);
 		values[2] = Int64GetDatum(res.records_removed);
+		values[3] = Int64GetDatum(res.log_start_seq);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	table_close(rel, NoLock);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Compaction (cleanup_policy 'compact')
+ *
+ * Kafka's log compaction keeps at least the latest record of every key.
+ * Here a superseded record gets a dead line pointer: its seq stays a gap,
+ * every reader skips it, and the records around it keep their seqs.  A
+ * tombstone (NULL value) that is the latest of its key goes too once it is
+ * older than pg_topics.delete_retention.  Only settled records are touched:
+ * below the partition's tail page (Kafka's active segment) and below the
+ * first record of a transaction still in progress; a key's latest committed
+ * record counts wherever it is, tail included.  Head pages left with no
+ * record are then removed like retention removes pages, so a compacted
+ * topic shrinks from its old end; a page in the middle keeps its space (it
+ * is not rewritten).  Keys are remembered by a 64-bit hash, as Kafka's
+ * cleaner remembers them by digest: two keys with the same hash would be
+ * taken for one.
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct KeyLatest
+{
+	uint64		hash;			/* hash key */
+	int64		seq;			/* latest committed seq of the key */
+} KeyLatest;
+
+typedef enum SettledState
+{
+	SETTLED_COMMITTED,
+	SETTLED_ABORTED,
+	SETTLED_IN_PROGRESS
+} SettledState;
+
+static SettledState
+record_settled(char *item)
+{
+	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
+	TransactionId xmin;
+
+	if (flags & TREC_XMIN_INVALID)
+		return SETTLED_ABORTED;
+	if (flags & (TREC_XMIN_COMMITTED | TREC_XMIN_FROZEN))
+		return SETTLED_COMMITTED;
+	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+	if (!TransactionIdIsNormal(xmin))
+		return SETTLED_COMMITTED;
+	if (TransactionIdIsInProgress(xmin))
+		return SETTLED_IN_PROGRESS;
+	return TransactionIdDidCommit(xmin) ? SETTLED_COMMITTED : SETTLED_ABORTED;
+}
+
+static uint64
+key_hash(const TopicRecord *rec)
+{
+	struct varlena *k = (struct varlena *) DatumGetPointer(rec->key);
+
+	return hash_bytes_extended((const unsigned char *) VARDATA_ANY(k),
+							   VARSIZE_ANY_EXHDR(k), 0x70546f70);
+}
+
+/*
+ * Compact one partition; returns the number of records removed.  The caller
+ * holds ShareUpdateExclusiveLock on the topic.
+ */
+static int64
+topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cutoff)
+{
+	TopicPartitionState state;
+	HASHCTL		ctl;
+	HTAB	   *latest;
+	BlockNumber blkno;
+	int64		clean_end = -1;		/* records below this seq are settled */
+	int64		removed = 0;
+	List	   *toasted = NIL;
+	ListCell   *lc;
+
+	topic_get_state(rel, partition, &state);
+	if (!BlockNumberIsValid(state.head) || state.head == state.tail)
+		return 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(KeyLatest);
+	ctl.hcxt = CurrentMemoryContext;
+	latest = hash_create("pg_topics compaction", 1024, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	/* pass 1: the latest committed seq of every key, and the settled end */
+	for (blkno = state.head; BlockNumberIsValid(blkno);)
+	{
+		Buffer		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
+		Page		page = BufferGetPage(buf);
+		TopicPageOpaque opaque = TopicPageGetOpaque(page);
+		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+		OffsetNumber off;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!BlockNumberIsValid(opaque->next) && clean_end < 0)
+			clean_end = opaque->first_seq;	/* the tail is never compacted */
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		itemid = PageGetItemId(page, off);
+			TopicRecord rec;
+			SettledState st;
+			bool		found;
+			KeyLatest  *e;
+			uint64		h;
+
+			if (!ItemIdIsNormal(itemid))
+				continue;
+			st = record_settled((char *) PageGetItem(page, itemid));
+			if (st == SETTLED_IN_PROGRESS && clean_end < 0)
+				clean_end = opaque->first_seq + off - 1;
+			if (st != SETTLED_COMMITTED)
+				continue;
+			topic_record_decode(page, off, &rec);
+			if (rec.flags & TREC_NULL_KEY)
+				continue;
+			h = key_hash(&rec);
+			e = hash_search(latest, &h, HASH_ENTER, &found);
+			if (!found || rec.seq > e->seq)
+				e->seq = rec.seq;
+		}
+		blkno = opaque->next;
+		UnlockReleaseBuffer(buf);
+	}
+
+	/* pass 2: mark what is superseded dead, page by page, below clean_end */
+	topic_get_state(rel, partition, &state);
+	for (blkno = state.head; BlockNumberIsValid(blkno);)
+	{
+		Buffer		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_EXCLUSIVE, NULL);
+		Page		page = BufferGetPage(buf);
+		TopicPageOpaque opaque = TopicPageGetOpaque(page);
+		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+		OffsetNumber off;
+		OffsetNumber dead[MaxOffsetNumber];
+		int			ndead = 0;
+		BlockNumber next = opaque->next;
+
+		CHECK_FOR_INTERRUPTS();
+		if (opaque->first_seq >= clean_end)
+		{
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		itemid = PageGetItemId(page, off);
+			TopicRecord rec;
+			KeyLatest  *e;
+			uint64		h;
+
+			if (!ItemIdIsNormal(itemid) || opaque->first_seq + off - 1 >= clean_end)
+				continue;
+			if (record_settled((char *) PageGetItem(page, itemid)) != SETTLED_COMMITTED)
+				continue;
+			topic_record_decode(page, off, &rec);
+			if (rec.flags & TREC_NULL_KEY)
+				continue;
+			h = key_hash(&rec);
+			e = hash_search(latest, &h, HASH_FIND, NULL);
+			if (e == NULL)
+				continue;
+			if (e->seq > rec.seq ||
+				((rec.flags & TREC_NULL_VALUE) && rec.ts < tombstone_cutoff))
+			{
+				dead[ndead++] = off;
+				if (OidIsValid(rel->rd_rel->reltoastrelid))
+					toasted = collect_toasted(page, off, toasted);
+			}
+		}
+		if (ndead > 0)
+		{
+			GenericXLogState *xs = GenericXLogStart(rel);
+			Page		wpage = GenericXLogRegisterBuffer(xs, buf, 0);
+			int			i;
+
+			for (i = 0; i < ndead; i++)
+				ItemIdMarkDead(PageGetItemId(wpage, dead[i]));
+			GenericXLogFinish(xs);
+			removed += ndead;
+		}
+		UnlockReleaseBuffer(buf);
+		blkno = next;
+	}
+	hash_destroy(latest);
+
+	foreach(lc, toasted)
+		toast_delete_datum(rel, PointerGetDatum(lfirst(lc)), false);
+	list_free_deep(toasted);
+	return removed;
+}
+
+/*
+ * topics._compact(topic) RETURNS TABLE(partition int, records_removed bigint,
+ *										 pages_removed bigint, log_start_seq bigint)
+ */
+Datum
+pg_topics_compact(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	Relation	rel;
+	int			npartitions;
+	int			p;
+	TimestampTz tombstone_cutoff;
+
+	topic_require_arg(fcinfo, 0, "topic");
+	relid = PG_GETARG_OID(0);
+	rel = topic_open(relid, ShareUpdateExclusiveLock, ACL_SELECT);
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	tombstone_cutoff = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												   -(int64) topics_delete_retention * 1000);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	npartitions = topic_get_cache(rel)->npartitions;
+	for (p = 0; p < npartitions; p++)
+	{
+		TopicRetentionResult res;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		int64		removed = topic_compact_partition(rel, p, tombstone_cutoff);
+
+		/* head pages compaction emptied go like retention's */
+		topic_apply_retention(rel, p, DT_NOBEGIN, -1, true, &res);
+		values[0] = Int32GetDatum(p);
+		values[1] = Int64GetDatum(removed);
+		values[2] = Int64GetDatum(res.pages_removed);
 		values[3] = Int64GetDatum(res.log_start_seq);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -368,6 +610,17 @@ topic_maintenance_worker_register(void)
 							0,
 							INT_MAX / 1000,
 							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_topics.delete_retention",
+							"How long a tombstone (a record with a NULL value) of a compacted topic is kept.",
+							"Like Kafka's delete.retention.ms: readers that are behind still see the deletion.",
+							&topics_delete_retention,
+							86400,
+							0,
+							INT_MAX,
+							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
