@@ -762,7 +762,7 @@ topic_maintenance_db_main(Datum arg)
 		start = GetCurrentTimestamp();
 		SPI_connect();
 		if (SPI_execute("SELECT topic::text, partition, pages_removed, records_removed, log_start_seq "
-						"FROM topics.maintain() WHERE pages_removed > 0", false, 0) != SPI_OK_SELECT)
+						"FROM topics.maintain() WHERE pages_removed > 0 OR records_removed > 0", false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "pg_topics: topics.maintain() failed");
 		for (i = 0; i < SPI_processed; i++)
 		{
