@@ -14,6 +14,7 @@ OBJS = \
 	src/topic_tableam.o \
 	src/topic_vacuum.o \
 	src/topic_retention.o \
+	src/topic_producers.o \
 	src/topic_api.o \
 	src/topic_iterator.o \
 	src/topic_wait.o \

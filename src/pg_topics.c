@@ -133,6 +133,7 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	topic_maintenance_worker_register();
+	topic_producers_init();
 	MarkGUCPrefixReserved("pg_topics");
 
 	topic_wait_init();

@@ -432,6 +432,16 @@ extern int	topics_maintenance_interval;
 extern void topic_maintenance_worker_register(void);
 
 /* ------------------------------------------------------------------------
+ * topic_producers.c: open producer transactions per partition
+ * ------------------------------------------------------------------------
+ */
+extern int	topics_max_open_partitions;
+extern void topic_producers_init(void);
+extern void topic_producers_register(Relation rel, int32 partition, int64 first_seq);
+extern bool topic_producers_open_before(Relation rel, int32 partition, int64 seq,
+										Snapshot snapshot);
+
+/* ------------------------------------------------------------------------
  * topic_vacuum.c
  * ------------------------------------------------------------------------
  */

@@ -44,6 +44,17 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 	TopicStatusCache status_cache = {0};
 	bool		stop = false;
 
+	/*
+	 * A transaction still in progress appended before from_seq: nothing from
+	 * here on is stable yet (Kafka's last stable offset is below from_seq).
+	 */
+	if (mode == TOPIC_READ_STABLE &&
+		topic_producers_open_before(rel, partition, from_seq, snapshot))
+	{
+		pfree(vis);
+		return from_seq;
+	}
+
 	topic_get_state(rel, partition, &state);
 	blkno = topic_find_page(rel, partition, from_seq, &state);
 	while (BlockNumberIsValid(blkno) && !stop)

@@ -793,6 +793,11 @@ topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 	Buffer		buf = topic_lock_tail(rel, partition);
 	int			i = 0;
 
+	/* before anything is appended, while the tail is locked: see topic_producers.c */
+	topic_producers_register(rel, partition,
+							 TopicPageGetOpaque(BufferGetPage(buf))->first_seq +
+							 PageGetMaxOffsetNumber(BufferGetPage(buf)));
+
 	while (i < nrecs)
 	{
 		Page		page = BufferGetPage(buf);

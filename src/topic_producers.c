@@ -1,0 +1,257 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_producers.c
+ *	  The registry of open producer transactions: for every partition a
+ *	  transaction still in progress has produced to, the first seq it took.
+ *
+ * The stable-offset rule says a reader never receives a record that comes
+ * after one whose transaction is still in progress.  A reader that walks a
+ * partition forward from a seq enforces that itself: it stops at the first
+ * in-progress record it meets.  A reader that starts past such a record (a
+ * consumer group committed by hand, an AT_SEQUENCE_NUMBER iterator) would
+ * not meet it; like Kafka, whose brokers track the first offset of every
+ * ongoing transaction, we keep that first seq in shared memory and such a
+ * reader gets nothing until the transaction ends.
+ *
+ * A producer registers (database, topic, partition, top-level xid, first
+ * seq) the first time a transaction appends to a partition, while it still
+ * holds the partition's tail page lock, so a reader that sees any record
+ * appended after it also sees the entry.  The entry goes when the
+ * transaction commits or aborts; a prepared transaction's entry stays until
+ * its xid is finished (entries of finished xids are reclaimed when the table
+ * is full, and readers ignore them).  Entries are kept dense (swap-remove),
+ * so readers scan only the entries in use.
+ *
+ * The table lives in shared memory, so this needs pg_topics in
+ * shared_preload_libraries; without it readers fall back to the forward
+ * rule alone.  The registry does not survive a restart, which only matters
+ * for transactions prepared with PREPARE TRANSACTION before it.  Standbys
+ * have no registry: there, readers use the forward rule.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+typedef struct OpenEntry
+{
+	Oid			dbid;
+	Oid			relid;
+	int32		partition;
+	TransactionId xid;			/* top-level xid of the producer */
+	int64		first_seq;
+} OpenEntry;
+
+typedef struct OpenRegistry
+{
+	LWLock	   *lock;
+	int			nused;			/* entries[0 .. nused - 1] are in use */
+	OpenEntry	entries[FLEXIBLE_ARRAY_MEMBER];
+} OpenRegistry;
+
+/* Partitions this backend registered, with the local transaction that did. */
+typedef struct LocalKey
+{
+	Oid			relid;
+	int32		partition;
+} LocalKey;
+
+typedef struct LocalEntry
+{
+	LocalKey	key;
+	LocalTransactionId lxid;
+} LocalEntry;
+
+int			topics_max_open_partitions = 8192;
+
+static OpenRegistry *registry = NULL;
+static HTAB *local_registered = NULL;
+static TransactionId registered_xid = InvalidTransactionId;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+registry_size(void)
+{
+	return add_size(offsetof(OpenRegistry, entries),
+					mul_size(topics_max_open_partitions, sizeof(OpenEntry)));
+}
+
+static void
+registry_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(registry_size());
+	RequestNamedLWLockTranche("pg_topics producers", 1);
+}
+
+static void
+registry_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	registry = ShmemInitStruct("pg_topics producers", registry_size(), &found);
+	if (!found)
+	{
+		registry->lock = &(GetNamedLWLockTranche("pg_topics producers"))->lock;
+		registry->nused = 0;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Remove this backend's entries when its transaction ends. */
+static void
+registry_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	if (!TransactionIdIsValid(registered_xid))
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+		for (i = registry->nused - 1; i >= 0; i--)
+			if (registry->entries[i].xid == registered_xid)
+				registry->entries[i] = registry->entries[--registry->nused];
+		LWLockRelease(registry->lock);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		registered_xid = InvalidTransactionId;	/* a prepared one's entries stay */
+}
+
+/* Called from _PG_init. */
+void
+topic_producers_init(void)
+{
+	DefineCustomIntVariable("pg_topics.max_open_partitions",
+							"How many (topic, partition) pairs open producer transactions can hold at once.",
+							"Each transaction that produces takes one entry per partition it writes to, until it ends.",
+							&topics_max_open_partitions,
+							8192,
+							64,
+							1024 * 1024,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = registry_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = registry_shmem_startup;
+	RegisterXactCallback(registry_xact_callback, NULL);
+}
+
+/*
+ * Register that the current transaction appends to "partition" from
+ * first_seq on.  Called with the partition's tail page locked, before the
+ * records are written.
+ */
+void
+topic_producers_register(Relation rel, int32 partition, int64 first_seq)
+{
+	LocalKey	key;
+	LocalEntry *local;
+	bool		found;
+	TransactionId xid;
+	int			i;
+
+	if (registry == NULL)
+		return;
+	if (local_registered == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(LocalKey);
+		ctl.entrysize = sizeof(LocalEntry);
+		ctl.hcxt = TopMemoryContext;
+		local_registered = hash_create("pg_topics registered partitions", 64, &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.relid = RelationGetRelid(rel);
+	key.partition = partition;
+	local = hash_search(local_registered, &key, HASH_ENTER, &found);
+	if (found && local->lxid == MyProc->lxid)
+		return;					/* this transaction registered it already */
+
+	xid = GetTopTransactionId();
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (registry->nused >= topics_max_open_partitions)
+	{
+		/* reclaim the entries of finished (prepared, then ended) transactions */
+		for (i = registry->nused - 1; i >= 0; i--)
+			if (!TransactionIdIsInProgress(registry->entries[i].xid))
+				registry->entries[i] = registry->entries[--registry->nused];
+	}
+	if (registry->nused >= topics_max_open_partitions)
+	{
+		LWLockRelease(registry->lock);
+		local->lxid = InvalidLocalTransactionId;
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many topic partitions with open producer transactions"),
+				 errdetail("pg_topics.max_open_partitions is %d.", topics_max_open_partitions),
+				 errhint("Commit producing transactions sooner, or raise pg_topics.max_open_partitions and restart.")));
+	}
+	registry->entries[registry->nused].dbid = MyDatabaseId;
+	registry->entries[registry->nused].relid = key.relid;
+	registry->entries[registry->nused].partition = partition;
+	registry->entries[registry->nused].xid = xid;
+	registry->entries[registry->nused].first_seq = first_seq;
+	registry->nused++;
+	LWLockRelease(registry->lock);
+	local->lxid = MyProc->lxid;
+	registered_xid = xid;
+}
+
+/*
+ * Whether a transaction that is in progress for "snapshot" (other than our
+ * own) appended to the partition before "seq": then nothing from seq on is
+ * stable yet.
+ */
+bool
+topic_producers_open_before(Relation rel, int32 partition, int64 seq, Snapshot snapshot)
+{
+	Oid			relid = RelationGetRelid(rel);
+	bool		result = false;
+	int			i;
+
+	if (registry == NULL || snapshot == NULL || snapshot->snapshot_type != SNAPSHOT_MVCC ||
+		RecoveryInProgress())
+		return false;
+	LWLockAcquire(registry->lock, LW_SHARED);
+	for (i = 0; i < registry->nused && !result; i++)
+	{
+		OpenEntry  *e = &registry->entries[i];
+
+		if (e->relid != relid || e->partition != partition || e->dbid != MyDatabaseId ||
+			e->first_seq >= seq)
+			continue;
+		if (TransactionIdIsCurrentTransactionId(e->xid))
+			continue;			/* our own records are visible to us */
+		result = XidInMVCCSnapshot(e->xid, snapshot);
+	}
+	LWLockRelease(registry->lock);
+	return result;
+}
