@@ -19,6 +19,7 @@ OBJS = \
 	src/topic_iterator.o \
 	src/topic_wait.o \
 	src/topic_seekscan.o \
+	src/topic_fetchscan.o \
 	src/murmur2.o
 
 DATA = $(wildcard sql/pg_topics--*.sql)

@@ -42,5 +42,16 @@ SELECT seq, key FROM seek_topic WHERE partition = 0 AND seq >= 151234 ORDER BY s
 SELECT s, (SELECT seq FROM topics.fetch('seek_topic', 0, s, 1)) = s AS found
 FROM unnest(ARRAY[0, 61, 62, 63, 999, 1000, 20000, 20001, 123457, 299999]) AS s;
 
+-- fetch streams: a LIMIT stops it after the pages it needed, where a
+-- function filling a tuplestore would read all 100000 records first
+SELECT buffers_touched($$SELECT * FROM topics.fetch('seek_topic', 0, 151234, 100000) LIMIT 10$$) <= 10 AS streamed;
+
+-- "seq >= x LIMIT n" without ORDER BY seeks too: the rows it wants are at
+-- one end of the topic, not spread through it as the planner assumes for a
+-- sequential scan
+ANALYZE seek_topic;
+EXPLAIN (COSTS OFF) SELECT * FROM seek_topic WHERE partition = 0 AND seq >= 200000 LIMIT 10;
+SELECT buffers_touched($$SELECT * FROM seek_topic WHERE partition = 0 AND seq >= 200000 LIMIT 10$$) <= 10 AS few_pages;
+
 DROP FUNCTION buffers_touched(text);
 DROP TABLE seek_topic;

@@ -138,6 +138,7 @@ _PG_init(void)
 
 	topic_wait_init();
 	topic_seekscan_init();
+	topic_fetchscan_init();
 
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = topics_post_parse_analyze;

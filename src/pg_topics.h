@@ -314,6 +314,22 @@ typedef enum TopicReadMode
 typedef bool (*TopicRecordCallback) (const TopicRecord *rec, void *arg);
 
 extern void topic_check_read_position(Relation rel, int32 partition, int64 seq);
+
+/* fetch()'s arguments, checked (topic_api.c) */
+#define TOPIC_FETCH_NARGS	6
+typedef struct TopicFetchArgs
+{
+	Oid			relid;
+	int32		partition;
+	int64		from_seq;
+	int32		max_records;
+	int32		max_bytes;		/* -1: no limit */
+	int64		wait_ms;
+} TopicFetchArgs;
+
+extern void topic_fetch_check_args(const Datum *values, const bool *nulls,
+								   TopicFetchArgs *args);
+extern Relation topic_fetch_open(const TopicFetchArgs *args);
 extern int64 topic_read_partition(Relation rel, int32 partition, int64 from_seq,
 								  int64 to_seq, Snapshot snapshot,
 								  TopicReadMode mode, TopicRecordCallback cb,
@@ -370,6 +386,36 @@ extern TopicRecordStatus topic_record_status_cached(Relation rel, Buffer buf, ch
 													Snapshot snapshot,
 													TopicStatusCache *cache);
 
+/*
+ * A walk of one partition in seq order (topic_reader.c): the state between
+ * two records handed out.  Large (one offset per line pointer): palloc it.
+ */
+typedef struct TopicReader
+{
+	Relation	rel;
+	int32		partition;
+	int64		from_seq;
+	int64		to_seq;			/* -1: to the end */
+	Snapshot	snapshot;
+	TopicReadMode mode;
+	BlockNumber blkno;			/* next page to read */
+	int64		expect;			/* first seq expected on it */
+	int64		position;		/* where the walk got to (see topic_read_partition) */
+	bool		first;			/* no page read yet */
+	bool		stop;
+	TopicStatusCache status_cache;
+	Buffer		buf;			/* pinned page whose records are handed out */
+	int			nvis;
+	int			ivis;
+	OffsetNumber vis[MaxOffsetNumber];
+} TopicReader;
+
+extern void topic_reader_begin(TopicReader *r, Relation rel, int32 partition,
+							   int64 from_seq, int64 to_seq, Snapshot snapshot,
+							   TopicReadMode mode);
+extern bool topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off);
+extern void topic_reader_end(TopicReader *r);
+
 /* ------------------------------------------------------------------------
  * topic_tableam.c
  * ------------------------------------------------------------------------
@@ -379,6 +425,7 @@ extern Oid	topic_am_oid(void);
 extern bool topic_tupdesc_matches(TupleDesc desc);
 extern void topic_check_tupdesc(Relation rel);
 extern void topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec);
+extern void topic_store_record_lazy(TupleTableSlot *slot, Page page, OffsetNumber off);
 extern int32 topic_choose_partition(Relation rel, struct varlena *key);
 
 /* ------------------------------------------------------------------------
@@ -402,6 +449,7 @@ extern void topic_wait_init(void);
 
 /* topic_seekscan.c */
 extern void topic_seekscan_init(void);
+extern void topic_fetchscan_init(void);
 extern void topic_wait_note_produce(Relation rel);
 extern bool topic_wait_possible(void);
 extern uint64 topic_wait_generation(Oid relid);

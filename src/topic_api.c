@@ -387,53 +387,87 @@ Datum
 pg_topics_fetch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[TOPIC_FETCH_NARGS];
+	bool		nulls[TOPIC_FETCH_NARGS];
+	TopicFetchArgs args;
 	Relation	rel;
-	int32		partition;
-	int64		from_seq;
-	int64		wait_ms;
 	CollectState cs;
+	int			i;
 
-	topic_require_arg(fcinfo, 0, "topic");
-	topic_require_arg(fcinfo, 1, "partition");
-	topic_require_arg(fcinfo, 2, "from_seq");
-	topic_require_arg(fcinfo, 3, "max_records");
-	partition = PG_GETARG_INT32(1);
-	from_seq = PG_GETARG_INT64(2);
+	for (i = 0; i < TOPIC_FETCH_NARGS; i++)
+	{
+		values[i] = PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i);
+	}
+	topic_fetch_check_args(values, nulls, &args);
+	rel = topic_fetch_open(&args);
+
 	memset(&cs, 0, sizeof(cs));
-	cs.max_records = PG_GETARG_INT32(3);
-	cs.max_bytes = -1;
-	if (from_seq < 0)
+	cs.max_records = args.max_records;
+	cs.max_bytes = args.max_bytes;
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	cs.tupstore = rsinfo->setResult;
+	cs.tupdesc = rsinfo->setDesc;
+	(void) topic_read_wait(rel, args.partition, args.from_seq, args.wait_ms,
+						   collect_record, &cs, &cs.count);
+	table_close(rel, NoLock);
+	return (Datum) 0;
+}
+
+/*
+ * Check the arguments of fetch(topic, partition, from_seq, max_records,
+ * max_bytes, wait), for the function and for the TopicFetch scan that
+ * stands in for it (topic_fetchscan.c), so both fail alike.
+ */
+void
+topic_fetch_check_args(const Datum *values, const bool *nulls, TopicFetchArgs *args)
+{
+	static const char *const names[] = {"topic", "partition", "from_seq", "max_records"};
+	int			i;
+
+	for (i = 0; i < lengthof(names); i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", names[i])));
+	args->relid = DatumGetObjectId(values[0]);
+	args->partition = DatumGetInt32(values[1]);
+	args->from_seq = DatumGetInt64(values[2]);
+	args->max_records = DatumGetInt32(values[3]);
+	args->max_bytes = -1;
+	if (args->from_seq < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("from_seq must not be negative")));
-	if (cs.max_records < 1)
+	if (args->max_records < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be at least 1")));
-	if (!PG_ARGISNULL(4))
+	if (!nulls[4])
 	{
-		cs.max_bytes = PG_GETARG_INT32(4);
-		if (cs.max_bytes < 1)
+		args->max_bytes = DatumGetInt32(values[4]);
+		if (args->max_bytes < 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("max_bytes must be at least 1"),
 					 errhint("Pass NULL for no byte limit.")));
 	}
+	if (nulls[5])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("wait must not be null")));
+	args->wait_ms = topic_interval_ms(DatumGetIntervalP(values[5]));
+}
 
-	topic_require_arg(fcinfo, 5, "wait");
-	wait_ms = topic_interval_ms(PG_GETARG_INTERVAL_P(5));
+/* Open the topic of checked fetch arguments and check the read position. */
+Relation
+topic_fetch_open(const TopicFetchArgs *args)
+{
+	Relation	rel = topic_open(args->relid, AccessShareLock, ACL_SELECT);
 
-	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
-	topic_check_partition(rel, partition);
-	topic_check_read_position(rel, partition, from_seq);
-
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	cs.tupstore = rsinfo->setResult;
-	cs.tupdesc = rsinfo->setDesc;
-	(void) topic_read_wait(rel, partition, from_seq, wait_ms, collect_record, &cs,
-						   &cs.count);
-	table_close(rel, NoLock);
-	return (Datum) 0;
+	topic_check_partition(rel, args->partition);
+	topic_check_read_position(rel, args->partition, args->from_seq);
+	return rel;
 }
 
 /* ------------------------------------------------------------------------

@@ -1,19 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * topic_reader.c
- *	  Reading one partition in seq order from a seq: the loop behind fetch,
+ *	  Reading one partition in seq order from a seq: the walk behind fetch,
  *	  get_records and consume.
  *
  * The reader seeks with topic_find_page (O(log n)), then walks the
  * partition's page chain.  On each page it decides visibility under a share
- * lock, then hands records to the callback with only the pin held, so a
- * callback may do anything (copy into a tuplestore, detoast) without
- * blocking producers of the partition.
+ * lock, then hands records out with only the pin held, so the caller may do
+ * anything between two records (copy into a tuplestore, detoast, return
+ * a row to the executor) without blocking producers of the partition.
  *
  * In TOPIC_READ_STABLE mode the walk stops at the first record whose
  * transaction is in progress for the snapshot (Kafka's last stable offset)
  * and skips aborted records; in TOPIC_READ_MVCC mode it returns what the
  * snapshot sees and skips the rest, as a SELECT would.
+ *
+ * topic_reader_begin/next/end is the walk as an iterator, for the fetch
+ * custom scan that streams rows; topic_read_partition drives it with a
+ * callback for everything else.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +27,157 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "storage/bufmgr.h"
+
+/*
+ * Start a walk of "partition" from from_seq (up to to_seq, if to_seq >= 0).
+ * No page is read yet.
+ */
+void
+topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq,
+				   int64 to_seq, Snapshot snapshot, TopicReadMode mode)
+{
+	TopicPartitionState state;
+
+	r->rel = rel;
+	r->partition = partition;
+	r->from_seq = from_seq;
+	r->to_seq = to_seq;
+	r->snapshot = snapshot;
+	r->mode = mode;
+	r->position = from_seq;
+	r->expect = from_seq;
+	r->first = true;
+	r->stop = false;
+	r->status_cache.valid = false;
+	r->buf = InvalidBuffer;
+	r->nvis = r->ivis = 0;
+	r->blkno = InvalidBlockNumber;
+
+	/*
+	 * A transaction still in progress appended before from_seq: nothing from
+	 * here on is stable yet (Kafka's last stable offset is below from_seq).
+	 */
+	if (mode == TOPIC_READ_STABLE &&
+		topic_producers_open_before(rel, partition, from_seq, snapshot))
+	{
+		r->stop = true;
+		return;
+	}
+	topic_get_state(rel, partition, &state);
+	r->blkno = topic_find_page(rel, partition, from_seq, &state);
+}
+
+/* Pin the next page of the walk and collect its records to hand out. */
+static bool
+reader_load_page(TopicReader *r)
+{
+	Buffer		buf;
+	Page		page;
+	TopicPageOpaque opaque;
+	OffsetNumber maxoff;
+	int64		off64;
+	int64		scanned_to;
+	bool		all_visible;
+
+	if (BufferIsValid(r->buf))
+		ReleaseBuffer(r->buf);
+	r->buf = InvalidBuffer;
+	r->nvis = r->ivis = 0;
+	if (r->stop || !BlockNumberIsValid(r->blkno))
+		return false;
+
+	CHECK_FOR_INTERRUPTS();
+	buf = topic_lock_live_page(r->rel, r->blkno, r->partition, BUFFER_LOCK_SHARE,
+							   NULL, r->expect);
+	if (!BufferIsValid(buf))
+	{
+		/*
+		 * Retention removed the page since we found it.  What was handed
+		 * over is fine; the caller's next read starts below the new log
+		 * start and gets the out-of-range error (Kafka's OffsetOutOfRange).
+		 */
+		if (r->first)
+			topic_check_read_position(r->rel, r->partition, r->from_seq);
+		r->stop = true;
+		return false;
+	}
+	r->first = false;
+	page = BufferGetPage(buf);
+	opaque = TopicPageGetOpaque(page);
+	maxoff = PageGetMaxOffsetNumber(page);
+	all_visible = TopicPageAllVisible(page);
+	off64 = Max(r->from_seq - opaque->first_seq + 1, FirstOffsetNumber);
+
+	/* decide visibility under the lock ... */
+	scanned_to = opaque->first_seq + maxoff;
+	for (; off64 <= maxoff; off64++)
+	{
+		OffsetNumber off = (OffsetNumber) off64;
+		ItemId		itemid = PageGetItemId(page, off);
+		TopicRecordStatus status;
+		int64		seq = opaque->first_seq + off - 1;
+
+		if (r->to_seq >= 0 && seq > r->to_seq)
+		{
+			scanned_to = seq;
+			r->stop = true;
+			break;
+		}
+		if (!ItemIdIsNormal(itemid))
+			continue;			/* a seq skipped by an explicit seq, or aborted */
+		if (all_visible)
+		{
+			r->vis[r->nvis++] = off;
+			continue;
+		}
+		status = topic_record_status_cached(r->rel, buf, (char *) PageGetItem(page, itemid),
+											r->snapshot, &r->status_cache);
+		if (status == TREC_IN_PROGRESS && r->mode == TOPIC_READ_STABLE)
+		{
+			scanned_to = seq;	/* the last stable offset */
+			r->stop = true;
+			break;
+		}
+		if (status != TREC_VISIBLE)
+			continue;
+		r->vis[r->nvis++] = off;
+	}
+	r->blkno = opaque->next;
+	r->expect = opaque->first_seq + maxoff;
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+	/* ... and hand the records out with only the pin held */
+	r->buf = buf;
+	r->position = Max(r->position, scanned_to);
+	return true;
+}
+
+/*
+ * The next record of the walk, or false at its end.  *page stays valid (the
+ * buffer pinned) until the next call or topic_reader_end.
+ */
+bool
+topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off)
+{
+	while (r->ivis >= r->nvis)
+	{
+		if (!reader_load_page(r))
+			return false;
+	}
+	*page = BufferGetPage(r->buf);
+	*off = r->vis[r->ivis++];
+	return true;
+}
+
+void
+topic_reader_end(TopicReader *r)
+{
+	if (BufferIsValid(r->buf))
+		ReleaseBuffer(r->buf);
+	r->buf = InvalidBuffer;
+	r->nvis = r->ivis = 0;
+	r->stop = true;
+}
 
 /*
  * Read records of "partition" with seq >= from_seq (and <= to_seq, if to_seq
@@ -35,119 +190,26 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 					 Snapshot snapshot, TopicReadMode mode,
 					 TopicRecordCallback cb, void *arg)
 {
-	TopicPartitionState state;
-	BlockNumber blkno;
-	OffsetNumber *vis = palloc(sizeof(OffsetNumber) * MaxOffsetNumber);
-	int64		position = from_seq;
-	int64		expect = from_seq;
-	bool		first = true;
-	TopicStatusCache status_cache = {0};
-	bool		stop = false;
+	TopicReader *r = palloc(sizeof(TopicReader));
+	Page		page;
+	OffsetNumber off;
+	int64		position;
 
-	/*
-	 * A transaction still in progress appended before from_seq: nothing from
-	 * here on is stable yet (Kafka's last stable offset is below from_seq).
-	 */
-	if (mode == TOPIC_READ_STABLE &&
-		topic_producers_open_before(rel, partition, from_seq, snapshot))
+	topic_reader_begin(r, rel, partition, from_seq, to_seq, snapshot, mode);
+	while (topic_reader_next(r, &page, &off))
 	{
-		pfree(vis);
-		return from_seq;
-	}
+		TopicRecord rec;
 
-	topic_get_state(rel, partition, &state);
-	blkno = topic_find_page(rel, partition, from_seq, &state);
-	while (BlockNumberIsValid(blkno) && !stop)
-	{
-		Buffer		buf;
-		Page		page;
-		TopicPageOpaque opaque;
-		OffsetNumber maxoff;
-		int64		off64;
-		int64		scanned_to;
-		bool		all_visible;
-		int			nvis = 0;
-		int			i;
-
-		CHECK_FOR_INTERRUPTS();
-		buf = topic_lock_live_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL,
-								   expect);
-		if (!BufferIsValid(buf))
+		topic_record_decode(page, off, &rec);
+		if (!cb(&rec, arg))
 		{
-			/*
-			 * Retention removed the page since we found it.  What was handed
-			 * over is fine; the caller's next read starts below the new log
-			 * start and gets the out-of-range error (Kafka's
-			 * OffsetOutOfRange).
-			 */
-			if (first)
-				topic_check_read_position(rel, partition, from_seq);
+			r->position = rec.seq;
 			break;
 		}
-		first = false;
-		page = BufferGetPage(buf);
-		opaque = TopicPageGetOpaque(page);
-		maxoff = PageGetMaxOffsetNumber(page);
-		all_visible = TopicPageAllVisible(page);
-		off64 = from_seq - opaque->first_seq + 1;
-		if (off64 < FirstOffsetNumber)
-			off64 = FirstOffsetNumber;
-
-		/* decide visibility under the lock ... */
-		scanned_to = opaque->first_seq + maxoff;
-		for (; off64 <= maxoff; off64++)
-		{
-			OffsetNumber off = (OffsetNumber) off64;
-			ItemId		itemid = PageGetItemId(page, off);
-			TopicRecordStatus status;
-			int64		seq = opaque->first_seq + off - 1;
-
-			if (to_seq >= 0 && seq > to_seq)
-			{
-				scanned_to = seq;
-				stop = true;
-				break;
-			}
-			if (!ItemIdIsNormal(itemid))
-				continue;		/* a seq skipped by an explicit seq, or aborted */
-			if (all_visible)
-			{
-				vis[nvis++] = off;
-				continue;
-			}
-			status = topic_record_status_cached(rel, buf, (char *) PageGetItem(page, itemid),
-												snapshot, &status_cache);
-			if (status == TREC_IN_PROGRESS && mode == TOPIC_READ_STABLE)
-			{
-				scanned_to = seq;	/* the last stable offset */
-				stop = true;
-				break;
-			}
-			if (status != TREC_VISIBLE)
-				continue;
-			vis[nvis++] = off;
-		}
-		blkno = opaque->next;
-		expect = opaque->first_seq + maxoff;
-		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-
-		/* ... and hand the records over with only the pin held */
-		position = Max(position, scanned_to);
-		for (i = 0; i < nvis; i++)
-		{
-			TopicRecord rec;
-
-			topic_record_decode(page, vis[i], &rec);
-			if (!cb(&rec, arg))
-			{
-				position = rec.seq;
-				stop = true;
-				break;
-			}
-		}
-		ReleaseBuffer(buf);
 	}
-	pfree(vis);
+	position = r->position;
+	topic_reader_end(r);
+	pfree(r);
 	return position;
 }
 

@@ -48,6 +48,8 @@
 
 /* records per data page assumed for costing (100-byte records) */
 #define SEEK_RECORDS_PER_PAGE	60
+/* directory levels above a data page assumed for costing */
+#define SEEK_DIRECTORY_LEVELS	3
 
 /* indexes into custom_exprs; a NULL entry is an absent bound */
 #define SEEK_PARTITION	0
@@ -265,11 +267,20 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	cpath->flags = 0;
 	cpath->methods = &seek_path_methods;
 
-	/* a few page reads to seek, then the pages holding the rows */
+	/*
+	 * The seek descends the partition's directory, a few pages that are
+	 * nearly always cached: charged like a btree descent (50 operators per
+	 * level, as btcostestimate does) at startup, its page reads in the total,
+	 * then the pages holding the rows.  A startup cost of whole page reads
+	 * would let a sequential scan win "WHERE seq >= x LIMIT n", because the
+	 * planner assumes matching rows are spread evenly through the table,
+	 * while in a topic they all sit at one end.
+	 */
 	rows = Max(rel->rows, 1.0);
 	pages = ceil(rows / SEEK_RECORDS_PER_PAGE);
-	cpath->path.startup_cost = 4 * random_page_cost + cpu_operator_cost * 10;
-	cpath->path.total_cost = cpath->path.startup_cost + pages * seq_page_cost +
+	cpath->path.startup_cost = SEEK_DIRECTORY_LEVELS * 50.0 * cpu_operator_cost;
+	cpath->path.total_cost = cpath->path.startup_cost +
+		SEEK_DIRECTORY_LEVELS * random_page_cost + pages * seq_page_cost +
 		rows * (cpu_tuple_cost + rel->baserestrictcost.per_tuple);
 
 	/* rows come out in seq order */
@@ -518,11 +529,10 @@ seek_next(ScanState *ss)
 	{
 		if (state->ivis < state->nvis)
 		{
-			TopicRecord rec;
 			OffsetNumber off = state->vis[state->ivis++];
 
-			topic_record_decode(BufferGetPage(state->cbuf), off, &rec);
-			topic_store_record_in_slot(slot, &rec);
+			/* decoded only if a column is used */
+			topic_store_record_lazy(slot, BufferGetPage(state->cbuf), off);
 			slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation);
 			ItemPointerSet(&slot->tts_tid, BufferGetBlockNumber(state->cbuf), off);
 			return slot;

@@ -283,8 +283,8 @@ topic_slot_ops_init(void)
  * kinds, which callers may pass) decoded at once.  The page must stay
  * pinned while the slot holds the record.
  */
-static void
-topic_store_lazy(TupleTableSlot *slot, Page page, OffsetNumber off)
+void
+topic_store_record_lazy(TupleTableSlot *slot, Page page, OffsetNumber off)
 {
 	if (slot->tts_ops == &TTSOpsTopic)
 	{
@@ -464,7 +464,7 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		{
 			OffsetNumber off = scan->vis[scan->ivis++];
 
-			topic_store_lazy(slot, BufferGetPage(scan->cbuf), off);
+			topic_store_record_lazy(slot, BufferGetPage(scan->cbuf), off);
 			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
 			ItemPointerSet(&slot->tts_tid, scan->cblock, off);
 			pgstat_count_heap_getnext(sscan->rs_rd);

@@ -1,0 +1,497 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_fetchscan.c
+ *	  TopicFetch: a custom scan that streams the rows of
+ *		  SELECT ... FROM topics.fetch(...)
+ *	  straight from the topic's pages.
+ *
+ * A set-returning function in FROM is run to completion into a tuplestore
+ * before the query reads its first row (nodeFunctionscan.c), so every fetch
+ * paid for forming, copying and re-reading each record.  For fetch in FROM,
+ * called alone (no ORDINALITY, no ROWS FROM of several functions) and not
+ * LATERAL, the planner hook replaces the function scan with this scan, which
+ * runs the same walk as the function (topic_reader.c, stable mode) and
+ * returns each record as a virtual row whose values point into the pinned
+ * page, filling only the columns the query uses.
+ *
+ * What the function does, the scan does alike: the same argument checks and
+ * errors (topic_fetch_check_args), EXECUTE on the function and SELECT on the
+ * topic, the last stable offset, max_records and max_bytes (the first record
+ * always comes), and the long poll: when the walk hands out nothing and wait
+ * is positive, it waits for a commit to the topic and walks again with a new
+ * snapshot.  A rescan walks again, as a new call of the function would.
+ *
+ * The one difference is when the records are read: while the query runs,
+ * not all before it starts.  A query that also appends to the topic, like
+ * any query that reads and writes one table, sees what its snapshot sees.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_topics.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/extensible.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+typedef struct TopicFetchState
+{
+	CustomScanState css;
+	Oid			funcid;
+	ExprState  *argstates[TOPIC_FETCH_NARGS];
+	uint32		needed;			/* bit (attno - 1): the query uses the column */
+
+	/* the current call */
+	bool		started;
+	bool		done;
+	TopicFetchArgs args;
+	Relation	rel;
+	TopicReader *reader;
+	bool		waiting;		/* long poll: wait > 0 and a new snapshot can
+								 * see more */
+	TimestampTz deadline;
+	uint64		generation;		/* commit generation read before the walk */
+	Snapshot	snapshot;		/* registered, when waiting */
+	int64		count;
+	int64		bytes;
+} TopicFetchState;
+
+static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
+
+static Plan *fetch_plan_path(PlannerInfo *root, RelOptInfo *rel,
+							 struct CustomPath *best_path, List *tlist,
+							 List *clauses, List *custom_plans);
+static Node *fetch_create_state(CustomScan *cscan);
+static void fetch_begin(CustomScanState *node, EState *estate, int eflags);
+static TupleTableSlot *fetch_exec(CustomScanState *node);
+static void fetch_end(CustomScanState *node);
+static void fetch_rescan(CustomScanState *node);
+static void fetch_explain(CustomScanState *node, List *ancestors, ExplainState *es);
+
+static const CustomPathMethods fetch_path_methods = {
+	.CustomName = "TopicFetch",
+	.PlanCustomPath = fetch_plan_path,
+};
+
+static const CustomScanMethods fetch_scan_methods = {
+	.CustomName = "TopicFetch",
+	.CreateCustomScanState = fetch_create_state,
+};
+
+static const CustomExecMethods fetch_exec_methods = {
+	.CustomName = "TopicFetch",
+	.BeginCustomScan = fetch_begin,
+	.ExecCustomScan = fetch_exec,
+	.EndCustomScan = fetch_end,
+	.ReScanCustomScan = fetch_rescan,
+	.ExplainCustomScan = fetch_explain,
+};
+
+/* ------------------------------------------------------------------------
+ * Planning
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Is funcid this library's fetch()?  Known by its C symbol and library, so
+ * the check holds whatever schema the extension was installed in.
+ */
+static bool
+is_topics_fetch(Oid funcid)
+{
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	bool		result = false;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->prolang == ClanguageId && proc->proretset &&
+		proc->pronargs == TOPIC_FETCH_NARGS)
+	{
+		bool		isnull;
+		Datum		src = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
+		Datum		bin;
+
+		if (!isnull && strcmp(TextDatumGetCString(src), "pg_topics_fetch") == 0)
+		{
+			bin = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_probin, &isnull);
+			result = !isnull && strstr(TextDatumGetCString(bin), "pg_topics") != NULL;
+		}
+	}
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* Bit (attno - 1) for every column of rel used above the scan; false for a whole-row use. */
+static bool
+needed_columns(RelOptInfo *rel, uint32 *needed)
+{
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	int			k = -1;
+
+	pull_varattnos((Node *) rel->reltarget->exprs, rel->relid, &attrs);
+	foreach(lc, rel->baserestrictinfo)
+		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, rel->relid, &attrs);
+
+	*needed = 0;
+	while ((k = bms_next_member(attrs, k)) >= 0)
+	{
+		AttrNumber	attno = k + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno < 1 || attno > Natts_topic)
+			return false;		/* whole row (or anything else): leave it */
+		*needed |= (uint32) 1 << (attno - 1);
+	}
+	return true;
+}
+
+static void
+fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
+					   RangeTblEntry *rte)
+{
+	RangeTblFunction *rtfunc;
+	FuncExpr   *fexpr;
+	uint32		needed;
+	CustomPath *cpath;
+	Path	   *old;
+
+	if (prev_set_rel_pathlist_hook)
+		prev_set_rel_pathlist_hook(root, rel, rti, rte);
+
+	if (rel->reloptkind != RELOPT_BASEREL || rte->rtekind != RTE_FUNCTION ||
+		IS_DUMMY_REL(rel) || rte->funcordinality ||
+		list_length(rte->functions) != 1 ||
+		!bms_is_empty(rel->lateral_relids) ||
+		list_length(rel->pathlist) != 1 ||
+		((Path *) linitial(rel->pathlist))->pathtype != T_FunctionScan)
+		return;
+	rtfunc = linitial(rte->functions);
+	if (!IsA(rtfunc->funcexpr, FuncExpr))
+		return;
+	fexpr = (FuncExpr *) rtfunc->funcexpr;
+	if (list_length(fexpr->args) != TOPIC_FETCH_NARGS ||
+		contain_subplans((Node *) fexpr->args) ||
+		!is_topics_fetch(fexpr->funcid) ||
+		!needed_columns(rel, &needed))
+		return;
+
+	/*
+	 * Take the function scan's place, at its cost: the rows and the order of
+	 * the calls stay what they were, only the tuplestore goes.
+	 */
+	old = linitial(rel->pathlist);
+	cpath = makeNode(CustomPath);
+	cpath->path.pathtype = T_CustomScan;
+	cpath->path.parent = rel;
+	cpath->path.pathtarget = rel->reltarget;
+	cpath->path.param_info = NULL;
+	cpath->path.parallel_aware = false;
+	cpath->path.parallel_safe = false;
+	cpath->path.parallel_workers = 0;
+	cpath->path.rows = old->rows;
+	cpath->path.startup_cost = 0;
+	cpath->path.total_cost = old->total_cost - old->startup_cost;
+	cpath->path.pathkeys = NIL;
+	cpath->flags = 0;
+	cpath->methods = &fetch_path_methods;
+	cpath->custom_private = list_make2(fexpr, makeInteger((int) needed));
+
+	rel->pathlist = NIL;
+	rel->partial_pathlist = NIL;
+	add_path(rel, &cpath->path);
+}
+
+static Plan *
+fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
+				List *tlist, List *clauses, List *custom_plans)
+{
+	CustomScan *cscan = makeNode(CustomScan);
+	FuncExpr   *fexpr = linitial(best_path->custom_private);
+	TupleDesc	desc = get_expr_result_tupdesc((Node *) fexpr, false);
+	List	   *scan_tlist = NIL;
+	int			i;
+
+	/* the scan tuple: every column of topics.record, as Vars of the rel */
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Var		   *var = makeVar(rel->relid, i + 1, att->atttypid, att->atttypmod,
+								  att->attcollation, 0);
+
+		scan_tlist = lappend(scan_tlist,
+							 makeTargetEntry((Expr *) var, i + 1,
+											 pstrdup(NameStr(att->attname)), false));
+	}
+
+	cscan->scan.plan.targetlist = tlist;
+	cscan->scan.plan.qual = extract_actual_clauses(clauses, false);
+	cscan->scan.scanrelid = 0;	/* not a relation: rows come from the call */
+	cscan->flags = best_path->flags;
+	cscan->methods = &fetch_scan_methods;
+	cscan->custom_scan_tlist = scan_tlist;
+	/* the call in custom_exprs, so setrefs fixes its parameters */
+	cscan->custom_exprs = list_make1(copyObject(fexpr));
+	cscan->custom_private = list_make1(lsecond(best_path->custom_private));
+	return &cscan->scan.plan;
+}
+
+/* ------------------------------------------------------------------------
+ * Execution
+ * ------------------------------------------------------------------------
+ */
+
+static Node *
+fetch_create_state(CustomScan *cscan)
+{
+	TopicFetchState *state = palloc0(sizeof(TopicFetchState));
+
+	NodeSetTag(state, T_CustomScanState);
+	state->css.methods = &fetch_exec_methods;
+	return (Node *) state;
+}
+
+static void
+fetch_begin(CustomScanState *node, EState *estate, int eflags)
+{
+	TopicFetchState *state = (TopicFetchState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	FuncExpr   *fexpr = linitial(cscan->custom_exprs);
+	AclResult	aclresult;
+	ListCell   *lc;
+	int			i = 0;
+
+	/* what the function scan's init_sexpr checks */
+	state->funcid = fexpr->funcid;
+	aclresult = pg_proc_aclcheck(fexpr->funcid, GetUserId(), ACL_EXECUTE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fexpr->funcid));
+	InvokeFunctionExecuteHook(fexpr->funcid);
+
+	foreach(lc, fexpr->args)
+		state->argstates[i++] = ExecInitExpr(lfirst(lc), &node->ss.ps);
+	state->needed = (uint32) intVal(linitial(cscan->custom_private));
+	state->reader = palloc(sizeof(TopicReader));
+	state->started = false;
+	state->rel = NULL;
+	state->snapshot = NULL;
+}
+
+/* Begin a walk from the call's from_seq, with a new snapshot when waiting. */
+static void
+fetch_walk(TopicFetchState *state)
+{
+	Snapshot	snapshot = state->css.ss.ps.state->es_snapshot;
+
+	if (state->waiting)
+	{
+		/* read the generation before looking, so no commit is missed */
+		state->generation = topic_wait_generation(RelationGetRelid(state->rel));
+		state->snapshot = RegisterSnapshot(GetLatestSnapshot());
+		snapshot = state->snapshot;
+	}
+	topic_reader_begin(state->reader, state->rel, state->args.partition,
+					   state->args.from_seq, -1, snapshot, TOPIC_READ_STABLE);
+}
+
+static void
+fetch_walk_end(TopicFetchState *state)
+{
+	topic_reader_end(state->reader);
+	if (state->snapshot)
+		UnregisterSnapshot(state->snapshot);
+	state->snapshot = NULL;
+}
+
+/* The call: evaluate and check the arguments, open the topic, start. */
+static void
+fetch_start(TopicFetchState *state)
+{
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	Datum		values[TOPIC_FETCH_NARGS];
+	bool		nulls[TOPIC_FETCH_NARGS];
+	int			i;
+
+	ResetExprContext(econtext);
+	for (i = 0; i < TOPIC_FETCH_NARGS; i++)
+		values[i] = ExecEvalExprSwitchContext(state->argstates[i], econtext, &nulls[i]);
+	topic_fetch_check_args(values, nulls, &state->args);
+	state->rel = topic_fetch_open(&state->args);
+
+	state->started = true;
+	state->done = false;
+	state->count = 0;
+	state->bytes = 0;
+	state->waiting = state->args.wait_ms > 0 && topic_wait_possible();
+	if (state->waiting)
+		state->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  state->args.wait_ms);
+	fetch_walk(state);
+}
+
+static TupleTableSlot *
+fetch_next(ScanState *ss)
+{
+	TopicFetchState *state = (TopicFetchState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+
+	if (!state->started)
+		fetch_start(state);
+	while (!state->done)
+	{
+		Page		page;
+		OffsetNumber off;
+		TopicRecord rec;
+		Datum	   *values = slot->tts_values;
+		bool	   *isnull = slot->tts_isnull;
+
+		if (state->count >= state->args.max_records)
+			break;
+		if (!topic_reader_next(state->reader, &page, &off))
+		{
+			fetch_walk_end(state);
+
+			/* nothing yet: the long poll waits for a commit and looks again */
+			if (state->count == 0 && state->waiting &&
+				topic_wait_for_commit(RelationGetRelid(state->rel),
+									  state->generation, state->deadline))
+			{
+				fetch_walk(state);
+				continue;
+			}
+			break;
+		}
+
+		topic_record_decode(page, off, &rec);
+		if (state->args.max_bytes >= 0)
+		{
+			Size		sz = topic_record_payload_size(&rec);
+
+			/* the first record always comes, so a consumer moves on */
+			if (state->count > 0 && state->bytes + (int64) sz > state->args.max_bytes)
+				break;
+			state->bytes += sz;
+		}
+		state->count++;
+
+		ExecClearTuple(slot);
+		memset(isnull, true, sizeof(bool) * Natts_topic);
+#define NEED(att) (state->needed & ((uint32) 1 << ((att) - 1)))
+		if (NEED(Anum_topic_partition))
+		{
+			values[Anum_topic_partition - 1] = Int32GetDatum(rec.partition);
+			isnull[Anum_topic_partition - 1] = false;
+		}
+		if (NEED(Anum_topic_seq))
+		{
+			values[Anum_topic_seq - 1] = Int64GetDatum(rec.seq);
+			isnull[Anum_topic_seq - 1] = false;
+		}
+		if (NEED(Anum_topic_ts))
+		{
+			values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec.ts);
+			isnull[Anum_topic_ts - 1] = false;
+		}
+		if (NEED(Anum_topic_key) && !(rec.flags & TREC_NULL_KEY))
+		{
+			values[Anum_topic_key - 1] = rec.key;
+			isnull[Anum_topic_key - 1] = false;
+		}
+		if (NEED(Anum_topic_value) && !(rec.flags & TREC_NULL_VALUE))
+		{
+			values[Anum_topic_value - 1] = rec.value;
+			isnull[Anum_topic_value - 1] = false;
+		}
+		if (NEED(Anum_topic_headers) && !(rec.flags & TREC_NULL_HEADERS))
+		{
+			values[Anum_topic_headers - 1] = rec.headers;
+			isnull[Anum_topic_headers - 1] = false;
+		}
+#undef NEED
+		return ExecStoreVirtualTuple(slot);
+	}
+	state->done = true;
+	return ExecClearTuple(slot);
+}
+
+static bool
+fetch_recheck(ScanState *ss, TupleTableSlot *slot)
+{
+	return true;
+}
+
+static TupleTableSlot *
+fetch_exec(CustomScanState *node)
+{
+	return ExecScan(&node->ss, fetch_next, fetch_recheck);
+}
+
+/* End the call: release the page and the snapshot, close the topic. */
+static void
+fetch_finish(TopicFetchState *state)
+{
+	if (state->started)
+		fetch_walk_end(state);
+	if (state->rel)
+		table_close(state->rel, NoLock);
+	state->rel = NULL;
+	state->started = false;
+}
+
+static void
+fetch_end(CustomScanState *node)
+{
+	fetch_finish((TopicFetchState *) node);
+}
+
+static void
+fetch_rescan(CustomScanState *node)
+{
+	/* a new call, as the function scan makes when it is rescanned */
+	fetch_finish((TopicFetchState *) node);
+	ExecScanReScan(&node->ss);
+}
+
+static void
+fetch_explain(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *context = set_deparse_context_plan(es->deparse_cxt,
+												   (Plan *) cscan, ancestors);
+
+	ExplainPropertyText("Function Call",
+						deparse_expression(linitial(cscan->custom_exprs), context,
+										   false, false),
+						es);
+}
+
+void
+topic_fetchscan_init(void)
+{
+	RegisterCustomScanMethods(&fetch_scan_methods);
+	prev_set_rel_pathlist_hook = set_rel_pathlist_hook;
+	set_rel_pathlist_hook = fetch_set_rel_pathlist;
+}
