@@ -24,6 +24,9 @@ ARGS = None
 RESULTS = []          # dicts: section, workload, system, value, unit, extra
 
 
+HAVE_PGMQ = False
+
+
 def progress(msg):
     print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), file=sys.stderr, flush=True)
 
@@ -111,6 +114,19 @@ OUTBOX = """CREATE TABLE {name} (
     PRIMARY KEY (partition, seq))"""
 
 
+def reset_pgmq(*queues):
+    if not HAVE_PGMQ:
+        return
+    for name in queues:
+        if q1("SELECT count(*) FROM pgmq.meta WHERE queue_name = %s", (name,)):
+            q("SELECT pgmq.drop_queue(%s)", (name,))
+        q("SELECT pgmq.create(%s)", (name,))
+
+
+def pgmq_bytes(name):
+    return rel_bytes('pgmq.q_' + name)
+
+
 def fresh_topic(name, partitions):
     q('DROP TABLE IF EXISTS %s' % name)
     q('SELECT topics.create_topic(%s, %s)', (name, partitions))
@@ -152,6 +168,13 @@ def produce_single():
                       "SELECT pgq.insert_event('bq_single', 'key-' || :k, repeat('x', 100));\n",
                       clients, secs, 'pgq insert_event')
         record('produce', wl, 'PgQ', tps, 'records/s')
+        if HAVE_PGMQ:
+            reset_pgmq('bm_single')
+            tps = pgbench("\\set k random(1, 1000000)\n"
+                          "SELECT pgmq.send('bm_single', jsonb_build_object('key', 'key-' || :k, "
+                          "'value', repeat('x', 100)));\n",
+                          clients, secs, 'pgmq send')
+            record('produce', wl, 'pgmq', tps, 'records/s')
 
 
 def produce_batch():
@@ -170,6 +193,7 @@ def produce_batch():
         fresh_outbox('b_outbox_batch')
         reset_pgq()
         q("SELECT pgq.create_queue('bq_batch')")
+        reset_pgmq('bm_batch')
         settle()
         keys = "ARRAY(SELECT 'key-' || g FROM generate_series(1, %d) g)" % n
         vals = "ARRAY(SELECT %s FROM generate_series(1, %d) g)" % (val, n)
@@ -201,6 +225,12 @@ def produce_batch():
         run('PgQ', "SELECT count(pgq.insert_event('bq_batch', 'key-' || g, %s)) "
             "FROM generate_series(1, %d) g;\n" % (val, n),
             pgq_bytes, lambda: pgq_count())
+        if HAVE_PGMQ:
+            run('pgmq', "SELECT count(*) FROM pgmq.send_batch('bm_batch', "
+                "ARRAY(SELECT jsonb_build_object('key', 'key-' || g, 'value', %s) "
+                "FROM generate_series(1, %d) g));\n" % (val, n),
+                lambda: pgmq_bytes('bm_batch'),
+                lambda: q1('SELECT count(*) FROM pgmq.q_bm_batch'))
 
 
 def pgq_count():
@@ -392,6 +422,34 @@ def consume_group():
         sys.exit('PgQ consumer got %d events, expected %d' % (got, n // 1000 * 1000))
     record('consume', 'consume in a group, 1 member', 'PgQ', got / elapsed, 'records/s')
 
+    # pgmq: read 1000 messages, delete them, commit (a queue forgets what was consumed)
+    if HAVE_PGMQ:
+        progress('loading %s messages into pgmq' % format(n, ','))
+        reset_pgmq('bm_cons')
+        for _ in range(n // 1000):
+            q("SELECT count(*) FROM pgmq.send_batch('bm_cons', ARRAY(SELECT jsonb_build_object("
+              "'key', 'key-' || g, 'value', repeat('x', 100)) FROM generate_series(1, 1000) g))")
+        q('VACUUM ANALYZE pgmq.q_bm_cons')
+        progress('consume in batches (pgmq: read + delete, 1 consumer)')
+        c = connect(autocommit=False, appname='pgmq')
+        got = 0
+        t0 = time.monotonic()
+        with c.cursor() as cur:
+            while True:
+                cur.execute("SELECT array_agg(msg_id) FROM pgmq.read('bm_cons', 30, 1000)")
+                ids = cur.fetchone()[0]
+                if not ids:
+                    c.commit()
+                    break
+                cur.execute("SELECT count(*) FROM pgmq.delete('bm_cons', %s::bigint[])", (ids,))
+                got += cur.fetchone()[0]
+                c.commit()
+        elapsed = time.monotonic() - t0
+        c.close()
+        if got != n // 1000 * 1000:
+            sys.exit('pgmq consumer got %d messages, expected %d' % (got, n // 1000 * 1000))
+        record('consume', 'consume in a group, 1 member', 'pgmq', got / elapsed, 'records/s')
+
 
 def get_records_loop():
     wl = 'get_records loop (1000 per call)'
@@ -537,6 +595,15 @@ def main():
     CONN = connect()
     q('CREATE EXTENSION IF NOT EXISTS pg_topics')
     q('CREATE EXTENSION IF NOT EXISTS pgq')
+    # pgmq is not in Debian's archive: compared only when the server has it
+    global HAVE_PGMQ
+    HAVE_PGMQ = bool(q1("SELECT count(*) FROM pg_available_extensions WHERE name = 'pgmq'"))
+    if HAVE_PGMQ:
+        q('CREATE EXTENSION IF NOT EXISTS pgmq')
+        progress('pgmq %s found: comparing against it too' %
+                 q1("SELECT extversion FROM pg_extension WHERE extname = 'pgmq'"))
+    else:
+        progress('pgmq is not installed on this server: its rows are left out')
     produce_single()
     produce_batch()
     copy_load()
