@@ -294,7 +294,7 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 	foreach(lc, fexpr->args)
 		state->argstates[i++] = ExecInitExpr(lfirst(lc), &node->ss.ps);
 	state->needed = (uint32) intVal(linitial(cscan->custom_private));
-	state->reader = palloc(sizeof(TopicReader));
+	state->reader = palloc0(sizeof(TopicReader));
 	state->started = false;
 	state->rel = NULL;
 	state->snapshot = NULL;

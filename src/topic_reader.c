@@ -13,11 +13,12 @@
  * In TOPIC_READ_STABLE mode the walk stops at the first record whose
  * transaction is in progress for the snapshot (Kafka's last stable offset)
  * and skips aborted records; in TOPIC_READ_MVCC mode it returns what the
- * snapshot sees and skips the rest, as a SELECT would.
+ * snapshot sees and skips the rest, as a SELECT would, and where retention
+ * removed pages it goes on at the log start instead of failing.
  *
- * topic_reader_begin/next/end is the walk as an iterator, for the fetch
- * custom scan that streams rows; topic_read_partition drives it with a
- * callback for everything else.
+ * topic_reader_begin/next/end is the walk as an iterator, for the custom
+ * scans that stream rows (TopicFetch, TopicSeek); topic_read_partition drives
+ * it with a callback for everything else.
  *
  *-------------------------------------------------------------------------
  */
@@ -64,6 +65,11 @@ topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq
 		return;
 	}
 	topic_get_state(rel, partition, &state);
+	if (mode == TOPIC_READ_MVCC && from_seq < state.log_start_seq)
+	{
+		/* a SELECT starts at the log start: retention removed what is below */
+		r->from_seq = r->position = r->expect = from_seq = state.log_start_seq;
+	}
 	r->blkno = topic_find_page(rel, partition, from_seq, &state);
 }
 
@@ -71,6 +77,7 @@ topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq
 static bool
 reader_load_page(TopicReader *r)
 {
+	Buffer		prev;
 	Buffer		buf;
 	Page		page;
 	TopicPageOpaque opaque;
@@ -79,28 +86,62 @@ reader_load_page(TopicReader *r)
 	int64		scanned_to;
 	bool		all_visible;
 
-	if (BufferIsValid(r->buf))
-		ReleaseBuffer(r->buf);
+	/*
+	 * Keep the pin on the page we are leaving until the next one is pinned:
+	 * retention removes pages in order and stops at a pinned one, so no page
+	 * after the first can be removed under the walk, which therefore never
+	 * skips records in the middle.
+	 */
+	prev = r->buf;
 	r->buf = InvalidBuffer;
 	r->nvis = r->ivis = 0;
 	if (r->stop || !BlockNumberIsValid(r->blkno))
-		return false;
-
-	CHECK_FOR_INTERRUPTS();
-	buf = topic_lock_live_page(r->rel, r->blkno, r->partition, BUFFER_LOCK_SHARE,
-							   NULL, r->expect);
-	if (!BufferIsValid(buf))
 	{
-		/*
-		 * Retention removed the page since we found it.  What was handed
-		 * over is fine; the caller's next read starts below the new log
-		 * start and gets the out-of-range error (Kafka's OffsetOutOfRange).
-		 */
-		if (r->first)
-			topic_check_read_position(r->rel, r->partition, r->from_seq);
-		r->stop = true;
+		if (BufferIsValid(prev))
+			ReleaseBuffer(prev);
 		return false;
 	}
+
+	for (;;)
+	{
+		TopicPartitionState state;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = topic_lock_live_page(r->rel, r->blkno, r->partition, BUFFER_LOCK_SHARE,
+								   NULL, r->expect);
+		if (BufferIsValid(buf))
+			break;
+
+		/*
+		 * Retention removed the page since we found it.  A SELECT goes on at
+		 * the new log start, as a scan that began now would.  For the
+		 * consumers what was handed over is fine; their next read starts
+		 * below the new log start and gets the out-of-range error (Kafka's
+		 * OffsetOutOfRange).
+		 */
+		if (r->mode == TOPIC_READ_STABLE)
+		{
+			if (BufferIsValid(prev))
+				ReleaseBuffer(prev);
+			if (r->first)
+				topic_check_read_position(r->rel, r->partition, r->from_seq);
+			r->stop = true;
+			return false;
+		}
+		topic_get_state(r->rel, r->partition, &state);
+		r->expect = Max(r->expect, state.log_start_seq);
+		r->from_seq = Max(r->from_seq, r->expect);
+		r->blkno = topic_find_page(r->rel, r->partition, r->expect, &state);
+		if (!BlockNumberIsValid(r->blkno))
+		{
+			if (BufferIsValid(prev))
+				ReleaseBuffer(prev);
+			r->stop = true;
+			return false;
+		}
+	}
+	if (BufferIsValid(prev))
+		ReleaseBuffer(prev);
 	r->first = false;
 	page = BufferGetPage(buf);
 	opaque = TopicPageGetOpaque(page);

@@ -71,15 +71,7 @@ typedef struct TopicSeekState
 	bool		strict[SEEK_NEXPRS];
 	bool		started;
 	bool		done;
-	int32		partition;
-	int64		to_seq;			/* -1: no upper bound */
-	BlockNumber next_block;
-	int64		from_seq;
-	TopicStatusCache status_cache;	/* for the executor's snapshot */
-	Buffer		cbuf;
-	int			nvis;
-	int			ivis;
-	OffsetNumber vis[MaxOffsetNumber];
+	TopicReader *reader;		/* the walk, in MVCC mode */
 } TopicSeekState;
 
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
@@ -354,7 +346,7 @@ seek_begin(CustomScanState *node, EState *estate, int eflags)
 		state->strict[i] = lfirst_int(fl) != 0;
 		i++;
 	}
-	state->cbuf = InvalidBuffer;
+	state->reader = palloc0(sizeof(TopicReader));	/* no page pinned */
 	state->started = false;
 }
 
@@ -382,30 +374,23 @@ seek_start(TopicSeekState *state)
 	bool		isnull;
 	int64		p;
 	int64		from = 0;
-	TopicPartitionState pstate;
+	int64		to = -1;
+	int32		partition;
 
 	state->started = true;
-	state->done = false;
-	state->to_seq = -1;
-	state->nvis = state->ivis = 0;
+	state->done = true;			/* until the bounds say there can be rows */
 
 	p = eval_int(state, SEEK_PARTITION, &isnull);
 	if (isnull || p < 0 || p >= topic_get_cache(rel)->npartitions)
-	{
-		state->done = true;		/* no such partition: no rows */
-		return;
-	}
-	state->partition = (int32) p;
+		return;					/* no such partition: no rows */
+	partition = (int32) p;
 
 	if (state->exprstates[SEEK_LOWER])
 	{
 		int64		v = eval_int(state, SEEK_LOWER, &isnull);
 
 		if (isnull)
-		{
-			state->done = true;
 			return;
-		}
 		if (state->strict[SEEK_LOWER])
 			v = (v == PG_INT64_MAX) ? v : v + 1;
 		from = Max(v, 0);
@@ -415,18 +400,12 @@ seek_start(TopicSeekState *state)
 		int64		v = eval_int(state, SEEK_UPPER, &isnull);
 
 		if (isnull)
-		{
-			state->done = true;
 			return;
-		}
 		if (state->strict[SEEK_UPPER])
 			v--;
 		if (v < from)
-		{
-			state->done = true;
 			return;
-		}
-		state->to_seq = v;
+		to = v;
 	}
 	if (state->exprstates[SEEK_TS_LOWER])
 	{
@@ -435,86 +414,14 @@ seek_start(TopicSeekState *state)
 												  econtext, &isnull);
 
 		if (isnull)
-		{
-			state->done = true;
 			return;
-		}
-		from = Max(from, topic_seq_at_time(rel, state->partition, DatumGetTimestampTz(d)));
+		from = Max(from, topic_seq_at_time(rel, partition, DatumGetTimestampTz(d)));
 	}
 
-	topic_get_state(rel, state->partition, &pstate);
-	/* records below the log start were removed by retention */
-	state->from_seq = Max(from, pstate.log_start_seq);
-	state->status_cache.valid = false;
-	from = state->from_seq;
-	state->next_block = topic_find_page(rel, state->partition, from, &pstate);
-}
-
-/* Load the next page of the walk: pin it and collect the visible offsets. */
-static bool
-seek_next_page(TopicSeekState *state)
-{
-	Relation	rel = state->css.ss.ss_currentRelation;
-	Snapshot	snapshot = state->css.ss.ps.state->es_snapshot;
-	Page		page;
-	TopicPageOpaque opaque;
-	OffsetNumber maxoff;
-	int64		off64;
-
-	if (BufferIsValid(state->cbuf))
-		ReleaseBuffer(state->cbuf);
-	state->cbuf = InvalidBuffer;
-	state->nvis = state->ivis = 0;
-	if (state->done || !BlockNumberIsValid(state->next_block))
-		return false;
-
-	for (;;)
-	{
-		TopicPartitionState pstate;
-
-		CHECK_FOR_INTERRUPTS();
-		state->cbuf = topic_lock_live_page(rel, state->next_block, state->partition,
-										   BUFFER_LOCK_SHARE, NULL, state->from_seq);
-		if (BufferIsValid(state->cbuf))
-			break;
-
-		/*
-		 * Retention removed the page: what the scan has not read yet
-		 * starts at the new log start, as for a scan that began now.
-		 */
-		topic_get_state(rel, state->partition, &pstate);
-		state->from_seq = Max(state->from_seq, pstate.log_start_seq);
-		state->next_block = topic_find_page(rel, state->partition, state->from_seq, &pstate);
-		if (!BlockNumberIsValid(state->next_block))
-		{
-			state->done = true;
-			return false;
-		}
-	}
-	page = BufferGetPage(state->cbuf);
-	opaque = TopicPageGetOpaque(page);
-	maxoff = PageGetMaxOffsetNumber(page);
-	off64 = Max(state->from_seq - opaque->first_seq + 1, FirstOffsetNumber);
-	for (; off64 <= maxoff; off64++)
-	{
-		OffsetNumber off = (OffsetNumber) off64;
-		ItemId		itemid = PageGetItemId(page, off);
-
-		if (state->to_seq >= 0 && opaque->first_seq + off - 1 > state->to_seq)
-		{
-			state->done = true;
-			break;
-		}
-		if (ItemIdIsNormal(itemid) &&
-			(TopicPageAllVisible(page) ||
-			 topic_record_status_cached(rel, state->cbuf, (char *) PageGetItem(page, itemid),
-										snapshot, &state->status_cache) == TREC_VISIBLE))
-			state->vis[state->nvis++] = off;
-	}
-	state->next_block = opaque->next;
-	state->from_seq = Max(state->from_seq, opaque->first_seq + maxoff);
-	LockBuffer(state->cbuf, BUFFER_LOCK_UNLOCK);
-	return true;
+	/* plain MVCC, from the log start if retention removed "from" */
+	topic_reader_begin(state->reader, rel, partition, from, to,
+					   state->css.ss.ps.state->es_snapshot, TOPIC_READ_MVCC);
+	state->done = false;
 }
 
 static TupleTableSlot *
@@ -522,24 +429,21 @@ seek_next(ScanState *ss)
 {
 	TopicSeekState *state = (TopicSeekState *) ss;
 	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+	Page		page;
+	OffsetNumber off;
 
 	if (!state->started)
 		seek_start(state);
-	for (;;)
+	if (state->done || !topic_reader_next(state->reader, &page, &off))
 	{
-		if (state->ivis < state->nvis)
-		{
-			OffsetNumber off = state->vis[state->ivis++];
-
-			/* decoded only if a column is used */
-			topic_store_record_lazy(slot, BufferGetPage(state->cbuf), off);
-			slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation);
-			ItemPointerSet(&slot->tts_tid, BufferGetBlockNumber(state->cbuf), off);
-			return slot;
-		}
-		if (!seek_next_page(state))
-			return ExecClearTuple(slot);
+		state->done = true;
+		return ExecClearTuple(slot);
 	}
+	/* decoded only if a column is used */
+	topic_store_record_lazy(slot, page, off);
+	slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation);
+	ItemPointerSet(&slot->tts_tid, BufferGetBlockNumber(state->reader->buf), off);
+	return slot;
 }
 
 static bool
@@ -559,9 +463,9 @@ seek_end(CustomScanState *node)
 {
 	TopicSeekState *state = (TopicSeekState *) node;
 
-	if (BufferIsValid(state->cbuf))
-		ReleaseBuffer(state->cbuf);
-	state->cbuf = InvalidBuffer;
+	if (state->started)
+		topic_reader_end(state->reader);
+	state->done = true;
 }
 
 static void
