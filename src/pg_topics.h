@@ -363,6 +363,8 @@ extern void topic_record_write(char *dst, const TopicNewRecord *rec,
 extern void topic_record_decode(Page page, OffsetNumber off, TopicRecord *rec);
 extern Size topic_record_payload_size(const TopicRecord *rec);
 extern void topic_record_values(const TopicRecord *rec, Datum *values, bool *nulls);
+extern void topic_record_deform(Page page, OffsetNumber off, int natts,
+								Datum *values, bool *isnull);
 extern void topic_check_record_size(Relation rel, Size keylen, Size valuelen,
 									Size headerslen);
 

@@ -233,6 +233,51 @@ topic_record_decode(Page page, OffsetNumber off, TopicRecord *rec)
 	rec->headers = (rec->flags & TREC_NULL_HEADERS) ? (Datum) 0 : field_read(item, &cur);
 }
 
+/*
+ * Decode the first natts columns (in the order of topics.record) of the
+ * record at line pointer "off" straight into values/isnull, reading no
+ * further into the record than they need: a scan that uses the value does
+ * not touch the headers, one that uses only seq does not read the record.
+ * Datums point into the page, as with topic_record_decode.
+ */
+void
+topic_record_deform(Page page, OffsetNumber off, int natts, Datum *values, bool *isnull)
+{
+	TopicPageOpaque opaque = TopicPageGetOpaque(page);
+	char	   *item;
+	uint8		flags;
+	Size		cur = TREC_HEADER_SIZE;
+	TimestampTz ts;
+
+	values[Anum_topic_partition - 1] = Int32GetDatum(opaque->partition);
+	isnull[Anum_topic_partition - 1] = false;
+	if (natts < Anum_topic_seq)
+		return;
+	values[Anum_topic_seq - 1] = Int64GetDatum(opaque->first_seq + off - 1);
+	isnull[Anum_topic_seq - 1] = false;
+	if (natts < Anum_topic_ts)
+		return;
+
+	item = (char *) PageGetItem(page, PageGetItemId(page, off));
+	memcpy(&ts, item + TREC_TS_OFF, sizeof(TimestampTz));
+	values[Anum_topic_ts - 1] = TimestampTzGetDatum(ts);
+	isnull[Anum_topic_ts - 1] = false;
+	if (natts < Anum_topic_key)
+		return;
+
+	flags = (uint8) item[TREC_FLAGS_OFF];
+	isnull[Anum_topic_key - 1] = (flags & TREC_NULL_KEY) != 0;
+	values[Anum_topic_key - 1] = (flags & TREC_NULL_KEY) ? (Datum) 0 : field_read(item, &cur);
+	if (natts < Anum_topic_value)
+		return;
+	isnull[Anum_topic_value - 1] = (flags & TREC_NULL_VALUE) != 0;
+	values[Anum_topic_value - 1] = (flags & TREC_NULL_VALUE) ? (Datum) 0 : field_read(item, &cur);
+	if (natts < Anum_topic_headers)
+		return;
+	isnull[Anum_topic_headers - 1] = (flags & TREC_NULL_HEADERS) != 0;
+	values[Anum_topic_headers - 1] = (flags & TREC_NULL_HEADERS) ? (Datum) 0 : field_read(item, &cur);
+}
+
 /* The columns of a decoded record, in the order of topics.record. */
 void
 topic_record_values(const TopicRecord *rec, Datum *values, bool *nulls)

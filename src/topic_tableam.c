@@ -218,14 +218,15 @@ static void
 tts_topic_getsomeattrs(TupleTableSlot *slot, int natts)
 {
 	TopicTupleTableSlot *tslot = (TopicTupleTableSlot *) slot;
-	TopicRecord rec;
 
 	if (tslot->page == NULL)
 		elog(ERROR, "topic slot has no record to decode");
-	topic_record_decode(tslot->page, tslot->off, &rec);
-	topic_record_values(&rec, slot->tts_values, slot->tts_isnull);
-	slot->tts_nvalid = slot->tts_tupleDescriptor->natts;
-	tslot->page = NULL;
+	/* only the columns asked for; the record stays for later requests */
+	natts = Min(natts, slot->tts_tupleDescriptor->natts);
+	topic_record_deform(tslot->page, tslot->off, natts, slot->tts_values, slot->tts_isnull);
+	slot->tts_nvalid = natts;
+	if (natts == slot->tts_tupleDescriptor->natts)
+		tslot->page = NULL;
 }
 
 static void
