@@ -28,6 +28,10 @@
  * for transactions prepared with PREPARE TRANSACTION before it.  Standbys
  * have no registry: there, readers use the forward rule.
  *
+ * The entries of a prepared transaction also say which topics its COMMIT
+ * PREPARED makes records visible in, so long-poll waiters are woken then
+ * (topic_wait.c), though the backend that commits never produced.
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_topics.h"
@@ -254,4 +258,47 @@ topic_producers_open_before(Relation rel, int32 partition, int64 seq, Snapshot s
 	}
 	LWLockRelease(registry->lock);
 	return result;
+}
+
+/*
+ * After COMMIT PREPARED or ROLLBACK PREPARED: drop the entries of this
+ * database's transactions that have ended (the prepared one just finished)
+ * and call wake for each of their topics, so long-poll waiters see records
+ * whose transaction committed in another backend's hands.  Returns false
+ * when there were more topics than it could remember (the caller then
+ * wakes every waiter).
+ */
+bool
+topic_producers_end_prepared(void (*wake) (Oid relid))
+{
+	Oid			relids[64];
+	int			nrelids = 0;
+	bool		complete = true;
+	int			i;
+	int			j;
+
+	if (registry == NULL)
+		return true;
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	for (i = registry->nused - 1; i >= 0; i--)
+	{
+		OpenEntry  *e = &registry->entries[i];
+
+		if (e->dbid != MyDatabaseId || TransactionIdIsInProgress(e->xid))
+			continue;
+		for (j = 0; j < nrelids && relids[j] != e->relid; j++)
+			;
+		if (j == nrelids)
+		{
+			if (nrelids < lengthof(relids))
+				relids[nrelids++] = e->relid;
+			else
+				complete = false;
+		}
+		registry->entries[i] = registry->entries[--registry->nused];
+	}
+	LWLockRelease(registry->lock);
+	for (i = 0; i < nrelids; i++)
+		wake(relids[i]);
+	return complete;
 }

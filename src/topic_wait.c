@@ -8,7 +8,10 @@
  * (database, relation).  A transaction that produced to topics bumps the
  * generation of their slots and broadcasts on their condition variables when
  * it commits (an XACT_EVENT_COMMIT callback, which runs after the commit is
- * visible to other snapshots).
+ * visible to other snapshots).  A prepared transaction's records become
+ * visible at COMMIT PREPARED, in a backend that produced nothing: a
+ * ProcessUtility hook wakes the topics the open-producer registry lists for
+ * it (topic_producers.c).
  *
  * A waiter reads the generation before it looks for records and sleeps only
  * while the generation is unchanged.  A commit that lands between the look
@@ -35,6 +38,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -55,6 +59,7 @@ static TopicWaitSlot *wait_slots = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /* topics this transaction produced to, woken when it commits */
 #define MAX_NOTED	64
@@ -117,6 +122,18 @@ topic_wait_wake(Oid relid)
 }
 
 static void
+topic_wait_wake_all(void)
+{
+	int			i;
+
+	for (i = 0; i < TOPIC_WAIT_SLOTS; i++)
+	{
+		pg_atomic_fetch_add_u64(&wait_slots[i].generation, 1);
+		ConditionVariableBroadcast(&wait_slots[i].cv);
+	}
+}
+
+static void
 topic_wait_xact_callback(XactEvent event, void *arg)
 {
 	int			i;
@@ -124,14 +141,7 @@ topic_wait_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT && wait_slots != NULL)
 	{
 		if (noted_overflow)
-		{
-			/* too many topics to remember: wake every waiter */
-			for (i = 0; i < TOPIC_WAIT_SLOTS; i++)
-			{
-				pg_atomic_fetch_add_u64(&wait_slots[i].generation, 1);
-				ConditionVariableBroadcast(&wait_slots[i].cv);
-			}
-		}
+			topic_wait_wake_all();	/* too many topics to remember */
 		else
 			for (i = 0; i < nnoted; i++)
 				topic_wait_wake(noted[i]);
@@ -163,6 +173,39 @@ topic_wait_note_produce(Relation rel)
 		noted_overflow = true;
 }
 
+/*
+ * COMMIT PREPARED makes records visible that the committing backend did not
+ * produce, so its commit callback has nothing noted: wake the waiters of the
+ * topics the prepared transaction produced to, from the open-producer
+ * registry, once the statement has finished it.
+ */
+static void
+topic_wait_process_utility(PlannedStmt *pstmt, const char *queryString,
+						   bool readOnlyTree, ProcessUtilityContext context,
+						   ParamListInfo params, QueryEnvironment *queryEnv,
+						   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		ends_prepared = false;
+
+	if (IsA(parsetree, TransactionStmt))
+	{
+		TransactionStmtKind kind = ((TransactionStmt *) parsetree)->kind;
+
+		ends_prepared = kind == TRANS_STMT_COMMIT_PREPARED ||
+			kind == TRANS_STMT_ROLLBACK_PREPARED;
+	}
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+							 queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+	if (ends_prepared && wait_slots != NULL &&
+		!topic_producers_end_prepared(topic_wait_wake))
+		topic_wait_wake_all();
+}
+
 /* Called from _PG_init. */
 void
 topic_wait_init(void)
@@ -175,6 +218,8 @@ topic_wait_init(void)
 		shmem_startup_hook = topic_wait_shmem_startup;
 	}
 	RegisterXactCallback(topic_wait_xact_callback, NULL);
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = topic_wait_process_utility;
 }
 
 /* ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use TopicsNode;
 
-my $node = topics_node('longpoll');
+my $node = topics_node('longpoll', conf => ['max_prepared_transactions = 5']);
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;
@@ -48,6 +48,21 @@ sub start_waiter
 	my $out = $w->query_until(qr/done/, '');
 	like($out, qr/got:0:k/, 'fetch returned the record once its producer committed');
 	$p->quit;
+	$w->quit;
+}
+
+# --- fetch: PREPARE TRANSACTION does not wake it; COMMIT PREPARED, run by a
+# session that produced nothing, does
+{
+	my $w = start_waiter(q{SELECT 'got:' || seq || ':' || key FROM topics.fetch('lp', 0, 1, 10, NULL, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'fetch waits past the last record');
+
+	$node->safe_psql('postgres',
+		q{BEGIN; SELECT topics.produce('lp', 'prep', 'v', partition => 0); PREPARE TRANSACTION 'lp_prep';});
+	ok($node->poll_query_until('postgres', $waiting), 'still waiting while the record is only prepared');
+	$node->safe_psql('postgres', q{COMMIT PREPARED 'lp_prep'});
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:1:prep/, 'COMMIT PREPARED woke the waiter with the record');
 	$w->quit;
 }
 
