@@ -21,9 +21,10 @@ SELECT count(*) FROM topics.produce_batch('fs_t',
 -- the plan
 EXPLAIN (COSTS OFF) SELECT seq, value FROM topics.fetch('fs_t', 0, 10, 5);
 EXPLAIN (COSTS OFF) SELECT count(*) FROM topics.fetch('fs_t', 0, 10) WHERE key LIKE 'k1%';
--- not for ORDINALITY, LATERAL, or a whole-row use: those stay function scans
+-- LATERAL too: the outer columns are parameters of the scan
+EXPLAIN (COSTS OFF) SELECT f.seq FROM generate_series(0, 1) p, LATERAL topics.fetch('fs_t', p, 0) f;
+-- not for ORDINALITY or a whole-row use: those stay function scans
 EXPLAIN (COSTS OFF) SELECT * FROM topics.fetch('fs_t', 0, 10) WITH ORDINALITY;
-EXPLAIN (COSTS OFF) SELECT f.seq FROM topics.partitions p, LATERAL topics.fetch(p.topic, p.partition, 0) f;
 EXPLAIN (COSTS OFF) SELECT f FROM topics.fetch('fs_t', 0, 10) f;
 
 -- same rows as the function, for every column, from many positions and limits
@@ -63,6 +64,21 @@ SELECT seq FROM topics.fetch('fs_t', 0, 100, 5000) LIMIT 3;
 -- rescans: a new call each time, with the new arguments
 SELECT g, (SELECT array_agg(seq) FROM topics.fetch('fs_t', 0, g, 2)) FROM generate_series(1998, 2002) g;
 SELECT g, f.seq FROM generate_series(1, 2) g CROSS JOIN topics.fetch('fs_t', 0, 2008) f ORDER BY 1, 2;
+-- LATERAL: every partition of every readable topic from its log start, as a
+-- consumer reading all partitions would
+SELECT topics.create_topic('fs_l', 3);
+SELECT count(*) FROM topics.produce_batch('fs_l', ARRAY(SELECT 'k' || g FROM generate_series(1, 30) g),
+                                          ARRAY(SELECT 'v' || g FROM generate_series(1, 30) g));
+SELECT p.partition, count(f.seq), min(f.seq), max(f.seq), p.next_seq
+FROM topics.partitions p, LATERAL topics.fetch(p.topic, p.partition, p.log_start_seq, 100) f
+WHERE p.topic = 'fs_l'::regclass GROUP BY p.partition, p.next_seq ORDER BY 1;
+SELECT count(*) FROM (
+    SELECT p.partition, f.seq, f.key FROM topics.partitions p, LATERAL topics.fetch(p.topic, p.partition, 2, 5) f
+    WHERE p.topic = 'fs_l'::regclass
+    EXCEPT ALL
+    SELECT p.partition, f.seq, f.key FROM topics.partitions p, LATERAL topics.fetch(p.topic, p.partition, 2, 5) WITH ORDINALITY f
+    WHERE p.topic = 'fs_l'::regclass) d;
+DROP TABLE fs_l;
 -- parameters of a generic plan
 PREPARE fs_p(bigint, int) AS SELECT seq, key FROM topics.fetch('fs_t', 0, $1, $2);
 SET plan_cache_mode = force_generic_plan;

@@ -8,8 +8,8 @@
  * A set-returning function in FROM is run to completion into a tuplestore
  * before the query reads its first row (nodeFunctionscan.c), so every fetch
  * paid for forming, copying and re-reading each record.  For fetch in FROM,
- * called alone (no ORDINALITY, no ROWS FROM of several functions) and not
- * LATERAL, the planner hook replaces the function scan with this scan, which
+ * called alone (no ORDINALITY, no ROWS FROM of several functions), the
+ * planner hook replaces the function scan with this scan, which
  * runs the same walk as the function (topic_reader.c, stable mode) and
  * returns each record as a virtual row whose values point into the pinned
  * page, filling only the columns the query uses.
@@ -185,7 +185,6 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (rel->reloptkind != RELOPT_BASEREL || rte->rtekind != RTE_FUNCTION ||
 		IS_DUMMY_REL(rel) || rte->funcordinality ||
 		list_length(rte->functions) != 1 ||
-		!bms_is_empty(rel->lateral_relids) ||
 		list_length(rel->pathlist) != 1 ||
 		((Path *) linitial(rel->pathlist))->pathtype != T_FunctionScan)
 		return;
@@ -208,7 +207,8 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	cpath->path.pathtype = T_CustomScan;
 	cpath->path.parent = rel;
 	cpath->path.pathtarget = rel->reltarget;
-	cpath->path.param_info = NULL;
+	/* LATERAL: the outer columns become parameters, as for the function scan */
+	cpath->path.param_info = old->param_info;
 	cpath->path.parallel_aware = false;
 	cpath->path.parallel_safe = false;
 	cpath->path.parallel_workers = 0;
@@ -253,7 +253,10 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path
 	cscan->flags = best_path->flags;
 	cscan->methods = &fetch_scan_methods;
 	cscan->custom_scan_tlist = scan_tlist;
-	/* the call in custom_exprs, so setrefs fixes its parameters */
+	/*
+	 * The call in custom_exprs, so setrefs fixes its parameters (and, for
+	 * LATERAL, createplan.c turns outer columns into nestloop parameters).
+	 */
 	cscan->custom_exprs = list_make1(copyObject(fexpr));
 	cscan->custom_private = list_make1(lsecond(best_path->custom_private));
 	return &cscan->scan.plan;
