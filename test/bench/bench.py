@@ -510,20 +510,52 @@ def long_poll_latency():
 
 
 def consume_memory():
-    n = ARGS.consume_records
+    n = ARGS.memory_records
+    progress('loading %s records for the memory workloads' % format(n, ','))
+    fresh_topic('b_mem', 4)
+    q("INSERT INTO b_mem (key, value) SELECT 'key-' || g, convert_to(repeat('x', 100), 'UTF8') "
+      "FROM generate_series(1, %s) g", (n,))
+    q('VACUUM ANALYZE b_mem')
+    mem = "SELECT sum(total_bytes) FROM pg_backend_memory_contexts"
+
+    # fetch: one session walks every partition, 1000 records per call
+    wl = 'backend memory over a fetch loop'
+    progress('%s (%s records)' % (wl, format(n, ',')))
+    c = connect(autocommit=True, appname='mem')
+    with c.cursor() as cur:
+        cur.execute("SELECT count(*) FROM topics.fetch('b_mem', 0, 0, 1000)")
+        cur.execute(mem)
+        before = int(cur.fetchone()[0])
+        got = 0
+        for part in range(4):
+            pos = 0
+            while True:
+                cur.execute("SELECT count(*), max(seq) FROM topics.fetch('b_mem', %s, %s, 1000)", (part, pos))
+                k, last = cur.fetchone()
+                if k == 0:
+                    break
+                got += k
+                pos = last + 1
+        cur.execute(mem)
+        after = int(cur.fetchone()[0])
+    c.close()
+    if got != n:
+        sys.exit('fetch loop: expected %d records, got %d' % (n, got))
+    record('consume', wl, 'pg_topics', after / 1024, 'KiB after', before_kib=before / 1024, records=got)
+
+    # consume: one member drains the topic, 1000 records per transaction
     wl = 'backend memory over a consume loop'
     progress('%s (%s records)' % (wl, format(n, ',')))
     c = connect(autocommit=False, appname='mem')
     with c.cursor() as cur:
-        mem = "SELECT sum(total_bytes) FROM pg_backend_memory_contexts"
-        cur.execute("SELECT count(*) FROM topics.consume('mem', 'b_cons', 1000)")
+        cur.execute("SELECT count(*) FROM topics.consume('mem', 'b_mem', 1000)")
         c.commit()
         cur.execute(mem)
         before = int(cur.fetchone()[0])
         c.commit()
         got = 1000
         while True:
-            cur.execute("SELECT count(*) FROM topics.consume('mem', 'b_cons', 1000)")
+            cur.execute("SELECT count(*) FROM topics.consume('mem', 'b_mem', 1000)")
             k = cur.fetchone()[0]
             c.commit()
             if k == 0:
@@ -533,6 +565,8 @@ def consume_memory():
         after = int(cur.fetchone()[0])
         c.commit()
     c.close()
+    if got != n:
+        sys.exit('consume loop: expected %d records, got %d' % (n, got))
     record('consume', wl, 'pg_topics', after / 1024, 'KiB after', before_kib=before / 1024, records=got)
 
 
@@ -587,10 +621,12 @@ def main():
     if ARGS.quick:
         ARGS.seconds, ARGS.clients = 3, [1, 8]
         ARGS.copy_records, ARGS.read_records, ARGS.consume_records = 100000, 100000, 50000
+        ARGS.memory_records = 50000
         ARGS.latency_rounds = 30
     else:
         ARGS.seconds, ARGS.clients = 15, [1, 8, 32]
         ARGS.copy_records, ARGS.read_records, ARGS.consume_records = 1000000, 1000000, 400000
+        ARGS.memory_records = 1000000
         ARGS.latency_rounds = 200
     CONN = connect()
     q('CREATE EXTENSION IF NOT EXISTS pg_topics')
