@@ -23,6 +23,10 @@ EXPLAIN (COSTS OFF) SELECT seq, value FROM topics.fetch('fs_t', 0, 10, 5);
 EXPLAIN (COSTS OFF) SELECT count(*) FROM topics.fetch('fs_t', 0, 10) WHERE key LIKE 'k1%';
 -- LATERAL too: the outer columns are parameters of the scan
 EXPLAIN (COSTS OFF) SELECT f.seq FROM generate_series(0, 1) p, LATERAL topics.fetch('fs_t', p, 0) f;
+-- branches of a UNION ALL, and expressions computed by the scan itself
+EXPLAIN (COSTS OFF) SELECT seq FROM topics.fetch('fs_t', 0, 0, 2) UNION ALL SELECT seq FROM topics.fetch('fs_t', 1, 0, 2);
+SELECT seq FROM topics.fetch('fs_t', 0, 0, 2) UNION ALL SELECT seq FROM topics.fetch('fs_t', 0, 2008, 5);
+EXPLAIN (VERBOSE, COSTS OFF) SELECT seq + 1, upper(key) FROM topics.fetch('fs_t', 0, 0, 2);
 -- not for ORDINALITY or a whole-row use: those stay function scans
 EXPLAIN (COSTS OFF) SELECT * FROM topics.fetch('fs_t', 0, 10) WITH ORDINALITY;
 EXPLAIN (COSTS OFF) SELECT f FROM topics.fetch('fs_t', 0, 10) f;

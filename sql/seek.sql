@@ -52,6 +52,14 @@ SELECT buffers_touched($$SELECT * FROM topics.fetch('seek_topic', 0, 151234, 100
 ANALYZE seek_topic;
 EXPLAIN (COSTS OFF) SELECT * FROM seek_topic WHERE partition = 0 AND seq >= 200000 LIMIT 10;
 SELECT buffers_touched($$SELECT * FROM seek_topic WHERE partition = 0 AND seq >= 200000 LIMIT 10$$) <= 10 AS few_pages;
+-- each branch of a UNION ALL seeks
+EXPLAIN (COSTS OFF)
+SELECT seq FROM seek_topic WHERE partition = 0 AND seq BETWEEN 10 AND 12
+UNION ALL
+SELECT seq FROM seek_topic WHERE partition = 0 AND seq BETWEEN 299990 AND 299992;
+SELECT seq FROM seek_topic WHERE partition = 0 AND seq BETWEEN 10 AND 12
+UNION ALL
+SELECT seq FROM seek_topic WHERE partition = 0 AND seq BETWEEN 299990 AND 299992;
 
 DROP FUNCTION buffers_touched(text);
 DROP TABLE seek_topic;

@@ -182,7 +182,10 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
 
-	if (rel->reloptkind != RELOPT_BASEREL || rte->rtekind != RTE_FUNCTION ||
+	/* a base rel, or a branch of a UNION ALL pulled up into an append rel */
+	if ((rel->reloptkind != RELOPT_BASEREL &&
+		 rel->reloptkind != RELOPT_OTHER_MEMBER_REL) ||
+		rte->rtekind != RTE_FUNCTION ||
 		IS_DUMMY_REL(rel) || rte->funcordinality ||
 		list_length(rte->functions) != 1 ||
 		list_length(rel->pathlist) != 1 ||
@@ -216,7 +219,7 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	cpath->path.startup_cost = 0;
 	cpath->path.total_cost = old->total_cost - old->startup_cost;
 	cpath->path.pathkeys = NIL;
-	cpath->flags = 0;
+	cpath->flags = CUSTOMPATH_SUPPORT_PROJECTION;	/* ExecScan projects */
 	cpath->methods = &fetch_path_methods;
 	cpath->custom_private = list_make2(fexpr, makeInteger((int) needed));
 

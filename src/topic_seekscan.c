@@ -238,7 +238,10 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
 
-	if (rel->reloptkind != RELOPT_BASEREL || rte->rtekind != RTE_RELATION ||
+	/* a base rel, or a branch of a UNION ALL pulled up into an append rel */
+	if ((rel->reloptkind != RELOPT_BASEREL &&
+		 rel->reloptkind != RELOPT_OTHER_MEMBER_REL) ||
+		rte->rtekind != RTE_RELATION ||
 		rte->relkind != RELKIND_RELATION || rte->inh)
 		return;
 	relation = RelationIdGetRelation(rte->relid);
@@ -256,7 +259,7 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	cpath->path.parallel_aware = false;
 	cpath->path.parallel_safe = rel->consider_parallel;
 	cpath->path.rows = rel->rows;
-	cpath->flags = 0;
+	cpath->flags = CUSTOMPATH_SUPPORT_PROJECTION;	/* ExecScan projects */
 	cpath->methods = &seek_path_methods;
 
 	/*
