@@ -68,6 +68,26 @@ SELECT seq FROM topics.fetch('fs_t', 0, 100, 5000) LIMIT 3;
 -- rescans: a new call each time, with the new arguments
 SELECT g, (SELECT array_agg(seq) FROM topics.fetch('fs_t', 0, g, 2)) FROM generate_series(1998, 2002) g;
 SELECT g, f.seq FROM generate_series(1, 2) g CROSS JOIN topics.fetch('fs_t', 0, 2008) f ORDER BY 1, 2;
+-- a rescan with the same arguments gives the call's rows again without
+-- reading the topic again, as the function scan does (a wait would not
+-- wait again); the first pass is not cut short by the rescans
+CREATE FUNCTION fs_buffers(q text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    plan json;
+BEGIN
+    EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ' || q INTO plan;
+    RETURN (plan->0->'Plan'->>'Shared Hit Blocks')::bigint
+         + (plan->0->'Plan'->>'Shared Read Blocks')::bigint;
+END
+$$;
+SET enable_material = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM (VALUES (1), (2), (3)) v(x), topics.fetch('fs_t', 0, 0, 300) f;
+SELECT x, count(*), min(seq), max(seq) FROM (VALUES (1), (2), (3)) v(x), topics.fetch('fs_t', 0, 0, 300) f
+GROUP BY x ORDER BY x;
+SELECT fs_buffers($$SELECT count(*) FROM (VALUES (1), (2), (3)) v(x), topics.fetch('fs_t', 0, 0, 300) f$$)
+     = fs_buffers($$SELECT count(*) FROM topics.fetch('fs_t', 0, 0, 300) f$$) AS read_once;
+RESET enable_material;
+DROP FUNCTION fs_buffers(text);
 -- LATERAL: every partition of every readable topic from its log start, as a
 -- consumer reading all partitions would
 SELECT topics.create_topic('fs_l', 3);

@@ -19,7 +19,8 @@
  * topic, the last stable offset, max_records and max_bytes (the first record
  * always comes), and the long poll: when the walk hands out nothing and wait
  * is positive, it waits for a commit to the topic and walks again with a new
- * snapshot.  A rescan walks again, as a new call of the function would.
+ * snapshot.  A rescan with new arguments walks again, as the function scan
+ * calls again; a rescan with the same arguments returns the same rows.
  *
  * The one difference is when the records are read: while the query runs,
  * not all before it starts.  A query that also appends to the topic, like
@@ -54,6 +55,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 typedef struct TopicFetchState
 {
@@ -68,6 +70,9 @@ typedef struct TopicFetchState
 	TopicFetchArgs args;
 	Relation	rel;
 	TopicReader *reader;
+	bool		rewind;			/* may be rescanned with the same arguments */
+	Tuplestorestate *store;		/* when rewind: the call's rows */
+	TupleTableSlot *store_slot;
 	bool		waiting;		/* long poll: wait > 0 and a new snapshot can
 								 * see more */
 	TimestampTz deadline;
@@ -304,6 +309,12 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 	state->started = false;
 	state->rel = NULL;
 	state->snapshot = NULL;
+	state->rewind = (eflags & EXEC_FLAG_REWIND) != 0;
+	state->store = NULL;
+	if (state->rewind)
+		state->store_slot = ExecAllocTableSlot(&estate->es_tupleTable,
+											   node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
+											   &TTSOpsMinimalTuple);
 }
 
 /* Begin a walk from the call's from_seq, with a new snapshot when waiting. */
@@ -359,7 +370,7 @@ fetch_start(TopicFetchState *state)
 }
 
 static TupleTableSlot *
-fetch_next(ScanState *ss)
+fetch_stream(ScanState *ss)
 {
 	TopicFetchState *state = (TopicFetchState *) ss;
 	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
@@ -443,6 +454,40 @@ fetch_next(ScanState *ss)
 	return ExecClearTuple(slot);
 }
 
+/*
+ * The scan's access method.  A node that may be rescanned with the same
+ * arguments (EXEC_FLAG_REWIND: say, the inner side of a nested loop with no
+ * parameters) keeps the call's rows, as the function scan does, so that a
+ * rescan returns the same rows instead of calling again, which could see
+ * newer commits or, with a wait, wait again.  Such a node reads the whole
+ * call at its first row, like the function; every other one streams.
+ */
+static TupleTableSlot *
+fetch_next(ScanState *ss)
+{
+	TopicFetchState *state = (TopicFetchState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+
+	if (!state->rewind)
+		return fetch_stream(ss);
+	if (state->store == NULL)
+	{
+		state->store = tuplestore_begin_heap(false, false, work_mem);
+		for (;;)
+		{
+			TupleTableSlot *row = fetch_stream(ss);
+
+			if (TupIsNull(row))
+				break;
+			tuplestore_puttupleslot(state->store, row);
+		}
+	}
+	if (!tuplestore_gettupleslot(state->store, true, false, state->store_slot))
+		return ExecClearTuple(slot);
+	ExecCopySlot(slot, state->store_slot);
+	return slot;
+}
+
 static bool
 fetch_recheck(ScanState *ss, TupleTableSlot *slot)
 {
@@ -468,17 +513,35 @@ fetch_finish(TopicFetchState *state)
 }
 
 static void
+fetch_forget_rows(TopicFetchState *state)
+{
+	if (state->store)
+		tuplestore_end(state->store);
+	state->store = NULL;
+}
+
+static void
 fetch_end(CustomScanState *node)
 {
 	fetch_finish((TopicFetchState *) node);
+	fetch_forget_rows((TopicFetchState *) node);
 }
 
 static void
 fetch_rescan(CustomScanState *node)
 {
-	/* a new call, as the function scan makes when it is rescanned */
-	fetch_finish((TopicFetchState *) node);
+	TopicFetchState *state = (TopicFetchState *) node;
+
 	ExecScanReScan(&node->ss);
+	if (state->store && node->ss.ps.chgParam == NULL)
+	{
+		/* same arguments: the same rows, as the function scan gives */
+		tuplestore_rescan(state->store);
+		return;
+	}
+	/* a new call, with the new arguments */
+	fetch_finish(state);
+	fetch_forget_rows(state);
 }
 
 static void
