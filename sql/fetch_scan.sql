@@ -87,7 +87,21 @@ GROUP BY x ORDER BY x;
 SELECT fs_buffers($$SELECT count(*) FROM (VALUES (1), (2), (3)) v(x), topics.fetch('fs_t', 0, 0, 300) f$$)
      = fs_buffers($$SELECT count(*) FROM topics.fetch('fs_t', 0, 0, 300) f$$) AS read_once;
 RESET enable_material;
+-- a correlated subquery whose fetch does not depend on the outer row: the
+-- function scan calls once and rescans its rows, and so does TopicFetch
+SELECT g, (SELECT count(*) + g FROM topics.fetch('fs_t', 0, 0, 300) f) FROM generate_series(1, 3) g;
+SELECT fs_buffers($$SELECT g, (SELECT count(*) + g FROM topics.fetch('fs_t', 0, 0, 300) f) FROM generate_series(1, 3) g$$)
+     = fs_buffers($$SELECT count(*) FROM topics.fetch('fs_t', 0, 0, 300) f$$) AS read_once;
 DROP FUNCTION fs_buffers(text);
+-- where fmgr would do more than call the function, the function scan stays:
+-- per-function statistics for C functions, SECURITY DEFINER, SET clauses
+SET track_functions = 'all';
+EXPLAIN (COSTS OFF) SELECT seq FROM topics.fetch('fs_t', 0, 10, 5);
+RESET track_functions;
+ALTER FUNCTION topics.fetch(regclass, integer, bigint, integer, integer, interval) SET work_mem = '4MB';
+EXPLAIN (COSTS OFF) SELECT seq FROM topics.fetch('fs_t', 0, 10, 5);
+ALTER FUNCTION topics.fetch(regclass, integer, bigint, integer, integer, interval) RESET ALL;
+EXPLAIN (COSTS OFF) SELECT seq FROM topics.fetch('fs_t', 0, 10, 5);
 -- LATERAL: every partition of every readable topic from its log start, as a
 -- consumer reading all partitions would
 SELECT topics.create_topic('fs_l', 3);

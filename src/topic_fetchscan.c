@@ -47,6 +47,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
+#include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -70,7 +71,8 @@ typedef struct TopicFetchState
 	TopicFetchArgs args;
 	Relation	rel;
 	TopicReader *reader;
-	bool		rewind;			/* may be rescanned with the same arguments */
+	bool		keep_rows;		/* may be rescanned with the same arguments */
+	Bitmapset  *funcparams;		/* PARAM_EXEC ids the arguments use */
 	Tuplestorestate *store;		/* when rewind: the call's rows */
 	TupleTableSlot *store_slot;
 	bool		waiting;		/* long poll: wait > 0 and a new snapshot can
@@ -133,8 +135,15 @@ is_topics_fetch(Oid funcid)
 	if (!HeapTupleIsValid(tup))
 		return false;
 	proc = (Form_pg_proc) GETSTRUCT(tup);
+	/*
+	 * The scan calls no function, so it stands in only where fmgr would add
+	 * nothing: not SECURITY DEFINER, no SET clauses, no fmgr hook, and no
+	 * per-function statistics being kept for C functions.
+	 */
 	if (proc->prolang == ClanguageId && proc->proretset &&
-		proc->pronargs == TOPIC_FETCH_NARGS)
+		proc->pronargs == TOPIC_FETCH_NARGS && !proc->prosecdef &&
+		heap_attisnull(tup, Anum_pg_proc_proconfig, NULL) &&
+		!FmgrHookIsNeeded(funcid) && pgstat_track_functions != TRACK_FUNC_ALL)
 	{
 		bool		isnull;
 		Datum		src = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
@@ -183,6 +192,8 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	uint32		needed;
 	CustomPath *cpath;
 	Path	   *old;
+	PlannerInfo *proot;
+	bool		may_rescan;
 
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
@@ -211,6 +222,10 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	 * the calls stay what they were, only the tuplestore goes.
 	 */
 	old = linitial(rel->pathlist);
+	may_rescan = false;
+	for (proot = root->parent_root; proot != NULL; proot = proot->parent_root)
+		if (proot->plan_params != NIL)
+			may_rescan = true;	/* in a correlated subquery */
 	cpath = makeNode(CustomPath);
 	cpath->path.pathtype = T_CustomScan;
 	cpath->path.parent = rel;
@@ -221,12 +236,13 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	cpath->path.parallel_safe = false;
 	cpath->path.parallel_workers = 0;
 	cpath->path.rows = old->rows;
-	cpath->path.startup_cost = 0;
-	cpath->path.total_cost = old->total_cost - old->startup_cost;
+	cpath->path.startup_cost = old->startup_cost;
+	cpath->path.total_cost = old->total_cost;
 	cpath->path.pathkeys = NIL;
 	cpath->flags = CUSTOMPATH_SUPPORT_PROJECTION;	/* ExecScan projects */
 	cpath->methods = &fetch_path_methods;
-	cpath->custom_private = list_make2(fexpr, makeInteger((int) needed));
+	cpath->custom_private = list_make3(fexpr, makeInteger((int) needed),
+									   makeBoolean(may_rescan));
 
 	rel->pathlist = NIL;
 	rel->partial_pathlist = NIL;
@@ -266,7 +282,8 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path
 	 * LATERAL, createplan.c turns outer columns into nestloop parameters).
 	 */
 	cscan->custom_exprs = list_make1(copyObject(fexpr));
-	cscan->custom_private = list_make1(lsecond(best_path->custom_private));
+	cscan->custom_private = list_make2(lsecond(best_path->custom_private),
+									   lthird(best_path->custom_private));
 	return &cscan->scan.plan;
 }
 
@@ -283,6 +300,23 @@ fetch_create_state(CustomScan *cscan)
 	NodeSetTag(state, T_CustomScanState);
 	state->css.methods = &fetch_exec_methods;
 	return (Node *) state;
+}
+
+/* Collect the ids of the PARAM_EXEC parameters in an expression. */
+static bool
+pull_exec_params_walker(Node *node, Bitmapset **params)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		*params = bms_add_member(*params, ((Param *) node)->paramid);
+	return expression_tree_walker(node, pull_exec_params_walker, params);
+}
+
+static void
+pull_exec_params(Node *node, Bitmapset **params)
+{
+	(void) pull_exec_params_walker(node, params);
 }
 
 static void
@@ -309,9 +343,18 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 	state->started = false;
 	state->rel = NULL;
 	state->snapshot = NULL;
-	state->rewind = (eflags & EXEC_FLAG_REWIND) != 0;
+	/*
+	 * Rescanned with unchanged arguments (the inner side of a nested loop
+	 * without parameters gets EXEC_FLAG_REWIND; a correlated subquery is
+	 * rescanned whenever its outer row changes), the function scan gives its
+	 * tuplestore again: keep the rows then, and stream otherwise.
+	 */
+	state->keep_rows = (eflags & EXEC_FLAG_REWIND) != 0 ||
+		boolVal(lsecond(cscan->custom_private));
+	state->funcparams = NULL;
+	pull_exec_params((Node *) fexpr->args, &state->funcparams);
 	state->store = NULL;
-	if (state->rewind)
+	if (state->keep_rows)
 		state->store_slot = ExecAllocTableSlot(&estate->es_tupleTable,
 											   node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
 											   &TTSOpsMinimalTuple);
@@ -456,8 +499,7 @@ fetch_stream(ScanState *ss)
 
 /*
  * The scan's access method.  A node that may be rescanned with the same
- * arguments (EXEC_FLAG_REWIND: say, the inner side of a nested loop with no
- * parameters) keeps the call's rows, as the function scan does, so that a
+ * arguments keeps the call's rows, as the function scan does, so that a
  * rescan returns the same rows instead of calling again, which could see
  * newer commits or, with a wait, wait again.  Such a node reads the whole
  * call at its first row, like the function; every other one streams.
@@ -468,7 +510,7 @@ fetch_next(ScanState *ss)
 	TopicFetchState *state = (TopicFetchState *) ss;
 	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
 
-	if (!state->rewind)
+	if (!state->keep_rows)
 		return fetch_stream(ss);
 	if (state->store == NULL)
 	{
@@ -494,9 +536,41 @@ fetch_recheck(ScanState *ss, TupleTableSlot *slot)
 	return true;
 }
 
+/*
+ * ExecScan without its EvalPlanQual branch.  During a recheck, ExecScan
+ * takes a scan with no relation (scanrelid 0) for a join pushed down into
+ * it and returns the tuple its recheck stored; this scan has no such tuple
+ * (it reads no row-marked relation), so it runs as usual, as the function
+ * scan does (in a correlated subquery of an UPDATE, say).
+ */
+static TupleTableSlot *
+fetch_exec_in_recheck(CustomScanState *node)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	ExprState  *qual = node->ss.ps.qual;
+	ProjectionInfo *proj = node->ss.ps.ps_ProjInfo;
+
+	for (;;)
+	{
+		TupleTableSlot *slot;
+
+		CHECK_FOR_INTERRUPTS();
+		ResetExprContext(econtext);
+		slot = fetch_next(&node->ss);
+		if (TupIsNull(slot))
+			return proj ? ExecClearTuple(proj->pi_state.resultslot) : slot;
+		econtext->ecxt_scantuple = slot;
+		if (qual == NULL || ExecQual(qual, econtext))
+			return proj ? ExecProject(proj) : slot;
+		InstrCountFiltered1(node, 1);
+	}
+}
+
 static TupleTableSlot *
 fetch_exec(CustomScanState *node)
 {
+	if (node->ss.ps.state->es_epq_active != NULL)
+		return fetch_exec_in_recheck(node);
 	return ExecScan(&node->ss, fetch_next, fetch_recheck);
 }
 
@@ -533,7 +607,7 @@ fetch_rescan(CustomScanState *node)
 	TopicFetchState *state = (TopicFetchState *) node;
 
 	ExecScanReScan(&node->ss);
-	if (state->store && node->ss.ps.chgParam == NULL)
+	if (state->store && !bms_overlap(node->ss.ps.chgParam, state->funcparams))
 	{
 		/* same arguments: the same rows, as the function scan gives */
 		tuplestore_rescan(state->store);

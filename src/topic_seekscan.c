@@ -405,7 +405,11 @@ seek_start(TopicSeekState *state)
 		if (isnull)
 			return;
 		if (state->strict[SEEK_UPPER])
+		{
+			if (v == PG_INT64_MIN)
+				return;			/* seq < minimum: nothing */
 			v--;
+		}
 		if (v < from)
 			return;
 		to = v;
@@ -415,10 +419,12 @@ seek_start(TopicSeekState *state)
 		ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
 		Datum		d = ExecEvalExprSwitchContext(state->exprstates[SEEK_TS_LOWER],
 												  econtext, &isnull);
+		int64		at;
 
 		if (isnull)
 			return;
-		from = Max(from, topic_seq_at_time(rel, partition, DatumGetTimestampTz(d)));
+		at = topic_seq_at_time(rel, partition, DatumGetTimestampTz(d));
+		from = Max(from, at);
 	}
 
 	/* plain MVCC, from the log start if retention removed "from" */
