@@ -61,5 +61,44 @@ SELECT seq FROM seek_topic WHERE partition = 0 AND seq BETWEEN 10 AND 12
 UNION ALL
 SELECT seq FROM seek_topic WHERE partition = 0 AND seq BETWEEN 299990 AND 299992;
 
+-- ORDER BY seq DESC: the latest records, walking backward from the end or
+-- from an upper bound, reading a few pages, not the partition
+EXPLAIN (COSTS OFF) SELECT seq FROM seek_topic WHERE partition = 0 ORDER BY seq DESC LIMIT 5;
+SELECT seq, key FROM seek_topic WHERE partition = 0 ORDER BY seq DESC LIMIT 3;
+SELECT buffers_touched($$SELECT * FROM seek_topic WHERE partition = 0 ORDER BY seq DESC LIMIT 100$$) <= 20 AS few_pages;
+SELECT seq FROM seek_topic WHERE partition = 0 AND seq < 151236 ORDER BY seq DESC LIMIT 4;
+SELECT seq FROM seek_topic WHERE partition = 0 AND seq BETWEEN 60 AND 64 ORDER BY seq DESC;
+SELECT seq FROM seek_topic WHERE partition = 0 AND seq <= 2 ORDER BY seq DESC;
+-- the backward walk returns exactly the forward walk, reversed, across pages
+SELECT (SELECT array_agg(seq) FROM (SELECT seq FROM seek_topic WHERE partition = 0
+            AND seq BETWEEN 1000 AND 5000 ORDER BY seq DESC) d)
+     = (SELECT array_agg(seq ORDER BY seq DESC) FROM seek_topic WHERE partition = 0
+            AND seq BETWEEN 1000 AND 5000) AS same_records;
+
+-- backward over gaps: aborted records, and a jump in explicit seqs between pages
+SELECT topics.create_topic('seek_gaps', 1);
+SELECT count(*) FROM topics.produce_batch('seek_gaps', ARRAY(SELECT 'a' || g FROM generate_series(0, 99) g),
+                                          ARRAY(SELECT repeat('v', 100) FROM generate_series(0, 99) g));
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('seek_gaps', ARRAY(SELECT 'x' || g FROM generate_series(0, 69) g),
+                                          ARRAY(SELECT repeat('v', 100) FROM generate_series(0, 69) g));
+ROLLBACK;
+INSERT INTO seek_gaps (partition, seq, key, value) SELECT 0, 1000 + g, 'b' || g, '\x00' FROM generate_series(0, 4) g;
+SELECT seq, key FROM seek_gaps WHERE partition = 0 AND seq <= 1002 ORDER BY seq DESC LIMIT 6;
+SELECT count(*), max(seq), min(seq) FROM (SELECT seq FROM seek_gaps WHERE partition = 0 ORDER BY seq DESC) s;
+SELECT seq FROM seek_gaps WHERE partition = 0 AND seq BETWEEN 120 AND 999 ORDER BY seq DESC;
+-- and past the log start: retention removed the head, the walk ends there
+ALTER TABLE seek_gaps SET (autovacuum_enabled = off);
+SELECT topics.alter_topic('seek_gaps', retention_bytes => 0);
+SELECT pages_removed > 0 AS removed, log_start_seq FROM topics.maintain('seek_gaps');
+SELECT count(*), min(seq), max(seq) FROM (SELECT seq FROM seek_gaps WHERE partition = 0 ORDER BY seq DESC) s;
+SELECT count(*) FROM (SELECT seq FROM seek_gaps WHERE partition = 0 AND seq <= 50 ORDER BY seq DESC) s;
+-- a seq in the gap above the log start: the directory still names the
+-- removed pages before the gap, and every walk must get past them
+SELECT seq FROM topics.fetch('seek_gaps', 0, 500);
+SELECT seq FROM seek_gaps WHERE partition = 0 AND seq >= 500 ORDER BY seq LIMIT 2;
+SELECT seq FROM seek_gaps WHERE partition = 0 AND seq <= 500 ORDER BY seq DESC LIMIT 2;
+DROP TABLE seek_gaps;
+
 DROP FUNCTION buffers_touched(text);
 DROP TABLE seek_topic;

@@ -286,6 +286,8 @@ extern void topic_append(Relation rel, TopicNewRecord *recs, int nrecs,
 						 CommandId cid);
 extern BlockNumber topic_find_page(Relation rel, int32 partition, int64 seq,
 								   TopicPartitionState *state);
+extern BlockNumber topic_find_page_at_or_before(Relation rel, int32 partition, int64 seq,
+												TopicPartitionState *state);
 extern bool topic_page_is_data(Page page);
 extern Buffer topic_new_buffer(Relation rel);
 extern Buffer topic_lock_data_page(Relation rel, BlockNumber blkno, int32 partition,

@@ -90,6 +90,9 @@ topic_page_is_data(Page page)
 	return opaque->page_id == TOPIC_PAGE_ID && opaque->kind == TOPIC_PAGE_DATA;
 }
 
+static BlockNumber find_page_again(Relation rel, int32 partition, int64 *seq,
+								   TopicPartitionState *state, BlockNumber failed);
+
 /*
  * Read and lock a data page reached through a block number that may be
  * stale: a chain link or directory entry read before retention removed the
@@ -442,6 +445,67 @@ topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *sta
 		UnlockReleaseBuffer(buf);
 	}
 	return state->next_seq_base;
+}
+
+/*
+ * For a walk backward: the data page of a partition holding the largest seq
+ * <= "seq" (the page holding seq itself, or for a seq in a gap between pages,
+ * the page before the gap), or InvalidBlockNumber when no page holds a seq
+ * <= seq at or above the log start.  Like topic_find_page, through the
+ * directory, then along the chain for pages it does not know yet.
+ */
+BlockNumber
+topic_find_page_at_or_before(Relation rel, int32 partition, int64 seq,
+							 TopicPartitionState *state)
+{
+	BlockNumber blkno;
+	BlockNumber best = InvalidBlockNumber;
+
+	if (!BlockNumberIsValid(state->head) || seq < state->log_start_seq)
+		return InvalidBlockNumber;
+	blkno = BlockNumberIsValid(state->dir_root) ?
+		topic_dir_lookup(rel, state, seq) : InvalidBlockNumber;
+	if (!BlockNumberIsValid(blkno))
+		blkno = state->head;
+
+	for (;;)
+	{
+		Buffer		buf = topic_lock_live_page(rel, blkno, partition, BUFFER_LOCK_SHARE,
+											   NULL, seq);
+		Page		page;
+		TopicPageOpaque opaque;
+		BlockNumber next;
+
+		if (!BufferIsValid(buf))
+		{
+			/* retention removed the page: start again from the new state */
+			int64		want = seq;
+
+			blkno = find_page_again(rel, partition, &want, state, blkno);
+			if (want != seq || !BlockNumberIsValid(blkno))
+				return InvalidBlockNumber;	/* below the log start, or empty */
+			best = InvalidBlockNumber;
+			continue;
+		}
+		page = BufferGetPage(buf);
+		opaque = TopicPageGetOpaque(page);
+		if (opaque->first_seq > seq)
+		{
+			/* past a gap: the answer is the page before it */
+			UnlockReleaseBuffer(buf);
+			return best;
+		}
+		best = blkno;
+		next = opaque->next;
+		if (seq < opaque->first_seq + PageGetMaxOffsetNumber(page) ||
+			!BlockNumberIsValid(next))
+		{
+			UnlockReleaseBuffer(buf);
+			return best;
+		}
+		UnlockReleaseBuffer(buf);
+		blkno = next;
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -952,6 +1016,33 @@ topic_append(Relation rel, TopicNewRecord *recs, int nrecs, CommandId cid)
  * partition has no page at or after seq.  O(log n) through the directory,
  * then along the chain for pages the directory does not know yet.
  */
+/*
+ * Where to look again after the page "failed" turned out removed: from a
+ * new state, through the directory, or from the head when the directory
+ * still leads to the removed page.  It does for a seq at or above the log
+ * start that falls in a gap of explicit seqs right after removed pages: the
+ * directory keeps the entries of removed pages (it is not trimmed), and the
+ * last entry at or before such a seq is a removed page.  The chain from the
+ * head is always live.  A seq below the new log start is raised to it.
+ */
+static BlockNumber
+find_page_again(Relation rel, int32 partition, int64 *seq,
+				TopicPartitionState *state, BlockNumber failed)
+{
+	BlockNumber blkno;
+
+	topic_get_state(rel, partition, state);
+	if (*seq < state->log_start_seq)
+		*seq = state->log_start_seq;
+	if (!BlockNumberIsValid(state->head))
+		return InvalidBlockNumber;
+	blkno = BlockNumberIsValid(state->dir_root) ?
+		topic_dir_lookup(rel, state, *seq) : InvalidBlockNumber;
+	if (!BlockNumberIsValid(blkno) || blkno == failed)
+		blkno = state->head;
+	return blkno;
+}
+
 BlockNumber
 topic_find_page(Relation rel, int32 partition, int64 seq,
 				TopicPartitionState *state)
@@ -982,13 +1073,9 @@ topic_find_page(Relation rel, int32 partition, int64 seq,
 			 * again from the new state; records below its log start are
 			 * gone, so a seq below it reads from the head.
 			 */
-			topic_get_state(rel, partition, state);
-			if (seq < state->log_start_seq)
-				seq = state->log_start_seq;
-			blkno = BlockNumberIsValid(state->dir_root) ?
-				topic_dir_lookup(rel, state, seq) : InvalidBlockNumber;
+			blkno = find_page_again(rel, partition, &seq, state, blkno);
 			if (!BlockNumberIsValid(blkno))
-				blkno = state->head;
+				return InvalidBlockNumber;
 			continue;
 		}
 		page = BufferGetPage(buf);
