@@ -303,6 +303,17 @@ def fetch_random():
     record('read', wl, 'heap+btree', tps * 1000, 'records/s')
 
 
+def latest_records():
+    wl = 'latest 10 records (ORDER BY seq DESC LIMIT 10)'
+    progress(wl)
+    secs = ARGS.seconds
+    for system, rel in (('pg_topics', 'b_read'), ('heap+btree', 'b_outbox_read')):
+        tps = pgbench("SELECT count(*), sum(length(value)) FROM (SELECT value FROM %s "
+                      "WHERE partition = 0 ORDER BY seq DESC LIMIT 10) s;\n" % rel,
+                      1, secs, '%s latest 10' % system)
+        record('read', wl, system, tps * 10, 'records/s')
+
+
 def full_scan():
     n = ARGS.read_records
     wl = 'full replay scan'
@@ -645,6 +656,7 @@ def main():
     copy_load()
     load_read_tables()
     fetch_random()
+    latest_records()
     full_scan()
     seek_cost()
     get_records_loop()
