@@ -90,9 +90,6 @@ topic_page_is_data(Page page)
 	return opaque->page_id == TOPIC_PAGE_ID && opaque->kind == TOPIC_PAGE_DATA;
 }
 
-static BlockNumber find_page_again(Relation rel, int32 partition, int64 *seq,
-								   TopicPartitionState *state, BlockNumber failed);
-
 /*
  * Read and lock a data page reached through a block number that may be
  * stale: a chain link or directory entry read before retention removed the
@@ -445,67 +442,6 @@ topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *sta
 		UnlockReleaseBuffer(buf);
 	}
 	return state->next_seq_base;
-}
-
-/*
- * For a walk backward: the data page of a partition holding the largest seq
- * <= "seq" (the page holding seq itself, or for a seq in a gap between pages,
- * the page before the gap), or InvalidBlockNumber when no page holds a seq
- * <= seq at or above the log start.  Like topic_find_page, through the
- * directory, then along the chain for pages it does not know yet.
- */
-BlockNumber
-topic_find_page_at_or_before(Relation rel, int32 partition, int64 seq,
-							 TopicPartitionState *state)
-{
-	BlockNumber blkno;
-	BlockNumber best = InvalidBlockNumber;
-
-	if (!BlockNumberIsValid(state->head) || seq < state->log_start_seq)
-		return InvalidBlockNumber;
-	blkno = BlockNumberIsValid(state->dir_root) ?
-		topic_dir_lookup(rel, state, seq) : InvalidBlockNumber;
-	if (!BlockNumberIsValid(blkno))
-		blkno = state->head;
-
-	for (;;)
-	{
-		Buffer		buf = topic_lock_live_page(rel, blkno, partition, BUFFER_LOCK_SHARE,
-											   NULL, seq);
-		Page		page;
-		TopicPageOpaque opaque;
-		BlockNumber next;
-
-		if (!BufferIsValid(buf))
-		{
-			/* retention removed the page: start again from the new state */
-			int64		want = seq;
-
-			blkno = find_page_again(rel, partition, &want, state, blkno);
-			if (want != seq || !BlockNumberIsValid(blkno))
-				return InvalidBlockNumber;	/* below the log start, or empty */
-			best = InvalidBlockNumber;
-			continue;
-		}
-		page = BufferGetPage(buf);
-		opaque = TopicPageGetOpaque(page);
-		if (opaque->first_seq > seq)
-		{
-			/* past a gap: the answer is the page before it */
-			UnlockReleaseBuffer(buf);
-			return best;
-		}
-		best = blkno;
-		next = opaque->next;
-		if (seq < opaque->first_seq + PageGetMaxOffsetNumber(page) ||
-			!BlockNumberIsValid(next))
-		{
-			UnlockReleaseBuffer(buf);
-			return best;
-		}
-		UnlockReleaseBuffer(buf);
-		blkno = next;
-	}
 }
 
 /* ------------------------------------------------------------------------
@@ -1010,12 +946,16 @@ topic_append(Relation rel, TopicNewRecord *recs, int nrecs, CommandId cid)
  * ------------------------------------------------------------------------
  */
 
-/*
- * The data page of a partition that holds "seq" (or, for a seq in a gap
- * between pages, the next page after it), or InvalidBlockNumber when the
- * partition has no page at or after seq.  O(log n) through the directory,
- * then along the chain for pages the directory does not know yet.
- */
+/* Where a search for seq starts: the directory's page for it, or the head. */
+static BlockNumber
+find_page_start(Relation rel, TopicPartitionState *state, int64 seq)
+{
+	BlockNumber blkno = BlockNumberIsValid(state->dir_root) ?
+		topic_dir_lookup(rel, state, seq) : InvalidBlockNumber;
+
+	return BlockNumberIsValid(blkno) ? blkno : state->head;
+}
+
 /*
  * Where to look again after the page "failed" turned out removed: from a
  * new state, through the directory, or from the head when the directory
@@ -1036,27 +976,29 @@ find_page_again(Relation rel, int32 partition, int64 *seq,
 		*seq = state->log_start_seq;
 	if (!BlockNumberIsValid(state->head))
 		return InvalidBlockNumber;
-	blkno = BlockNumberIsValid(state->dir_root) ?
-		topic_dir_lookup(rel, state, *seq) : InvalidBlockNumber;
-	if (!BlockNumberIsValid(blkno) || blkno == failed)
-		blkno = state->head;
-	return blkno;
+	blkno = find_page_start(rel, state, *seq);
+	return blkno == failed ? state->head : blkno;
 }
 
-BlockNumber
-topic_find_page(Relation rel, int32 partition, int64 seq,
-				TopicPartitionState *state)
+/*
+ * The page search behind topic_find_page and topic_find_page_at_or_before:
+ * O(log n) through the directory, then along the chain for pages the
+ * directory does not know yet.  Forward, a seq in a gap between pages (or
+ * below the first page) gives the next page after it, and a seq below the
+ * log start reads from the head.  at_or_before gives the page before the
+ * gap instead, and nothing for a seq below the log start.
+ */
+static BlockNumber
+find_page(Relation rel, int32 partition, int64 seq, TopicPartitionState *state,
+		  bool at_or_before)
 {
 	BlockNumber blkno;
+	BlockNumber best = InvalidBlockNumber;
 
-	if (!BlockNumberIsValid(state->head))
+	if (!BlockNumberIsValid(state->head) ||
+		(at_or_before && seq < state->log_start_seq))
 		return InvalidBlockNumber;
-
-	blkno = InvalidBlockNumber;
-	if (BlockNumberIsValid(state->dir_root))
-		blkno = topic_dir_lookup(rel, state, seq);
-	if (!BlockNumberIsValid(blkno))
-		blkno = state->head;
+	blkno = find_page_start(rel, state, seq);
 
 	for (;;)
 	{
@@ -1065,29 +1007,60 @@ topic_find_page(Relation rel, int32 partition, int64 seq,
 		Page		page;
 		TopicPageOpaque opaque;
 		BlockNumber next;
+		bool		found;
 
 		if (!BufferIsValid(buf))
 		{
-			/*
-			 * Retention removed the page since we read the state: start
-			 * again from the new state; records below its log start are
-			 * gone, so a seq below it reads from the head.
-			 */
-			blkno = find_page_again(rel, partition, &seq, state, blkno);
-			if (!BlockNumberIsValid(blkno))
+			/* retention removed the page since we read the state */
+			int64		want = seq;
+
+			blkno = find_page_again(rel, partition, &want, state, blkno);
+			if (!BlockNumberIsValid(blkno) || (at_or_before && want != seq))
 				return InvalidBlockNumber;
+			seq = want;
+			best = InvalidBlockNumber;
 			continue;
 		}
 		page = BufferGetPage(buf);
 		opaque = TopicPageGetOpaque(page);
-		next = opaque->next;
-		if (seq < opaque->first_seq + PageGetMaxOffsetNumber(page) ||
-			!BlockNumberIsValid(next))
+		if (at_or_before && opaque->first_seq > seq)
 		{
+			/* past a gap: the answer is the page before it */
 			UnlockReleaseBuffer(buf);
-			return blkno;
+			return best;
 		}
+		best = blkno;
+		next = opaque->next;
+		found = seq < opaque->first_seq + PageGetMaxOffsetNumber(page) ||
+			!BlockNumberIsValid(next);
 		UnlockReleaseBuffer(buf);
+		if (found)
+			return blkno;
 		blkno = next;
 	}
+}
+
+/*
+ * The data page of a partition that holds "seq" (or, for a seq in a gap
+ * between pages, the next page after it), or InvalidBlockNumber when the
+ * partition has no page at or after seq.
+ */
+BlockNumber
+topic_find_page(Relation rel, int32 partition, int64 seq,
+				TopicPartitionState *state)
+{
+	return find_page(rel, partition, seq, state, false);
+}
+
+/*
+ * For a walk backward: the data page of a partition holding the largest seq
+ * <= "seq" (the page holding seq itself, or for a seq in a gap between pages,
+ * the page before the gap), or InvalidBlockNumber when no page holds a seq
+ * <= seq at or above the log start.
+ */
+BlockNumber
+topic_find_page_at_or_before(Relation rel, int32 partition, int64 seq,
+							 TopicPartitionState *state)
+{
+	return find_page(rel, partition, seq, state, true);
 }
