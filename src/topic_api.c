@@ -94,6 +94,20 @@ topic_open(Oid relid, LOCKMODE lockmode, AclMode mode)
 	return rel;
 }
 
+/*
+ * Open a topic for an operation reserved to its owner (changing its shape,
+ * removing records), as ALTER TABLE and VACUUM require ownership.
+ */
+Relation
+topic_open_owned(Oid relid, LOCKMODE lockmode)
+{
+	Relation	rel = topic_open(relid, lockmode, ACL_SELECT);
+
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	return rel;
+}
+
 /* A bytea, text or jsonb argument as the record's value bytes. */
 static struct varlena *
 value_bytes(Datum d, Oid type)
@@ -163,9 +177,7 @@ pg_topics_set_partitions(PG_FUNCTION_ARGS)
 	int32		npartitions = PG_GETARG_INT32(1);
 	Relation	rel;
 
-	rel = topic_open(relid, AccessExclusiveLock, ACL_SELECT);
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	rel = topic_open_owned(relid, AccessExclusiveLock);
 	if (npartitions < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

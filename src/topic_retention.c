@@ -318,9 +318,7 @@ pg_topics_apply_retention(PG_FUNCTION_ARGS)
 
 	topic_require_arg(fcinfo, 0, "topic");
 	relid = PG_GETARG_OID(0);
-	rel = topic_open(relid, ShareUpdateExclusiveLock, ACL_SELECT);
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	rel = topic_open_owned(relid, ShareUpdateExclusiveLock);
 
 	if (!PG_ARGISNULL(1))
 	{
@@ -565,9 +563,7 @@ pg_topics_compact(PG_FUNCTION_ARGS)
 
 	topic_require_arg(fcinfo, 0, "topic");
 	relid = PG_GETARG_OID(0);
-	rel = topic_open(relid, ShareUpdateExclusiveLock, ACL_SELECT);
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	rel = topic_open_owned(relid, ShareUpdateExclusiveLock);
 	tombstone_cutoff = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												   -(int64) topics_delete_retention * 1000);
 
