@@ -407,6 +407,8 @@ typedef struct TopicReader
 	int64		position;		/* where the walk got to (see topic_read_partition) */
 	bool		first;			/* no page read yet */
 	bool		stop;
+	bool		backward;		/* highest seq first; expect is the next
+								 * seq wanted */
 	TopicStatusCache status_cache;
 	Buffer		buf;			/* pinned page whose records are handed out */
 	int			nvis;
@@ -417,6 +419,8 @@ typedef struct TopicReader
 extern void topic_reader_begin(TopicReader *r, Relation rel, int32 partition,
 							   int64 from_seq, int64 to_seq, Snapshot snapshot,
 							   TopicReadMode mode);
+extern void topic_reader_begin_backward(TopicReader *r, Relation rel, int32 partition,
+										int64 from_seq, int64 to_seq, Snapshot snapshot);
 extern bool topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off);
 extern void topic_reader_end(TopicReader *r);
 

@@ -18,7 +18,8 @@
  *
  * topic_reader_begin/next/end is the walk as an iterator, for the custom
  * scans that stream rows (TopicFetch, TopicSeek); topic_read_partition drives
- * it with a callback for everything else.
+ * it with a callback for everything else.  topic_reader_begin_backward walks
+ * the other way, for ORDER BY seq DESC.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,6 +54,7 @@ topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq
 	r->buf = InvalidBuffer;
 	r->nvis = r->ivis = 0;
 	r->blkno = InvalidBlockNumber;
+	r->backward = false;
 
 	/*
 	 * A transaction still in progress appended before from_seq: nothing from
@@ -194,6 +196,88 @@ reader_load_page(TopicReader *r)
 }
 
 /*
+ * Start a walk backward (MVCC mode, highest seq first) from to_seq down to
+ * from_seq.  Data pages link only forward, so each page is found through
+ * the directory; retention removing the head ends the walk there, as those
+ * records are gone.
+ */
+void
+topic_reader_begin_backward(TopicReader *r, Relation rel, int32 partition,
+							int64 from_seq, int64 to_seq, Snapshot snapshot)
+{
+	memset(r, 0, offsetof(TopicReader, vis));
+	r->rel = rel;
+	r->partition = partition;
+	r->from_seq = from_seq;
+	r->to_seq = to_seq;
+	r->snapshot = snapshot;
+	r->mode = TOPIC_READ_MVCC;
+	r->backward = true;
+	r->expect = to_seq;			/* the highest seq not walked yet */
+	r->buf = InvalidBuffer;
+	r->status_cache.valid = false;
+}
+
+/* Backward: pin the page holding r->expect and collect its records. */
+static bool
+reader_load_prev_page(TopicReader *r)
+{
+	if (BufferIsValid(r->buf))
+		ReleaseBuffer(r->buf);
+	r->buf = InvalidBuffer;
+	r->nvis = r->ivis = 0;
+
+	for (;;)
+	{
+		TopicPartitionState state;
+		BlockNumber blkno;
+		Buffer		buf;
+		Page		page;
+		TopicPageOpaque opaque;
+		int64		off64;
+		int64		lo;
+		bool		all_visible;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r->stop || r->expect < r->from_seq || r->expect < 0)
+			return false;
+		topic_get_state(r->rel, r->partition, &state);
+		blkno = topic_find_page_at_or_before(r->rel, r->partition, r->expect, &state);
+		if (!BlockNumberIsValid(blkno))
+			return false;
+		buf = topic_lock_live_page(r->rel, blkno, r->partition, BUFFER_LOCK_SHARE,
+								   NULL, r->expect);
+		if (!BufferIsValid(buf))
+			continue;			/* removed since: look again */
+		page = BufferGetPage(buf);
+		opaque = TopicPageGetOpaque(page);
+		if (opaque->first_seq > r->expect)
+		{
+			UnlockReleaseBuffer(buf);	/* reused since: look again */
+			continue;
+		}
+		all_visible = TopicPageAllVisible(page);
+		off64 = Min((int64) PageGetMaxOffsetNumber(page), r->expect - opaque->first_seq + 1);
+		lo = Max((int64) FirstOffsetNumber, r->from_seq - opaque->first_seq + 1);
+		for (; off64 >= lo; off64--)
+		{
+			OffsetNumber off = (OffsetNumber) off64;
+			ItemId		itemid = PageGetItemId(page, off);
+
+			if (ItemIdIsNormal(itemid) &&
+				(all_visible ||
+				 topic_record_status_cached(r->rel, buf, (char *) PageGetItem(page, itemid),
+											r->snapshot, &r->status_cache) == TREC_VISIBLE))
+				r->vis[r->nvis++] = off;
+		}
+		r->expect = opaque->first_seq - 1;
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		r->buf = buf;
+		return true;
+	}
+}
+
+/*
  * The next record of the walk, or false at its end.  *page stays valid (the
  * buffer pinned) until the next call or topic_reader_end.
  */
@@ -202,7 +286,7 @@ topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off)
 {
 	while (r->ivis >= r->nvis)
 	{
-		if (!reader_load_page(r))
+		if (!(r->backward ? reader_load_prev_page(r) : reader_load_page(r)))
 			return false;
 	}
 	*page = BufferGetPage(r->buf);

@@ -73,17 +73,7 @@ typedef struct TopicSeekState
 	bool		started;
 	bool		done;
 	TopicReader *reader;		/* the walk, in MVCC mode */
-
-	/* walking backward (ORDER BY seq DESC): one page at a time */
-	bool		backward;
-	int32		partition;
-	int64		from_seq;		/* lowest seq wanted */
-	int64		target;			/* highest seq not yet walked */
-	Buffer		bbuf;			/* pinned page whose records are handed out */
-	TopicStatusCache status_cache;
-	int			nvis;
-	int			ivis;
-	OffsetNumber vis[MaxOffsetNumber];
+	bool		backward;		/* ORDER BY seq DESC */
 } TopicSeekState;
 
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
@@ -384,7 +374,6 @@ seek_begin(CustomScanState *node, EState *estate, int eflags)
 		i++;
 	}
 	state->backward = list_nth_int(cscan->custom_private, SEEK_NEXPRS) != 0;
-	state->bbuf = InvalidBuffer;
 	state->reader = palloc0(sizeof(TopicReader));	/* no page pinned */
 	state->started = false;
 }
@@ -470,11 +459,8 @@ seek_start(TopicSeekState *state)
 		/* from the upper bound, or the last record, down to "from" */
 		if (to < 0)
 			to = topic_partition_next_seq(rel, partition, &pstate) - 1;
-		state->partition = partition;
-		state->from_seq = from;
-		state->target = to;
-		state->status_cache.valid = false;
-		state->nvis = state->ivis = 0;
+		topic_reader_begin_backward(state->reader, rel, partition, from, to,
+									state->css.ss.ps.state->es_snapshot);
 		state->done = false;
 		return;
 	}
@@ -483,74 +469,6 @@ seek_start(TopicSeekState *state)
 	topic_reader_begin(state->reader, rel, partition, from, to,
 					   state->css.ss.ps.state->es_snapshot, TOPIC_READ_MVCC);
 	state->done = false;
-}
-
-/*
- * Backward: pin the page holding the highest seq not walked yet and collect
- * its visible records, highest first.  Each page is found through the
- * directory (pages have no left-links); a page retention removed meanwhile
- * ends the walk there, as its records are gone.
- */
-static bool
-seek_prev_page(TopicSeekState *state)
-{
-	Relation	rel = state->css.ss.ss_currentRelation;
-	Snapshot	snapshot = state->css.ss.ps.state->es_snapshot;
-
-	if (BufferIsValid(state->bbuf))
-		ReleaseBuffer(state->bbuf);
-	state->bbuf = InvalidBuffer;
-	state->nvis = state->ivis = 0;
-
-	for (;;)
-	{
-		TopicPartitionState pstate;
-		BlockNumber blkno;
-		Buffer		buf;
-		Page		page;
-		TopicPageOpaque opaque;
-		int64		hi;
-		int64		lo;
-		int64		off64;
-		bool		all_visible;
-
-		CHECK_FOR_INTERRUPTS();
-		if (state->target < state->from_seq || state->target < 0)
-			return false;
-		topic_get_state(rel, state->partition, &pstate);
-		blkno = topic_find_page_at_or_before(rel, state->partition, state->target, &pstate);
-		if (!BlockNumberIsValid(blkno))
-			return false;
-		buf = topic_lock_live_page(rel, blkno, state->partition, BUFFER_LOCK_SHARE,
-								   NULL, state->target);
-		if (!BufferIsValid(buf))
-			continue;			/* removed since: look again */
-		page = BufferGetPage(buf);
-		opaque = TopicPageGetOpaque(page);
-		if (opaque->first_seq > state->target)
-		{
-			UnlockReleaseBuffer(buf);	/* reused since: look again */
-			continue;
-		}
-		all_visible = TopicPageAllVisible(page);
-		hi = Min((int64) PageGetMaxOffsetNumber(page), state->target - opaque->first_seq + 1);
-		lo = Max((int64) FirstOffsetNumber, state->from_seq - opaque->first_seq + 1);
-		for (off64 = hi; off64 >= lo; off64--)
-		{
-			OffsetNumber off = (OffsetNumber) off64;
-			ItemId		itemid = PageGetItemId(page, off);
-
-			if (ItemIdIsNormal(itemid) &&
-				(all_visible ||
-				 topic_record_status_cached(rel, buf, (char *) PageGetItem(page, itemid),
-											snapshot, &state->status_cache) == TREC_VISIBLE))
-				state->vis[state->nvis++] = off;
-		}
-		state->target = opaque->first_seq - 1;
-		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-		state->bbuf = buf;
-		return true;
-	}
 }
 
 static TupleTableSlot *
@@ -563,21 +481,6 @@ seek_next(ScanState *ss)
 
 	if (!state->started)
 		seek_start(state);
-	if (state->backward)
-	{
-		while (!state->done && state->ivis >= state->nvis)
-		{
-			if (!seek_prev_page(state))
-				state->done = true;
-		}
-		if (state->done)
-			return ExecClearTuple(slot);
-		off = state->vis[state->ivis++];
-		topic_store_record_lazy(slot, BufferGetPage(state->bbuf), off);
-		slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation);
-		ItemPointerSet(&slot->tts_tid, BufferGetBlockNumber(state->bbuf), off);
-		return slot;
-	}
 	if (state->done || !topic_reader_next(state->reader, &page, &off))
 	{
 		state->done = true;
@@ -609,9 +512,6 @@ seek_end(CustomScanState *node)
 
 	if (state->started)
 		topic_reader_end(state->reader);
-	if (BufferIsValid(state->bbuf))
-		ReleaseBuffer(state->bbuf);
-	state->bbuf = InvalidBuffer;
 	state->done = true;
 }
 
