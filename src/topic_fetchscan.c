@@ -61,7 +61,6 @@
 typedef struct TopicFetchState
 {
 	CustomScanState css;
-	Oid			funcid;
 	ExprState  *argstates[TOPIC_FETCH_NARGS];
 	uint32		needed;			/* bit (attno - 1): the query uses the column */
 
@@ -330,7 +329,6 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 	int			i = 0;
 
 	/* what the function scan's init_sexpr checks */
-	state->funcid = fexpr->funcid;
 	aclresult = pg_proc_aclcheck(fexpr->funcid, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fexpr->funcid));
