@@ -132,6 +132,16 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_topics.directory_fanout",
+							"Entries a topic directory page takes before it splits (developer option).",
+							"Small values build deep directories from few pages, for tests.",
+							&topics_directory_fanout,
+							TOPIC_DIR_CAPACITY,
+							3,
+							TOPIC_DIR_CAPACITY,
+							PGC_SUSET,
+							GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 	topic_maintenance_worker_register();
 	topic_producers_init();
 	MarkGUCPrefixReserved("pg_topics");

@@ -111,7 +111,8 @@
  */
 typedef struct TopicPageOpaqueData
 {
-	int64		first_seq;		/* data: seq of line pointer 1 */
+	int64		first_seq;		/* data: seq of line pointer 1; dir: leading
+								 * entries whose children retention freed */
 	int64		ts_floor;		/* data: highest ts of the partition before
 								 * this page (monotonic, for time seeks) */
 	BlockNumber next;			/* data: next page of the partition;
@@ -185,6 +186,8 @@ typedef struct TopicDirEntry
 								 * directory page one level down */
 	uint32		reserved;
 } TopicDirEntry;
+
+#define TOPIC_DIR_CAPACITY	((int) (TOPIC_CONTENT_SIZE / sizeof(TopicDirEntry)))
 
 /* ------------------------------------------------------------------------
  * Records (items of data pages)
@@ -290,6 +293,8 @@ extern BlockNumber topic_find_page_at_or_before(Relation rel, int32 partition, i
 												TopicPartitionState *state);
 extern bool topic_page_is_data(Page page);
 extern Buffer topic_new_buffer(Relation rel);
+extern Buffer topic_take_page(Relation rel, int32 partition, Buffer *statebuf, int *idx,
+							  BlockNumber *free_next);
 extern Buffer topic_lock_data_page(Relation rel, BlockNumber blkno, int32 partition,
 								   int mode, BufferAccessStrategy strategy);
 extern void topic_page_init(Page page, uint16 kind, int32 partition);
@@ -350,10 +355,12 @@ extern void topic_xlog_append(Relation rel, Buffer buf, uint16 old_lower,
  */
 extern void topic_dir_append(Relation rel, int32 partition, int64 seq,
 							 TimestampTz ts_floor, BlockNumber blkno);
-extern BlockNumber topic_dir_lookup(Relation rel, const TopicPartitionState *state,
-									int64 seq);
-extern BlockNumber topic_dir_lookup_ts(Relation rel, const TopicPartitionState *state,
-									   TimestampTz ts);
+extern BlockNumber topic_dir_lookup(Relation rel, int32 partition,
+									const TopicPartitionState *state, int64 seq);
+extern BlockNumber topic_dir_lookup_ts(Relation rel, int32 partition,
+									   const TopicPartitionState *state, TimestampTz ts);
+extern int64 topic_dir_trim(Relation rel, int32 partition, int64 live_seq);
+extern int	topics_directory_fanout;
 
 /* ------------------------------------------------------------------------
  * topic_record.c: record encoding and decoding
@@ -474,8 +481,9 @@ extern int64 topic_read_wait(Relation rel, int32 partition, int64 from_seq,
  */
 typedef struct TopicRetentionResult
 {
-	int64		pages_removed;
+	int64		pages_removed;	/* data pages */
 	int64		records_removed;
+	int64		dir_pages_freed;	/* directory pages no longer needed */
 	int64		log_start_seq;	/* after the run */
 	bool		stopped_early;	/* a page was pinned or in use: try later */
 } TopicRetentionResult;

@@ -498,33 +498,71 @@ set_stable_hint(TopicPartitionState *state, void *arg)
  * still running, or next_seq when there is none.  The walk starts at the
  * partition's stable_hint and moves the hint past full pages whose records
  * are all finished, so repeated calls only read the recent pages.
+ *
+ * The walk holds a pin at every step: the first page is pinned before the
+ * state page is let go, and each next page before the current one is
+ * released.  Retention frees only unpinned pages, head first, and moves the
+ * hint past a page in the same WAL record that frees it, so no page of the
+ * walk can be freed and reused for newer records under it (which would make
+ * it skip running transactions and report too high an offset), and the new
+ * hint, pinned until it is stored, is never a freed page.
  */
 static int64
-partition_last_stable(Relation rel, int32 partition, TopicPartitionState *state,
-					  int64 next)
+partition_last_stable(Relation rel, int32 partition, int64 next)
 {
-	BlockNumber blkno = BlockNumberIsValid(state->stable_hint) ?
-	state->stable_hint : state->head;
-	BlockNumber hint = blkno;
+	BlockNumber old_hint;
+	Buffer		buf = InvalidBuffer;
+	Buffer		hintbuf = InvalidBuffer;
 	bool		advancing = true;
+	bool		from_head = false;
 	int64		result = next;
 
-	while (BlockNumberIsValid(blkno))
+	for (;;)
 	{
-		Buffer		buf = ReadBuffer(rel, blkno);
+		int			idx;
+		Buffer		statebuf = topic_lock_state_page(rel, partition, BUFFER_LOCK_SHARE, &idx);
+		TopicPartitionState *st = topic_state_ptr(BufferGetPage(statebuf), idx);
+		BlockNumber start;
+
+		old_hint = st->stable_hint;
+		start = (BlockNumberIsValid(old_hint) && !from_head) ? old_hint : st->head;
+		if (BlockNumberIsValid(start))
+			buf = ReadBuffer(rel, start);
+		UnlockReleaseBuffer(statebuf);
+		if (!BufferIsValid(buf))
+			return result;
+
+		/* a hint an older version left on a page since freed: use the head */
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		if ((topic_page_is_data(BufferGetPage(buf)) &&
+			 TopicPageGetOpaque(BufferGetPage(buf))->partition == partition) || from_head)
+			break;
+		UnlockReleaseBuffer(buf);
+		buf = InvalidBuffer;
+		from_head = true;
+	}
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	hintbuf = buf;
+	IncrBufferRefCount(hintbuf);
+
+	while (BufferIsValid(buf))
+	{
 		Page		page;
 		TopicPageOpaque opaque;
 		OffsetNumber maxoff;
 		OffsetNumber off;
+		BlockNumber nextblk;
+		Buffer		nextbuf = InvalidBuffer;
 		bool		found = false;
+		bool		whole = true;	/* every record of the page looked at */
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
-		{
-			UnlockReleaseBuffer(buf);
-			break;				/* the hint is stale: report no stability info */
-		}
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("topic \"%s\" has an invalid data page at block %u",
+							RelationGetRelationName(rel), BufferGetBlockNumber(buf))));
 		opaque = TopicPageGetOpaque(page);
 		maxoff = PageGetMaxOffsetNumber(page);
 		for (off = FirstOffsetNumber; off <= maxoff; off++)
@@ -533,7 +571,10 @@ partition_last_stable(Relation rel, int32 partition, TopicPartitionState *state,
 			int64		seq = opaque->first_seq + off - 1;
 
 			if (seq >= next)
+			{
+				whole = false;	/* appended since next_seq was read */
 				break;
+			}
 			if (ItemIdIsNormal(itemid) &&
 				topic_xid_in_progress_now(buf, (char *) PageGetItem(page, itemid)))
 			{
@@ -542,18 +583,37 @@ partition_last_stable(Relation rel, int32 partition, TopicPartitionState *state,
 				break;
 			}
 		}
-		UnlockReleaseBuffer(buf);
-		if (found)
-			break;
-		if (advancing && BlockNumberIsValid(opaque->next))
-			hint = opaque->next;
+		nextblk = opaque->next;
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		/* nothing after the first running record, or past next_seq, counts */
+		if (!found && whole && BlockNumberIsValid(nextblk))
+			nextbuf = ReadBuffer(rel, nextblk);
+
+		/*
+		 * A full page whose records all finished: the hint moves past it
+		 * (not past one with records appended after next_seq was read: those
+		 * were not looked at and may still be running).
+		 */
+		if (advancing && BufferIsValid(nextbuf))
+		{
+			ReleaseBuffer(hintbuf);
+			hintbuf = nextbuf;
+			IncrBufferRefCount(hintbuf);
+		}
 		else
 			advancing = false;
-		blkno = opaque->next;
+		ReleaseBuffer(buf);
+		buf = nextbuf;
 	}
 
-	if (hint != state->stable_hint && BlockNumberIsValid(hint))
-		topic_update_state(rel, partition, set_stable_hint, &hint);
+	if (BufferIsValid(hintbuf))
+	{
+		BlockNumber hint = BufferGetBlockNumber(hintbuf);
+
+		if (hint != old_hint)
+			topic_update_state(rel, partition, set_stable_hint, &hint);
+		ReleaseBuffer(hintbuf);
+	}
 	return result;
 }
 
@@ -577,7 +637,7 @@ pg_topics_partition_info(PG_FUNCTION_ARGS)
 		values[1] = Int64GetDatum(state.log_start_seq);
 		values[2] = Int64GetDatum(next);
 		values[3] = Int64GetDatum(RecoveryInProgress() ? next :
-								  partition_last_stable(rel, p, &state, next));
+								  partition_last_stable(rel, p, next));
 		values[4] = Int64GetDatum(next - state.log_start_seq);
 		values[5] = Int64GetDatum((int64) state.npages * BLCKSZ);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -23,15 +23,45 @@
  * Only the holder of the partition's tail page lock appends to its directory
  * (see pg_topics.h), so appends of one partition never race each other.
  *
+ * Retention trims the tree from the left (topic_dir_trim): once every data
+ * page a leaf leads to is removed, the leaf goes to the partition's free
+ * list like a removed data page, and its parent counts it as trimmed (the
+ * opaque's first_seq field of a directory page, unused otherwise, holds the
+ * number of its leading entries whose children are gone); a page whose
+ * children are all gone goes the same way, one level up.  So the directory
+ * stays proportional to the data the partition keeps, not to everything it
+ * ever held.  Entries are never moved, so searches are unchanged; a search
+ * that chooses a trimmed entry is below the log start and answers "before
+ * everything" (the caller reads from the head).
+ *
+ * New directory pages, like new data pages, come from the free list first.
+ * A search may therefore reach, through a block number it read before the
+ * page was freed, a page that is now a data page, a free page, or a
+ * directory page at another level or place: the first three it recognises
+ * and starts over from the partition's state.  The last cannot mislead it:
+ * it went there for a key in a part of the tree retention trimmed, which
+ * precedes every key of a page made since, so the page answers "before
+ * everything" too (see dir_lookup).
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_topics.h"
 
 #include "access/generic_xlog.h"
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 
-#define DIR_CAPACITY	((int) (TOPIC_CONTENT_SIZE / sizeof(TopicDirEntry)))
+#define DIR_CAPACITY	TOPIC_DIR_CAPACITY
+
+/* entries a page takes before it splits: all that fit, unless testing */
+int			topics_directory_fanout = DIR_CAPACITY;
+
+/* leading entries of a directory page whose children retention freed */
+#define DIR_TRIMMED(page)	(TopicPageGetOpaque(page)->first_seq)
+
+/* searches that start over after meeting freed pages, before giving up */
+#define DIR_MAX_RESTARTS	3
 
 static inline TopicDirEntry *
 dir_entries(Page page)
@@ -55,6 +85,12 @@ dir_page_init(Page page, int32 partition, int level)
 	((PageHeader) page)->pd_lower = (char *) PageGetContents(page) - (char *) page;
 }
 
+static inline bool
+dir_full(Page page)
+{
+	return dir_count(page) >= Min(topics_directory_fanout, DIR_CAPACITY);
+}
+
 static void
 dir_page_add(Page page, const TopicDirEntry *entry)
 {
@@ -65,23 +101,60 @@ dir_page_add(Page page, const TopicDirEntry *entry)
 	((PageHeader) page)->pd_lower += sizeof(TopicDirEntry);
 }
 
+/* Whether page is a directory page of "partition" (at "level" if >= 0). */
+static bool
+dir_page_is(Page page, int32 partition, int level)
+{
+	TopicPageOpaque opaque = TopicPageGetOpaque(page);
+
+	return !PageIsNew(page) &&
+		((PageHeader) page)->pd_special == BLCKSZ - TOPIC_SPECIAL_SIZE &&
+		opaque->page_id == TOPIC_PAGE_ID && opaque->kind == TOPIC_PAGE_DIR &&
+		opaque->partition == partition && (level < 0 || opaque->level == level);
+}
+
+/*
+ * Read and lock a directory page of "partition" (at "level", unless level is
+ * negative).  Anything but a topic page is corruption.  A topic page that is
+ * not such a directory page is corruption too, unless stale_ok: a search
+ * reaches pages through block numbers that may be stale (the page freed by
+ * topic_dir_trim since, perhaps reused), and gets InvalidBuffer, with
+ * nothing locked, for those.
+ */
 static Buffer
-dir_read(Relation rel, BlockNumber blkno, int32 partition, int mode)
+dir_lock(Relation rel, BlockNumber blkno, int32 partition, int mode, int level,
+		 bool stale_ok)
 {
 	Buffer		buf = ReadBuffer(rel, blkno);
 	Page		page;
-	TopicPageOpaque opaque;
 
 	LockBuffer(buf, mode);
 	page = BufferGetPage(buf);
-	opaque = TopicPageGetOpaque(page);
-	if (PageIsNew(page) || opaque->page_id != TOPIC_PAGE_ID ||
-		opaque->kind != TOPIC_PAGE_DIR || opaque->partition != partition)
+	if (dir_page_is(page, partition, level))
+		return buf;
+	if (!stale_ok || PageIsNew(page) ||
+		((PageHeader) page)->pd_special != BLCKSZ - TOPIC_SPECIAL_SIZE ||
+		TopicPageGetOpaque(page)->page_id != TOPIC_PAGE_ID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("topic \"%s\" has an invalid directory page at block %u",
 						RelationGetRelationName(rel), blkno)));
-	return buf;
+	UnlockReleaseBuffer(buf);
+	return InvalidBuffer;
+}
+
+/* A directory page reached through the tree's own links, which are live. */
+static Buffer
+dir_read(Relation rel, BlockNumber blkno, int32 partition, int mode)
+{
+	return dir_lock(rel, blkno, partition, mode, -1, false);
+}
+
+/* A directory page a search reached: InvalidBuffer if freed since. */
+static Buffer
+dir_read_live(Relation rel, BlockNumber blkno, int32 partition, uint32 level)
+{
+	return dir_lock(rel, blkno, partition, BUFFER_LOCK_SHARE, (int) level, true);
 }
 
 /*
@@ -122,49 +195,78 @@ dir_search(Page page, int64 key, bool by_ts)
 /*
  * The data page whose first seq is the largest one <= key (by_ts false), or
  * the last data page whose ts_floor is < key (by_ts true), as far as the
- * directory knows; InvalidBlockNumber when the key precedes every entry.
+ * directory knows; InvalidBlockNumber when the key precedes every entry
+ * still in the tree (the caller then reads from the head).  The page
+ * returned may have been removed since: callers check.
+ *
+ * A page freed under the search (see the head of this file) sends it back
+ * to the partition's state, as does a "before everything" answer reached
+ * from a root that is no longer the root: a search that read the state long
+ * ago could otherwise take a page reused at the old root's level for the
+ * root, and read the partition from its head when the directory knows
+ * better.  Each start over needs retention to have freed pages meanwhile;
+ * after a few, the head is a correct answer too.
  */
 static BlockNumber
-dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq, bool by_ts)
+dir_lookup(Relation rel, int32 partition, const TopicPartitionState *state,
+		   int64 seq, bool by_ts)
 {
-	BlockNumber blkno = state->dir_root;
-	int32		partition;
-	BlockNumber found = InvalidBlockNumber;
-
-	if (!BlockNumberIsValid(blkno))
-		return InvalidBlockNumber;
-
-	/* the partition is implied by the state; read it off the root page */
-	{
-		Buffer		buf = ReadBuffer(rel, blkno);
-
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		partition = TopicPageGetOpaque(BufferGetPage(buf))->partition;
-		UnlockReleaseBuffer(buf);
-	}
+	BlockNumber root = state->dir_root;
+	uint32		root_level = state->dir_level;
+	BlockNumber blkno = root;
+	uint32		level = root_level;
+	int			restarts = 0;
 
 	for (;;)
 	{
-		Buffer		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_SHARE);
-		Page		page = BufferGetPage(buf);
-		TopicPageOpaque opaque = TopicPageGetOpaque(page);
-		int			idx = dir_search(page, seq, by_ts);
-		int			n = dir_count(page);
-		BlockNumber right = opaque->next;
-		uint16		level = opaque->level;
-		BlockNumber child = idx >= 0 ? dir_entries(page)[idx].blkno : InvalidBlockNumber;
+		Buffer		buf = InvalidBuffer;
+		Page		page;
+		int			idx;
+		int			n;
+		int64		trimmed;
+		BlockNumber right;
+		BlockNumber child;
 
+		if (BlockNumberIsValid(blkno))
+			buf = dir_read_live(rel, blkno, partition, level);
+		if (!BufferIsValid(buf))
+		{
+			TopicPartitionState fresh;
+
+			/* freed under us, or "before everything": look again from the state */
+			if (++restarts > DIR_MAX_RESTARTS)
+				return InvalidBlockNumber;
+			topic_get_state(rel, partition, &fresh);
+			if (!BlockNumberIsValid(blkno) && fresh.dir_root == root)
+				return InvalidBlockNumber;	/* the answer stands */
+			blkno = root = fresh.dir_root;
+			level = root_level = fresh.dir_level;
+			if (!BlockNumberIsValid(root))
+				return InvalidBlockNumber;
+			continue;
+		}
+		page = BufferGetPage(buf);
+		idx = dir_search(page, seq, by_ts);
+		n = dir_count(page);
+		trimmed = DIR_TRIMMED(page);
+		right = TopicPageGetOpaque(page)->next;
+		child = idx >= 0 ? dir_entries(page)[idx].blkno : InvalidBlockNumber;
 		UnlockReleaseBuffer(buf);
 
 		/* B-link rule: the key may live to the right of this page */
 		if (BlockNumberIsValid(right) && (idx == n - 1))
 		{
-			Buffer		rbuf = dir_read(rel, right, partition, BUFFER_LOCK_SHARE);
-			Page		rpage = BufferGetPage(rbuf);
-			bool		go_right = dir_count(rpage) > 0 &&
-			dir_entry_before(&dir_entries(rpage)[0], seq, by_ts);
+			Buffer		rbuf = dir_read_live(rel, right, partition, level);
+			bool		go_right = false;
 
-			UnlockReleaseBuffer(rbuf);
+			if (BufferIsValid(rbuf))
+			{
+				Page		rpage = BufferGetPage(rbuf);
+
+				go_right = dir_count(rpage) > 0 &&
+					dir_entry_before(&dir_entries(rpage)[0], seq, by_ts);
+				UnlockReleaseBuffer(rbuf);
+			}
 			if (go_right)
 			{
 				blkno = right;
@@ -172,24 +274,32 @@ dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq, bool by_ts
 			}
 		}
 
-		if (!BlockNumberIsValid(child))
-			return found;		/* key precedes this subtree */
-		if (level == 0)
+		if (level == 0 && BlockNumberIsValid(child))
 			return child;
+
+		/* before every entry, or in a part retention trimmed away */
+		if (!BlockNumberIsValid(child) || idx < trimmed)
+		{
+			blkno = InvalidBlockNumber;
+			continue;
+		}
 		blkno = child;
+		level--;
 	}
 }
 
 BlockNumber
-topic_dir_lookup(Relation rel, const TopicPartitionState *state, int64 seq)
+topic_dir_lookup(Relation rel, int32 partition, const TopicPartitionState *state,
+				 int64 seq)
 {
-	return dir_lookup(rel, state, seq, false);
+	return dir_lookup(rel, partition, state, seq, false);
 }
 
 BlockNumber
-topic_dir_lookup_ts(Relation rel, const TopicPartitionState *state, TimestampTz ts)
+topic_dir_lookup_ts(Relation rel, int32 partition, const TopicPartitionState *state,
+					TimestampTz ts)
 {
-	return dir_lookup(rel, state, (int64) ts, true);
+	return dir_lookup(rel, partition, state, (int64) ts, true);
 }
 
 /* The rightmost page at "level", following right-links at every level. */
@@ -222,59 +332,69 @@ dir_rightmost(Relation rel, int32 partition, BlockNumber root, int level)
 	}
 }
 
-typedef struct RootArgs
-{
-	BlockNumber root;
-	uint32		level;
-} RootArgs;
-
+/*
+ * The state change of a WAL record that used a page from topic_take_page:
+ * the free list loses its first page, if the page came from there.
+ */
 static void
-set_root(TopicPartitionState *state, void *arg)
+dir_took_page(Page statepage, int idx, BlockNumber free_next)
 {
-	RootArgs   *a = (RootArgs *) arg;
-
-	state->dir_root = a->root;
-	state->dir_level = a->level;
+	if (BlockNumberIsValid(free_next))
+		topic_state_ptr(statepage, idx)->free_head = free_next;
 }
 
 /*
  * A new root above every page of the current top level (normally the old
  * root and its new sibling; more if an earlier split crashed before its
- * parent entry was made).
+ * parent entry was made), made the partition's root in the same WAL record.
+ * The top level's first keys are read first, holding no other lock: they
+ * never change, and only we (the appender) add pages to that level.
  */
 static void
 dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 {
-	Buffer		rootbuf = topic_new_buffer(rel);
+	TopicDirEntry *entries = palloc(sizeof(TopicDirEntry) * DIR_CAPACITY);
+	int			n = 0;
+	BlockNumber blkno = state->dir_root;
+	Buffer		rootbuf;
+	Buffer		statebuf;
+	BlockNumber free_next;
+	int			idx;
 	GenericXLogState *xs;
 	Page		page;
-	BlockNumber blkno = state->dir_root;
-	RootArgs	args;
+	Page		statepage;
+	TopicPartitionState *st;
+	int			i;
 
-	xs = GenericXLogStart(rel);
-	page = GenericXLogRegisterBuffer(xs, rootbuf, GENERIC_XLOG_FULL_IMAGE);
-	dir_page_init(page, partition, state->dir_level + 1);
-	while (BlockNumberIsValid(blkno))
+	while (BlockNumberIsValid(blkno) && n < DIR_CAPACITY)
 	{
 		Buffer		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_SHARE);
 		Page		child = BufferGetPage(buf);
-		TopicDirEntry e;
 
-		if (dir_count(child) > 0 && dir_count(page) < DIR_CAPACITY)
+		if (dir_count(child) > 0)
 		{
-			e = dir_entries(child)[0];
-			e.blkno = blkno;
-			dir_page_add(page, &e);
+			entries[n] = dir_entries(child)[0];
+			entries[n++].blkno = blkno;
 		}
 		blkno = TopicPageGetOpaque(child)->next;
 		UnlockReleaseBuffer(buf);
 	}
-	GenericXLogFinish(xs);
 
-	args.root = BufferGetBlockNumber(rootbuf);
-	args.level = state->dir_level + 1;
+	rootbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
+	xs = GenericXLogStart(rel);
+	page = GenericXLogRegisterBuffer(xs, rootbuf, GENERIC_XLOG_FULL_IMAGE);
+	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+	dir_page_init(page, partition, state->dir_level + 1);
+	for (i = 0; i < n; i++)
+		dir_page_add(page, &entries[i]);
+	dir_took_page(statepage, idx, free_next);
+	st = topic_state_ptr(statepage, idx);
+	st->dir_root = BufferGetBlockNumber(rootbuf);
+	st->dir_level = state->dir_level + 1;
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(statebuf);
 	UnlockReleaseBuffer(rootbuf);
-	topic_update_state(rel, partition, set_root, &args);
+	pfree(entries);
 }
 
 static void
@@ -286,6 +406,9 @@ dir_insert(Relation rel, int32 partition, int level, const TopicDirEntry *entry)
 	Page		page;
 	GenericXLogState *xs;
 	Buffer		newbuf;
+	Buffer		statebuf;
+	BlockNumber free_next;
+	int			idx;
 	Page		newpage;
 	TopicDirEntry up;
 
@@ -293,7 +416,7 @@ dir_insert(Relation rel, int32 partition, int level, const TopicDirEntry *entry)
 	blkno = dir_rightmost(rel, partition, state.dir_root, level);
 	buf = dir_read(rel, blkno, partition, BUFFER_LOCK_EXCLUSIVE);
 
-	if (dir_count(BufferGetPage(buf)) < DIR_CAPACITY)
+	if (!dir_full(BufferGetPage(buf)))
 	{
 		xs = GenericXLogStart(rel);
 		page = GenericXLogRegisterBuffer(xs, buf, 0);
@@ -304,10 +427,11 @@ dir_insert(Relation rel, int32 partition, int level, const TopicDirEntry *entry)
 	}
 
 	/* full: start a right sibling holding the new entry */
-	newbuf = topic_new_buffer(rel);
+	newbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
 	xs = GenericXLogStart(rel);
 	page = GenericXLogRegisterBuffer(xs, buf, 0);
 	newpage = GenericXLogRegisterBuffer(xs, newbuf, GENERIC_XLOG_FULL_IMAGE);
+	dir_took_page(GenericXLogRegisterBuffer(xs, statebuf, 0), idx, free_next);
 	dir_page_init(newpage, partition, level);
 	dir_page_add(newpage, entry);
 	TopicPageGetOpaque(page)->next = BufferGetBlockNumber(newbuf);
@@ -315,6 +439,7 @@ dir_insert(Relation rel, int32 partition, int level, const TopicDirEntry *entry)
 
 	up = *entry;
 	up.blkno = BufferGetBlockNumber(newbuf);
+	UnlockReleaseBuffer(statebuf);
 	UnlockReleaseBuffer(newbuf);
 	UnlockReleaseBuffer(buf);
 
@@ -344,19 +469,160 @@ topic_dir_append(Relation rel, int32 partition, int64 seq, TimestampTz ts_floor,
 	topic_get_state(rel, partition, &state);
 	if (!BlockNumberIsValid(state.dir_root))
 	{
-		Buffer		buf = topic_new_buffer(rel);
+		Buffer		statebuf;
+		BlockNumber free_next;
+		int			idx;
+		Buffer		buf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
 		GenericXLogState *xs = GenericXLogStart(rel);
 		Page		page = GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
-		RootArgs	args;
+		Page		statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+		TopicPartitionState *st = topic_state_ptr(statepage, idx);
 
 		dir_page_init(page, partition, 0);
 		dir_page_add(page, &entry);
+		dir_took_page(statepage, idx, free_next);
+		st->dir_root = BufferGetBlockNumber(buf);
+		st->dir_level = 0;
 		GenericXLogFinish(xs);
-		args.root = BufferGetBlockNumber(buf);
-		args.level = 0;
+		UnlockReleaseBuffer(statebuf);
 		UnlockReleaseBuffer(buf);
-		topic_update_state(rel, partition, set_root, &args);
 		return;
 	}
 	dir_insert(rel, partition, 0, &entry);
+}
+
+/*
+ * Free one directory page of "partition" whose parent no longer needs it:
+ * victim becomes a free page on the partition's free list, and its parent,
+ * whose first untrimmed entry it is, counts one more trimmed entry; one WAL
+ * record.  Returns false, changing nothing, when a search has the victim
+ * pinned right now (the next run frees it) or the tree changed under us.
+ */
+static bool
+dir_free_page(Relation rel, int32 partition, BlockNumber parent, BlockNumber victim,
+			  uint32 level)
+{
+	Buffer		pbuf = dir_read(rel, parent, partition, BUFFER_LOCK_EXCLUSIVE);
+	Buffer		vbuf;
+	Buffer		statebuf;
+	Page		ppage = BufferGetPage(pbuf);
+	Page		vpage;
+	Page		statepage;
+	TopicPartitionState *st;
+	GenericXLogState *xs;
+	int64		t = DIR_TRIMMED(ppage);
+	int			idx;
+
+	if (t >= dir_count(ppage) || dir_entries(ppage)[t].blkno != victim)
+	{
+		UnlockReleaseBuffer(pbuf);
+		return false;
+	}
+
+	/* a search holds a pin only while it reads the page: leave it be */
+	vbuf = ReadBuffer(rel, victim);
+	if (!ConditionalLockBufferForCleanup(vbuf))
+	{
+		ReleaseBuffer(vbuf);
+		UnlockReleaseBuffer(pbuf);
+		return false;
+	}
+	if (!dir_page_is(BufferGetPage(vbuf), partition, (int) level))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("topic \"%s\" has an invalid directory page at block %u",
+						RelationGetRelationName(rel), victim)));
+
+	/* directory pages, then the state page: the lock order of appends */
+	statebuf = topic_lock_state_page(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
+	xs = GenericXLogStart(rel);
+	vpage = GenericXLogRegisterBuffer(xs, vbuf, GENERIC_XLOG_FULL_IMAGE);
+	ppage = GenericXLogRegisterBuffer(xs, pbuf, 0);
+	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+	st = topic_state_ptr(statepage, idx);
+	topic_page_init(vpage, TOPIC_PAGE_FREE, partition);
+	TopicPageGetOpaque(vpage)->next = st->free_head;
+	st->free_head = victim;
+	DIR_TRIMMED(ppage) = t + 1;
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(statebuf);
+	UnlockReleaseBuffer(vbuf);
+	UnlockReleaseBuffer(pbuf);
+	return true;
+}
+
+/*
+ * Free the directory pages of "partition" that lead only to removed data
+ * pages; live_seq is the first seq of the partition's head page, so every
+ * data page starting below it is gone.  Walking down the first untrimmed
+ * entry of each level from the root finds the leftmost page of every level
+ * still in the tree; the first of them that is no longer needed goes, and
+ * the walk starts again: a leaf when its right sibling starts at or before
+ * live_seq, a page above when all its children are gone.  The root and the
+ * rightmost page of each level always stay.  Returns the pages freed.
+ *
+ * The caller holds ShareUpdateExclusiveLock on the topic (retention), so
+ * nobody else frees pages of this directory, and no buffer lock.
+ */
+int64
+topic_dir_trim(Relation rel, int32 partition, int64 live_seq)
+{
+	int64		freed = 0;
+
+	for (;;)
+	{
+		TopicPartitionState state;
+		BlockNumber blkno;
+		BlockNumber parent = InvalidBlockNumber;
+		BlockNumber victim = InvalidBlockNumber;
+		uint32		level;
+
+		CHECK_FOR_INTERRUPTS();
+		topic_get_state(rel, partition, &state);
+		if (!BlockNumberIsValid(state.dir_root) || state.dir_level == 0)
+			break;
+
+		blkno = state.dir_root;
+		level = state.dir_level;
+		for (;;)
+		{
+			Buffer		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_SHARE);
+			Page		page = BufferGetPage(buf);
+			BlockNumber right = TopicPageGetOpaque(page)->next;
+			int64		t = DIR_TRIMMED(page);
+			int			n = dir_count(page);
+			bool		unneeded = false;
+
+			if (level < state.dir_level && BlockNumberIsValid(right))
+			{
+				if (level > 0)
+					unneeded = t >= n;
+				else
+				{
+					Buffer		rbuf = dir_read(rel, right, partition, BUFFER_LOCK_SHARE);
+					Page		rpage = BufferGetPage(rbuf);
+
+					unneeded = dir_count(rpage) > 0 &&
+						dir_entries(rpage)[0].seq <= live_seq;
+					UnlockReleaseBuffer(rbuf);
+				}
+			}
+			if (unneeded || level == 0 || t >= n)
+			{
+				if (unneeded)
+					victim = blkno;
+				UnlockReleaseBuffer(buf);
+				break;
+			}
+			parent = blkno;
+			blkno = dir_entries(page)[t].blkno;
+			UnlockReleaseBuffer(buf);
+			level--;
+		}
+		if (!BlockNumberIsValid(victim) ||
+			!dir_free_page(rel, partition, parent, victim, level))
+			break;
+		freed++;
+	}
+	return freed;
 }

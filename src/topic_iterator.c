@@ -85,7 +85,7 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 	if (!BlockNumberIsValid(state.head))
 		return next;
 	if (BlockNumberIsValid(state.dir_root))
-		blkno = topic_dir_lookup_ts(rel, &state, at);
+		blkno = topic_dir_lookup_ts(rel, partition, &state, at);
 	if (!BlockNumberIsValid(blkno))
 		blkno = state.head;
 
@@ -163,8 +163,12 @@ partition_newest_ts(Relation rel, int32 partition)
 		opaque = TopicPageGetOpaque(page);
 		if (!topic_page_is_data(page) || opaque->partition != partition)
 		{
+			/* the tail we read was removed and its page reused: again */
 			UnlockReleaseBuffer(buf);
-			break;
+			CHECK_FOR_INTERRUPTS();
+			topic_get_state(rel, partition, &state);
+			blkno = state.tail;
+			continue;
 		}
 		if (BlockNumberIsValid(opaque->next))
 		{

@@ -160,6 +160,28 @@ collect_toasted(Page page, OffsetNumber off, List *toasted)
 }
 
 /*
+ * Free the directory pages of a partition that lead only to data pages
+ * before its head, which are all removed.  Done on every run, not only when
+ * pages went, so a page a search had pinned last time goes now.
+ */
+static int64
+trim_directory(Relation rel, int32 partition)
+{
+	TopicPartitionState state;
+	Buffer		buf;
+	int64		live_seq;
+
+	topic_get_state(rel, partition, &state);
+	if (!BlockNumberIsValid(state.head) || !BlockNumberIsValid(state.dir_root) ||
+		state.dir_level == 0)
+		return 0;
+	buf = topic_lock_data_page(rel, state.head, partition, BUFFER_LOCK_SHARE, NULL);
+	live_seq = TopicPageGetOpaque(BufferGetPage(buf))->first_seq;
+	UnlockReleaseBuffer(buf);
+	return topic_dir_trim(rel, partition, live_seq);
+}
+
+/*
  * Remove head pages of one partition that retention no longer keeps: pages
  * whose newest record is older than cutoff (DT_NOBEGIN: no time limit), or,
  * while the partition's data pages exceed retention_bytes (< 0: no limit),
@@ -295,6 +317,9 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 	foreach(lc, toasted)
 		toast_delete_datum(rel, PointerGetDatum(lfirst(lc)), false);
 	list_free_deep(toasted);
+
+	/* and so do directory pages that led only to removed pages */
+	res->dir_pages_freed = trim_directory(rel, partition);
 }
 
 /*
@@ -345,7 +370,7 @@ pg_topics_apply_retention(PG_FUNCTION_ARGS)
 
 		topic_apply_retention(rel, p, cutoff, retention_bytes, false, &res);
 		values[0] = Int32GetDatum(p);
-		values[1] = Int64GetDatum(res.pages_removed);
+		values[1] = Int64GetDatum(res.pages_removed + res.dir_pages_freed);
 		values[2] = Int64GetDatum(res.records_removed);
 		values[3] = Int64GetDatum(res.log_start_seq);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -580,7 +605,7 @@ pg_topics_compact(PG_FUNCTION_ARGS)
 		topic_apply_retention(rel, p, DT_NOBEGIN, -1, true, &res);
 		values[0] = Int32GetDatum(p);
 		values[1] = Int64GetDatum(removed);
-		values[2] = Int64GetDatum(res.pages_removed);
+		values[2] = Int64GetDatum(res.pages_removed + res.dir_pages_freed);
 		values[3] = Int64GetDatum(res.log_start_seq);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -415,6 +415,11 @@ topic_read_all_states(Relation rel, int *npartitions)
 /*
  * The next seq of a partition (Kafka's high watermark, counting records of
  * transactions still in progress).  Also returns the state read.
+ *
+ * The tail named by the state may stop being the tail, be removed by
+ * retention and be reused, as a directory page even, before we read it;
+ * then we read the state again (a reused data page is newer, and its chain
+ * leads to the tail just as well).
  */
 int64
 topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *state)
@@ -425,11 +430,20 @@ topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *sta
 	blkno = state->tail;
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buf = topic_lock_data_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL);
+		Buffer		buf = ReadBuffer(rel, blkno);
 		Page		page = BufferGetPage(buf);
 		TopicPageOpaque opaque;
 
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		opaque = TopicPageGetOpaque(page);
+		if (!topic_page_is_data(page) || opaque->partition != partition)
+		{
+			UnlockReleaseBuffer(buf);
+			CHECK_FOR_INTERRUPTS();
+			topic_get_state(rel, partition, state);
+			blkno = state->tail;
+			continue;
+		}
 		if (!BlockNumberIsValid(opaque->next))
 		{
 			int64		next = opaque->first_seq + PageGetMaxOffsetNumber(page);
@@ -459,6 +473,48 @@ topic_new_buffer(Relation rel)
 	buf = ReadBufferExtended(rel, MAIN_FORKNUM, P_NEW, RBM_ZERO_AND_LOCK, NULL);
 	UnlockRelationForExtension(rel, ExclusiveLock);
 	return buf;
+}
+
+/*
+ * A page for a new data or directory page of "partition", exclusively
+ * locked: the first page of the partition's free list when it has one, else
+ * a new page at the end of the file.  Returns with the partition's state
+ * page exclusively locked in *statebuf (its slot in *idx) for the caller's
+ * WAL record, which must also make *free_next, when valid, the list's first
+ * page: taking a free page and using it are one record, so a crash never
+ * leaves a page both free and in use.  Only the partition's appender
+ * (holding its tail page) takes pages, so nobody else pops the list.
+ */
+Buffer
+topic_take_page(Relation rel, int32 partition, Buffer *statebuf, int *idx,
+				BlockNumber *free_next)
+{
+	Buffer		newbuf;
+	int			attempt;
+
+	/*
+	 * Retention may push pages in front of the one we popped before we hold
+	 * the state page; then the list's first page is another, and we look
+	 * again rather than extend the file while the list has pages.
+	 */
+	for (attempt = 0; attempt < 10; attempt++)
+	{
+		newbuf = topic_pop_free_page(rel, partition, free_next);
+		if (!BufferIsValid(newbuf))
+			break;
+		*statebuf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, idx);
+		if (topic_page_states(BufferGetPage(*statebuf))[*idx].free_head ==
+			BufferGetBlockNumber(newbuf))
+			return newbuf;
+		UnlockReleaseBuffer(*statebuf);
+		UnlockReleaseBuffer(newbuf);
+	}
+
+	/* extending the file: the state page is not held across that */
+	newbuf = topic_new_buffer(rel);
+	*statebuf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, idx);
+	*free_next = InvalidBlockNumber;
+	return newbuf;
 }
 
 /*
@@ -706,7 +762,7 @@ static Buffer
 topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 {
 	BlockNumber free_next;
-	Buffer		newbuf = topic_pop_free_page(rel, partition, &free_next);
+	Buffer		newbuf;
 	BlockNumber newblk;
 	GenericXLogState *xs;
 	Page		oldpage;
@@ -719,22 +775,7 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	TimestampTz floor_ts;
 
 	floor_ts = topic_page_max_ts(BufferGetPage(buf));
-	statebuf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
-	if (BufferIsValid(newbuf) &&
-		topic_page_states(BufferGetPage(statebuf))[idx].free_head != BufferGetBlockNumber(newbuf))
-	{
-		/* retention pushed pages in front of it meanwhile: leave the list be */
-		UnlockReleaseBuffer(newbuf);
-		newbuf = InvalidBuffer;
-	}
-	if (!BufferIsValid(newbuf))
-	{
-		/* extending the file: the state page is not held across that */
-		UnlockReleaseBuffer(statebuf);
-		newbuf = topic_new_buffer(rel);
-		statebuf = topic_state_buffer(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
-		free_next = InvalidBlockNumber;
-	}
+	newbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
 	newblk = BufferGetBlockNumber(newbuf);
 
 	xs = GenericXLogStart(rel);
@@ -948,10 +989,10 @@ topic_append(Relation rel, TopicNewRecord *recs, int nrecs, CommandId cid)
 
 /* Where a search for seq starts: the directory's page for it, or the head. */
 static BlockNumber
-find_page_start(Relation rel, TopicPartitionState *state, int64 seq)
+find_page_start(Relation rel, int32 partition, TopicPartitionState *state, int64 seq)
 {
 	BlockNumber blkno = BlockNumberIsValid(state->dir_root) ?
-		topic_dir_lookup(rel, state, seq) : InvalidBlockNumber;
+		topic_dir_lookup(rel, partition, state, seq) : InvalidBlockNumber;
 
 	return BlockNumberIsValid(blkno) ? blkno : state->head;
 }
@@ -961,9 +1002,10 @@ find_page_start(Relation rel, TopicPartitionState *state, int64 seq)
  * new state, through the directory, or from the head when the directory
  * still leads to the removed page.  It does for a seq at or above the log
  * start that falls in a gap of explicit seqs right after removed pages: the
- * directory keeps the entries of removed pages (it is not trimmed), and the
- * last entry at or before such a seq is a removed page.  The chain from the
- * head is always live.  A seq below the new log start is raised to it.
+ * directory keeps the entries of removed pages until a whole directory page
+ * can go (topic_dir_trim), and the last entry at or before such a seq is a
+ * removed page.  The chain from the head is always live.  A seq below the
+ * new log start is raised to it.
  */
 static BlockNumber
 find_page_again(Relation rel, int32 partition, int64 *seq,
@@ -976,7 +1018,7 @@ find_page_again(Relation rel, int32 partition, int64 *seq,
 		*seq = state->log_start_seq;
 	if (!BlockNumberIsValid(state->head))
 		return InvalidBlockNumber;
-	blkno = find_page_start(rel, state, *seq);
+	blkno = find_page_start(rel, partition, state, *seq);
 	return blkno == failed ? state->head : blkno;
 }
 
@@ -998,7 +1040,7 @@ find_page(Relation rel, int32 partition, int64 seq, TopicPartitionState *state,
 	if (!BlockNumberIsValid(state->head) ||
 		(at_or_before && seq < state->log_start_seq))
 		return InvalidBlockNumber;
-	blkno = find_page_start(rel, state, seq);
+	blkno = find_page_start(rel, partition, state, seq);
 
 	for (;;)
 	{

@@ -16,7 +16,7 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
-use IPC::Run qw(start finish);
+use IPC::Run qw(finish);
 use Test::More;
 use FindBin;
 use lib $FindBin::RealBin;
@@ -53,18 +53,6 @@ COMMIT;
 };
 close $fh;
 
-sub load
-{
-	my ($script, $clients) = @_;
-	my ($out, $err) = ('', '');
-	return start(
-		[
-			'pgbench', '-n', '-T', '300', '-c', $clients, '-j', $clients,
-			'-f', "$dir/$script", '-h', $node->host, '-p', $node->port, 'postgres'
-		],
-		'>', \$out, '2>', \$err);
-}
-
 my $checks = {
 	'acknowledged records present and intact' => q{
 		SELECT count(*) FROM ack a
@@ -95,7 +83,8 @@ my $failures = 0;
 for my $round (1 .. $rounds)
 {
 	my $processed_before = $node->safe_psql('postgres', 'SELECT count(*) FROM processed');
-	my @load = (load('produce.sql', 4), load('abort.sql', 1), load('consume.sql', 2));
+	my @load = (pgbench_load($node, "$dir/produce.sql", 4), pgbench_load($node, "$dir/abort.sql", 1),
+		pgbench_load($node, "$dir/consume.sql", 2));
 
 	# let the load make progress, then crash in the middle of it
 	my $target = $acked + 150;

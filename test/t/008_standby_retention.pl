@@ -1,7 +1,9 @@
 # Retention on a primary with a streaming standby: removed pages, the moved
-# log start and reused pages all replay, so the standby returns exactly what
-# the primary returns; after promotion the new primary keeps producing and
-# applying retention without reusing a seq.
+# log start, trimmed directory pages and reused pages all replay, so the
+# standby returns exactly what the primary returns; after promotion the new
+# primary keeps producing and applying retention without reusing a seq.
+# The directory takes three entries a page here (a developer option), so
+# that it is several levels deep and retention trims it on every run.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -11,7 +13,8 @@ use FindBin;
 use lib $FindBin::RealBin;
 use TopicsNode;
 
-my $primary = topics_node('primary', init => { allows_streaming => 1 });
+my $primary = topics_node('primary', init => { allows_streaming => 1 },
+	conf => ['pg_topics.directory_fanout = 3']);
 $primary->start;
 $primary->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;
@@ -40,6 +43,11 @@ my %q = (
 	fetch => q{SELECT seq, key, md5(value) FROM topics.fetch('kept', 1,
 				 (SELECT log_start_seq FROM topics.partitions WHERE partition = 1), 100000)},
 	seek => q{SELECT seq FROM kept WHERE partition = 2 AND seq >= 0 ORDER BY seq LIMIT 50},
+	seeks => q{SELECT b.partition, x, (SELECT seq FROM kept WHERE partition = b.partition AND seq >= x
+										ORDER BY seq LIMIT 1)
+			   FROM topics.partitions b, LATERAL generate_series(0, b.next_seq, 7) x},
+	latest => q{SELECT seq FROM kept WHERE partition = 0 ORDER BY seq DESC LIMIT 40},
+	at_time => q{SELECT topics.seq_at_time('kept', p, '2000-01-01') FROM generate_series(0, 2) p},
 	size => q{SELECT pg_relation_size('kept')},
 );
 my $moved = $primary->safe_psql('postgres',

@@ -7,9 +7,10 @@ package TopicsNode;
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use IPC::Run qw(start);
 use Exporter 'import';
 
-our @EXPORT = qw(topics_node);
+our @EXPORT = qw(topics_node pgbench_load);
 
 # topics_node(NAME, init => {init options}, conf => [extra lines])
 # returns the initialized node, not started.
@@ -22,6 +23,22 @@ sub topics_node
 		join("\n", "shared_preload_libraries = 'pg_topics'",
 			"pg_topics.maintenance_interval = 0", @{ $opts{conf} // [] }) . "\n");
 	return $node;
+}
+
+# pgbench_load(NODE, SCRIPT, CLIENTS): start pgbench running SCRIPT (a file)
+# with CLIENTS clients against NODE for up to five minutes, in the
+# background; returns the IPC::Run harness (finish() it after stopping the
+# node: the clients fail when the server goes away).
+sub pgbench_load
+{
+	my ($node, $script, $clients) = @_;
+	my ($out, $err) = ('', '');
+	return start(
+		[
+			'pgbench', '-n', '-T', '300', '-c', $clients, '-j', $clients,
+			'-f', $script, '-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'>', \$out, '2>', \$err);
 }
 
 1;
