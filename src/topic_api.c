@@ -494,6 +494,26 @@ set_stable_hint(TopicPartitionState *state, void *arg)
 }
 
 /*
+ * Pin where the walk of partition_last_stable starts, the stable hint or
+ * (from_head, or without a hint) the head, while holding the state page;
+ * InvalidBuffer when the partition has no page.
+ */
+static Buffer
+pin_stable_start(Relation rel, int32 partition, bool from_head, BlockNumber *old_hint)
+{
+	int			idx;
+	Buffer		statebuf = topic_lock_state_page(rel, partition, BUFFER_LOCK_SHARE, &idx);
+	TopicPartitionState *st = topic_state_ptr(BufferGetPage(statebuf), idx);
+	BlockNumber start = (BlockNumberIsValid(st->stable_hint) && !from_head) ?
+		st->stable_hint : st->head;
+	Buffer		buf = BlockNumberIsValid(start) ? ReadBuffer(rel, start) : InvalidBuffer;
+
+	*old_hint = st->stable_hint;
+	UnlockReleaseBuffer(statebuf);
+	return buf;
+}
+
+/*
  * The last stable offset: the seq of the first record whose transaction is
  * still running, or next_seq when there is none.  The walk starts at the
  * partition's stable_hint and moves the hint past full pages whose records
@@ -511,37 +531,25 @@ static int64
 partition_last_stable(Relation rel, int32 partition, int64 next)
 {
 	BlockNumber old_hint;
-	Buffer		buf = InvalidBuffer;
-	Buffer		hintbuf = InvalidBuffer;
+	Buffer		buf = pin_stable_start(rel, partition, false, &old_hint);
+	Buffer		hintbuf;
 	bool		advancing = true;
-	bool		from_head = false;
 	int64		result = next;
 
-	for (;;)
+	if (!BufferIsValid(buf))
+		return result;
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	if (!topic_page_is_data(BufferGetPage(buf)) ||
+		TopicPageGetOpaque(BufferGetPage(buf))->partition != partition)
 	{
-		int			idx;
-		Buffer		statebuf = topic_lock_state_page(rel, partition, BUFFER_LOCK_SHARE, &idx);
-		TopicPartitionState *st = topic_state_ptr(BufferGetPage(statebuf), idx);
-		BlockNumber start;
-
-		old_hint = st->stable_hint;
-		start = (BlockNumberIsValid(old_hint) && !from_head) ? old_hint : st->head;
-		if (BlockNumberIsValid(start))
-			buf = ReadBuffer(rel, start);
-		UnlockReleaseBuffer(statebuf);
+		/* a hint an older version left on a page since freed: the head */
+		UnlockReleaseBuffer(buf);
+		buf = pin_stable_start(rel, partition, true, &old_hint);
 		if (!BufferIsValid(buf))
 			return result;
-
-		/* a hint an older version left on a page since freed: use the head */
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		if ((topic_page_is_data(BufferGetPage(buf)) &&
-			 TopicPageGetOpaque(BufferGetPage(buf))->partition == partition) || from_head)
-			break;
-		UnlockReleaseBuffer(buf);
-		buf = InvalidBuffer;
-		from_head = true;
 	}
-	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	else
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 	hintbuf = buf;
 	IncrBufferRefCount(hintbuf);
 
