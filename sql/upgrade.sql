@@ -1,6 +1,8 @@
 --
 -- ALTER EXTENSION pg_topics UPDATE: a database created with version 0.1
--- keeps its topics, records and consumer positions, and gains retention.
+-- keeps its topics, records and consumer positions, and gains retention
+-- (0.2) and a consume that goes on at the log start when retention races
+-- it (0.3).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -20,6 +22,10 @@ SELECT topics.create_topic('up_new', 1, retention => '1 day');
 
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
+
+-- the 0.3 consume is in place
+SELECT prosrc LIKE '%WHEN invalid_parameter_value THEN%' AS consume_follows_log_start
+FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
 
 -- records and positions are untouched
 SELECT count(*) AS same_records FROM before b JOIN up_orders o USING (partition, seq, key, value);

@@ -339,8 +339,8 @@ extern void topic_fetch_check_args(const Datum *values, const bool *nulls,
 extern Relation topic_fetch_open(const TopicFetchArgs *args);
 extern int64 topic_read_partition(Relation rel, int32 partition, int64 from_seq,
 								  int64 to_seq, Snapshot snapshot,
-								  TopicReadMode mode, TopicRecordCallback cb,
-								  void *arg);
+								  TopicReadMode mode, bool follow_log_start,
+								  TopicRecordCallback cb, void *arg);
 
 /* ------------------------------------------------------------------------
  * topic_xlog.c: WAL for appends
@@ -413,6 +413,9 @@ typedef struct TopicReader
 	int64		expect;			/* first seq expected on it */
 	int64		position;		/* where the walk got to (see topic_read_partition) */
 	bool		first;			/* no page read yet */
+	bool		follow_log_start;	/* stable mode: when retention removes
+									 * the first page, go on at the log
+									 * start instead of failing */
 	bool		stop;
 	bool		backward;		/* highest seq first; expect is the next
 								 * seq wanted */
@@ -472,8 +475,8 @@ extern uint64 topic_wait_generation(Oid relid);
 extern bool topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline);
 extern int64 topic_interval_ms(Interval *iv);
 extern int64 topic_read_wait(Relation rel, int32 partition, int64 from_seq,
-							 int64 wait_ms, TopicRecordCallback cb, void *arg,
-							 const int64 *count);
+							 int64 wait_ms, bool follow_log_start,
+							 TopicRecordCallback cb, void *arg, const int64 *count);
 
 /* ------------------------------------------------------------------------
  * topic_retention.c: removing old pages, the maintenance worker

@@ -420,7 +420,7 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	cs.tupstore = rsinfo->setResult;
 	cs.tupdesc = rsinfo->setDesc;
-	(void) topic_read_wait(rel, args.partition, args.from_seq, args.wait_ms,
+	(void) topic_read_wait(rel, args.partition, args.from_seq, args.wait_ms, false,
 						   collect_record, &cs, &cs.count);
 	table_close(rel, NoLock);
 	return (Datum) 0;

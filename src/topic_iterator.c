@@ -531,20 +531,24 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 				 errhint("Get a new iterator with topics.get_shard_iterator().")));
 	rel = topic_open(pos.relid, AccessShareLock, ACL_SELECT);
 	topic_check_partition(rel, pos.partition);
-	topic_get_state(rel, pos.partition, &state);
-	/* retention removed records since the iterator was issued: like
-	 * Kinesis, continue with what is left */
+	/*
+	 * Retention removed records since the iterator was issued: like Kinesis,
+	 * continue with what is left, here and in the walk, which follows the
+	 * log start if retention moves it again before the first page is read.
+	 */
+	next = topic_partition_next_seq(rel, pos.partition, &state);
 	if (pos.seq < state.log_start_seq)
 		pos.seq = state.log_start_seq;
-	topic_check_read_position(rel, pos.partition, pos.seq);
+	else if (pos.seq > next)
+		topic_check_read_position(rel, pos.partition, pos.seq);
 
 	rectypid = get_element_type(TupleDescAttr(tupdesc, 0)->atttypid);
 	memset(&ac, 0, sizeof(ac));
 	ac.rectype = lookup_rowtype_tupdesc_copy(rectypid, -1);
 	ac.max = max_records;
 	ac.elems = palloc(sizeof(Datum) * max_records);
-	position = topic_read_wait(rel, pos.partition, pos.seq, wait_ms, collect_array, &ac,
-							   &ac.n);
+	position = topic_read_wait(rel, pos.partition, pos.seq, wait_ms, true, collect_array,
+							   &ac, &ac.n);
 
 	next = topic_partition_next_seq(rel, pos.partition, &state);
 	if (position < next && ac.n > 0)

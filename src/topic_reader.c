@@ -49,6 +49,7 @@ topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq
 	r->position = from_seq;
 	r->expect = from_seq;
 	r->first = true;
+	r->follow_log_start = false;
 	r->stop = false;
 	r->status_cache.valid = false;
 	r->buf = InvalidBuffer;
@@ -116,11 +117,24 @@ reader_load_page(TopicReader *r)
 
 		/*
 		 * Retention removed the page since we found it.  A SELECT goes on at
-		 * the new log start, as a scan that began now would.  For the
-		 * consumers what was handed over is fine; their next read starts
-		 * below the new log start and gets the out-of-range error (Kafka's
-		 * OffsetOutOfRange).
+		 * the new log start, as a scan that began now would, and so does a
+		 * stable walk that had not read a page yet when its caller follows
+		 * the log start (a shard iterator: Kinesis goes on with what is
+		 * left).  Otherwise, for the consumers what was handed over is fine;
+		 * a first page removed gives the out-of-range error (Kafka's
+		 * OffsetOutOfRange), and a later one cannot be (see above).
 		 */
+		if (r->mode == TOPIC_READ_STABLE && r->first && r->follow_log_start)
+		{
+			topic_get_state(r->rel, r->partition, &state);
+			if (r->from_seq < state.log_start_seq)
+			{
+				r->from_seq = r->position = r->expect = state.log_start_seq;
+				r->blkno = topic_find_page(r->rel, r->partition, r->expect, &state);
+				if (BlockNumberIsValid(r->blkno))
+					continue;
+			}
+		}
 		if (r->mode == TOPIC_READ_STABLE)
 		{
 			if (BufferIsValid(prev))
@@ -312,7 +326,7 @@ topic_reader_end(TopicReader *r)
  */
 int64
 topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq,
-					 Snapshot snapshot, TopicReadMode mode,
+					 Snapshot snapshot, TopicReadMode mode, bool follow_log_start,
 					 TopicRecordCallback cb, void *arg)
 {
 	TopicReader *r = palloc(sizeof(TopicReader));
@@ -321,6 +335,7 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 	int64		position;
 
 	topic_reader_begin(r, rel, partition, from_seq, to_seq, snapshot, mode);
+	r->follow_log_start = follow_log_start;
 	while (topic_reader_next(r, &page, &off))
 	{
 		TopicRecord rec;
@@ -348,7 +363,8 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
  */
 int64
 topic_read_wait(Relation rel, int32 partition, int64 from_seq, int64 wait_ms,
-				TopicRecordCallback cb, void *arg, const int64 *count)
+				bool follow_log_start, TopicRecordCallback cb, void *arg,
+				const int64 *count)
 {
 	bool		waiting = wait_ms > 0 && topic_wait_possible();
 	TimestampTz deadline = 0;
@@ -370,7 +386,7 @@ topic_read_wait(Relation rel, int32 partition, int64 from_seq, int64 wait_ms,
 		else
 			snapshot = GetActiveSnapshot();
 		position = topic_read_partition(rel, partition, from_seq, -1, snapshot,
-										TOPIC_READ_STABLE, cb, arg);
+										TOPIC_READ_STABLE, follow_log_start, cb, arg);
 		if (waiting)
 			UnregisterSnapshot(snapshot);
 		if (!waiting || *count > 0 ||
