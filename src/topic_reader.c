@@ -120,22 +120,11 @@ reader_load_page(TopicReader *r)
 		 * the new log start, as a scan that began now would, and so does a
 		 * stable walk that had not read a page yet when its caller follows
 		 * the log start (a shard iterator: Kinesis goes on with what is
-		 * left).  Otherwise, for the consumers what was handed over is fine;
-		 * a first page removed gives the out-of-range error (Kafka's
-		 * OffsetOutOfRange), and a later one cannot be (see above).
+		 * left).  Any other stable walk (fetch) fails with the out-of-range
+		 * error (Kafka's OffsetOutOfRange) on its first page, and ends at a
+		 * later one, which cannot be removed under it (see above).
 		 */
-		if (r->mode == TOPIC_READ_STABLE && r->first && r->follow_log_start)
-		{
-			topic_get_state(r->rel, r->partition, &state);
-			if (r->from_seq < state.log_start_seq)
-			{
-				r->from_seq = r->position = r->expect = state.log_start_seq;
-				r->blkno = topic_find_page(r->rel, r->partition, r->expect, &state);
-				if (BlockNumberIsValid(r->blkno))
-					continue;
-			}
-		}
-		if (r->mode == TOPIC_READ_STABLE)
+		if (r->mode == TOPIC_READ_STABLE && !(r->first && r->follow_log_start))
 		{
 			if (BufferIsValid(prev))
 				ReleaseBuffer(prev);
@@ -147,6 +136,7 @@ reader_load_page(TopicReader *r)
 		topic_get_state(r->rel, r->partition, &state);
 		r->expect = Max(r->expect, state.log_start_seq);
 		r->from_seq = Max(r->from_seq, r->expect);
+		r->position = Max(r->position, r->expect);
 		r->blkno = topic_find_page(r->rel, r->partition, r->expect, &state);
 		if (!BlockNumberIsValid(r->blkno))
 		{
