@@ -421,6 +421,9 @@ typedef struct TopicReader
 								 * seq wanted */
 	TopicStatusCache status_cache;
 	Buffer		buf;			/* pinned page whose records are handed out */
+	char	   *copy;			/* on a standby: the page, copied under its
+								 * lock, handed out instead (see
+								 * topic_reader.c) */
 	int			nvis;
 	int			ivis;
 	OffsetNumber vis[MaxOffsetNumber];

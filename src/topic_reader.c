@@ -21,18 +21,35 @@
  * it with a callback for everything else.  topic_reader_begin_backward walks
  * the other way, for ORDER BY seq DESC.
  *
+ * On a hot standby the pin does not protect the records: the primary frees
+ * and reuses pages that nobody there has pinned, and replay (generic WAL
+ * takes no cleanup lock) overwrites them under a standby's reader.  There
+ * the walk copies each page while it holds the share lock and hands records
+ * out from the copy.
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_topics.h"
 
+#include "access/xlog.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "storage/bufmgr.h"
 
+/* On a standby, the buffer pages are copied into (see the head of file). */
+static void
+reader_prepare_copy(TopicReader *r)
+{
+	if (r->copy == NULL && RecoveryInProgress())
+		r->copy = MemoryContextAlloc(GetMemoryChunkContext(r), BLCKSZ);
+}
+
 /*
  * Start a walk of "partition" from from_seq (up to to_seq, if to_seq >= 0).
- * No page is read yet.
+ * No page is read yet.  The reader must be palloc'd, and zeroed before its
+ * first walk.
  */
 void
 topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq,
@@ -56,6 +73,7 @@ topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq
 	r->nvis = r->ivis = 0;
 	r->blkno = InvalidBlockNumber;
 	r->backward = false;
+	reader_prepare_copy(r);
 
 	/*
 	 * A transaction still in progress appended before from_seq: nothing from
@@ -191,6 +209,8 @@ reader_load_page(TopicReader *r)
 	}
 	r->blkno = opaque->next;
 	r->expect = opaque->first_seq + maxoff;
+	if (r->copy)
+		memcpy(r->copy, page, BLCKSZ);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
 	/* ... and hand the records out with only the pin held */
@@ -209,7 +229,11 @@ void
 topic_reader_begin_backward(TopicReader *r, Relation rel, int32 partition,
 							int64 from_seq, int64 to_seq, Snapshot snapshot)
 {
+	char	   *copy = r->copy;
+
 	memset(r, 0, offsetof(TopicReader, vis));
+	r->copy = copy;
+	reader_prepare_copy(r);
 	r->rel = rel;
 	r->partition = partition;
 	r->from_seq = from_seq;
@@ -275,6 +299,8 @@ reader_load_prev_page(TopicReader *r)
 				r->vis[r->nvis++] = off;
 		}
 		r->expect = opaque->first_seq - 1;
+		if (r->copy)
+			memcpy(r->copy, page, BLCKSZ);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		r->buf = buf;
 		return true;
@@ -293,7 +319,7 @@ topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off)
 		if (!(r->backward ? reader_load_prev_page(r) : reader_load_page(r)))
 			return false;
 	}
-	*page = BufferGetPage(r->buf);
+	*page = r->copy ? (Page) r->copy : BufferGetPage(r->buf);
 	*off = r->vis[r->ivis++];
 	return true;
 }
@@ -319,7 +345,7 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 					 Snapshot snapshot, TopicReadMode mode, bool follow_log_start,
 					 TopicRecordCallback cb, void *arg)
 {
-	TopicReader *r = palloc(sizeof(TopicReader));
+	TopicReader *r = palloc0(sizeof(TopicReader));
 	Page		page;
 	OffsetNumber off;
 	int64		position;
@@ -339,6 +365,8 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 	}
 	position = r->position;
 	topic_reader_end(r);
+	if (r->copy)
+		pfree(r->copy);
 	pfree(r);
 	return position;
 }

@@ -55,6 +55,10 @@ typedef struct TopicScanDescData
 	BlockNumber next_block;		/* next block to read (non-parallel) */
 	bool		started;
 	Buffer		cbuf;			/* current page, pinned */
+	char	   *copy;			/* on a standby, a copy of it taken under
+								 * its lock: records come from there, as
+								 * replay may overwrite the page under a pin
+								 * (see topic_reader.c) */
 	BlockNumber cblock;
 	int			nvis;			/* visible offsets on the current page */
 	int			ivis;
@@ -334,6 +338,8 @@ topicam_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
 	scan->base.rs_parallel = pscan;
 	scan->cbuf = InvalidBuffer;
 	scan->cblock = InvalidBlockNumber;
+	if (RecoveryInProgress())
+		scan->copy = palloc(BLCKSZ);
 	return (TableScanDesc) scan;
 }
 
@@ -358,6 +364,8 @@ topicam_scan_end(TableScanDesc sscan)
 	RelationDecrementReferenceCount(sscan->rs_rd);
 	if (sscan->rs_flags & SO_TEMP_SNAPSHOT)
 		UnregisterSnapshot(sscan->rs_snapshot);
+	if (scan->copy)
+		pfree(scan->copy);
 	pfree(scan);
 }
 
@@ -410,6 +418,8 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
 										   &scan->status_cache) == TREC_VISIBLE)
 				scan->vis[scan->nvis++] = off;
 		}
+		if (scan->copy)
+			memcpy(scan->copy, page, BLCKSZ);
 	}
 	LockBuffer(scan->cbuf, BUFFER_LOCK_UNLOCK);
 }
@@ -465,7 +475,8 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		{
 			OffsetNumber off = scan->vis[scan->ivis++];
 
-			topic_store_record_lazy(slot, BufferGetPage(scan->cbuf), off);
+			topic_store_record_lazy(slot, scan->copy ? (Page) scan->copy :
+									BufferGetPage(scan->cbuf), off);
 			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
 			ItemPointerSet(&slot->tts_tid, scan->cblock, off);
 			pgstat_count_heap_getnext(sscan->rs_rd);
