@@ -82,6 +82,9 @@ BEGIN
     -- own timestamp finds the first record with that timestamp
     check_name := 'seq_at_time';
     ok := topics.seq_at_time(t, 0, '2000-01-01') = lo;
+    EXECUTE format('SELECT seq FROM %s WHERE partition = 0 AND ts >= $1 ORDER BY seq LIMIT 1', t)
+        INTO got USING '2000-01-01'::timestamptz;
+    ok := ok AND got = lo;
     EXECUTE format('SELECT bool_and(topics.seq_at_time($1, 0, ts) =
                         (SELECT min(seq) FROM %s s WHERE s.partition = 0 AND s.ts = r.ts))
                     FROM (SELECT ts FROM %s WHERE partition = 0 AND seq %% 97 = 0) r', t, t)
