@@ -292,6 +292,8 @@ extern BlockNumber topic_find_page(Relation rel, int32 partition, int64 seq,
 extern BlockNumber topic_find_page_at_or_before(Relation rel, int32 partition, int64 seq,
 												TopicPartitionState *state);
 extern bool topic_page_is_data(Page page);
+extern bool topic_page_is_data_of(Page page, int32 partition);
+extern Buffer topic_read_tail(Relation rel, int32 partition, TopicPartitionState *state);
 extern Buffer topic_new_buffer(Relation rel);
 extern Buffer topic_take_page(Relation rel, int32 partition, Buffer *statebuf, int *idx,
 							  BlockNumber *free_next);
@@ -499,6 +501,9 @@ extern void topic_apply_retention(Relation rel, int32 partition, TimestampTz cut
 								  TopicRetentionResult *res);
 extern int	topics_delete_retention;
 extern Buffer topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next);
+extern void topic_free_list_push(Page page, BlockNumber blkno, int32 partition,
+								 TopicPartitionState *st);
+extern void topic_free_list_popped(TopicPartitionState *st, BlockNumber free_next);
 extern int	topics_maintenance_interval;
 extern void topic_maintenance_worker_register(void);
 

@@ -539,8 +539,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 	if (!BufferIsValid(buf))
 		return result;
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	if (!topic_page_is_data(BufferGetPage(buf)) ||
-		TopicPageGetOpaque(BufferGetPage(buf))->partition != partition)
+	if (!topic_page_is_data_of(BufferGetPage(buf), partition))
 	{
 		/* a hint an older version left on a page since freed: the head */
 		UnlockReleaseBuffer(buf);
@@ -566,7 +565,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+		if (!topic_page_is_data_of(page, partition))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("topic \"%s\" has an invalid data page at block %u",

@@ -333,17 +333,6 @@ dir_rightmost(Relation rel, int32 partition, BlockNumber root, int level)
 }
 
 /*
- * The state change of a WAL record that used a page from topic_take_page:
- * the free list loses its first page, if the page came from there.
- */
-static void
-dir_took_page(Page statepage, int idx, BlockNumber free_next)
-{
-	if (BlockNumberIsValid(free_next))
-		topic_state_ptr(statepage, idx)->free_head = free_next;
-}
-
-/*
  * A new root above every page of the current top level (normally the old
  * root and its new sibling; more if an earlier split crashed before its
  * parent entry was made), made the partition's root in the same WAL record.
@@ -387,7 +376,7 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 	dir_page_init(page, partition, state->dir_level + 1);
 	for (i = 0; i < n; i++)
 		dir_page_add(page, &entries[i]);
-	dir_took_page(statepage, idx, free_next);
+	topic_free_list_popped(topic_state_ptr(statepage, idx), free_next);
 	st = topic_state_ptr(statepage, idx);
 	st->dir_root = BufferGetBlockNumber(rootbuf);
 	st->dir_level = state->dir_level + 1;
@@ -410,6 +399,7 @@ dir_insert(Relation rel, int32 partition, int level, const TopicDirEntry *entry)
 	BlockNumber free_next;
 	int			idx;
 	Page		newpage;
+	Page		statepage;
 	TopicDirEntry up;
 
 	topic_get_state(rel, partition, &state);
@@ -431,7 +421,8 @@ dir_insert(Relation rel, int32 partition, int level, const TopicDirEntry *entry)
 	xs = GenericXLogStart(rel);
 	page = GenericXLogRegisterBuffer(xs, buf, 0);
 	newpage = GenericXLogRegisterBuffer(xs, newbuf, GENERIC_XLOG_FULL_IMAGE);
-	dir_took_page(GenericXLogRegisterBuffer(xs, statebuf, 0), idx, free_next);
+	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+	topic_free_list_popped(topic_state_ptr(statepage, idx), free_next);
 	dir_page_init(newpage, partition, level);
 	dir_page_add(newpage, entry);
 	TopicPageGetOpaque(page)->next = BufferGetBlockNumber(newbuf);
@@ -480,7 +471,7 @@ topic_dir_append(Relation rel, int32 partition, int64 seq, TimestampTz ts_floor,
 
 		dir_page_init(page, partition, 0);
 		dir_page_add(page, &entry);
-		dir_took_page(statepage, idx, free_next);
+		topic_free_list_popped(topic_state_ptr(statepage, idx), free_next);
 		st->dir_root = BufferGetBlockNumber(buf);
 		st->dir_level = 0;
 		GenericXLogFinish(xs);
@@ -540,9 +531,7 @@ dir_free_page(Relation rel, int32 partition, BlockNumber parent, BlockNumber vic
 	ppage = GenericXLogRegisterBuffer(xs, pbuf, 0);
 	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
 	st = topic_state_ptr(statepage, idx);
-	topic_page_init(vpage, TOPIC_PAGE_FREE, partition);
-	TopicPageGetOpaque(vpage)->next = st->free_head;
-	st->free_head = victim;
+	topic_free_list_push(vpage, victim, partition, st);
 	DIR_TRIMMED(ppage) = t + 1;
 	GenericXLogFinish(xs);
 	UnlockReleaseBuffer(statebuf);

@@ -146,50 +146,26 @@ static TimestampTz
 partition_newest_ts(Relation rel, int32 partition)
 {
 	TopicPartitionState state;
-	BlockNumber blkno;
+	Buffer		buf = topic_read_tail(rel, partition, &state);
 	TimestampTz result = DT_NOBEGIN;
+	Page		page;
+	OffsetNumber off;
 
-	topic_get_state(rel, partition, &state);
-	blkno = state.tail;
-	while (BlockNumberIsValid(blkno))
+	if (!BufferIsValid(buf))
+		return result;
+	page = BufferGetPage(buf);
+	for (off = PageGetMaxOffsetNumber(page); off >= FirstOffsetNumber; off--)
 	{
-		Buffer		buf = ReadBuffer(rel, blkno);
-		Page		page;
-		TopicPageOpaque opaque;
-		OffsetNumber off;
+		ItemId		itemid = PageGetItemId(page, off);
 
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		opaque = TopicPageGetOpaque(page);
-		if (!topic_page_is_data(page) || opaque->partition != partition)
+		if (ItemIdIsNormal(itemid))
 		{
-			/* the tail we read was removed and its page reused: again */
-			UnlockReleaseBuffer(buf);
-			CHECK_FOR_INTERRUPTS();
-			topic_get_state(rel, partition, &state);
-			blkno = state.tail;
-			continue;
+			memcpy(&result, (char *) PageGetItem(page, itemid) + TREC_TS_OFF,
+				   sizeof(TimestampTz));
+			break;
 		}
-		if (BlockNumberIsValid(opaque->next))
-		{
-			blkno = opaque->next;
-			UnlockReleaseBuffer(buf);
-			continue;
-		}
-		for (off = PageGetMaxOffsetNumber(page); off >= FirstOffsetNumber; off--)
-		{
-			ItemId		itemid = PageGetItemId(page, off);
-
-			if (ItemIdIsNormal(itemid))
-			{
-				memcpy(&result, (char *) PageGetItem(page, itemid) + TREC_TS_OFF,
-					   sizeof(TimestampTz));
-				break;
-			}
-		}
-		UnlockReleaseBuffer(buf);
-		break;
 	}
+	UnlockReleaseBuffer(buf);
 	return result;
 }
 

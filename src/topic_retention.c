@@ -84,6 +84,30 @@ int			topics_delete_retention = 86400;	/* seconds */
  */
 
 /*
+ * In a WAL record holding the partition's state page: make "page" (block
+ * blkno, exclusively locked, nobody else pinning it) a free page at the
+ * front of the partition's free list.
+ */
+void
+topic_free_list_push(Page page, BlockNumber blkno, int32 partition, TopicPartitionState *st)
+{
+	topic_page_init(page, TOPIC_PAGE_FREE, partition);
+	TopicPageGetOpaque(page)->next = st->free_head;
+	st->free_head = blkno;
+}
+
+/*
+ * In the WAL record that uses a page from topic_take_page: when the page
+ * came from the free list, the page after it leads the list now.
+ */
+void
+topic_free_list_popped(TopicPartitionState *st, BlockNumber free_next)
+{
+	if (BlockNumberIsValid(free_next))
+		st->free_head = free_next;
+}
+
+/*
  * The first page of a partition's free list, exclusively locked, with the
  * page after it in *next (0 when it is the last); InvalidBuffer when the
  * list is empty.  Called by the partition's appender (holding the tail
@@ -239,7 +263,7 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 		}
 		page = BufferGetPage(buf);
 		opaque = TopicPageGetOpaque(page);
-		if (!topic_page_is_data(page) || opaque->partition != partition ||
+		if (!topic_page_is_data_of(page, partition) ||
 			!BlockNumberIsValid(opaque->next))
 		{
 			UnlockReleaseBuffer(buf);
@@ -294,9 +318,7 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 		statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
 		st = topic_state_ptr(statepage, idx);
 
-		topic_page_init(page, TOPIC_PAGE_FREE, partition);
-		TopicPageGetOpaque(page)->next = st->free_head;
-		st->free_head = blkno;
+		topic_free_list_push(page, blkno, partition, st);
 		st->head = next;
 		st->log_start_seq = Max(st->log_start_seq, end_seq);
 		st->npages--;

@@ -70,7 +70,7 @@ topic_lock_data_page(Relation rel, BlockNumber blkno, int32 partition, int mode,
 
 	LockBuffer(buf, mode);
 	page = BufferGetPage(buf);
-	if (!topic_page_is_data(page) || TopicPageGetOpaque(page)->partition != partition)
+	if (!topic_page_is_data_of(page, partition))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("topic \"%s\" has an invalid data page at block %u",
@@ -88,6 +88,13 @@ topic_page_is_data(Page page)
 		return false;
 	opaque = TopicPageGetOpaque(page);
 	return opaque->page_id == TOPIC_PAGE_ID && opaque->kind == TOPIC_PAGE_DATA;
+}
+
+/* Whether page is a data page of "partition". */
+bool
+topic_page_is_data_of(Page page, int32 partition)
+{
+	return topic_page_is_data(page) && TopicPageGetOpaque(page)->partition == partition;
 }
 
 /*
@@ -115,7 +122,7 @@ topic_lock_live_page(Relation rel, BlockNumber blkno, int32 partition, int mode,
 	LockBuffer(buf, mode);
 	page = BufferGetPage(buf);
 	opaque = TopicPageGetOpaque(page);
-	if (topic_page_is_data(page) && opaque->partition == partition)
+	if (topic_page_is_data_of(page, partition))
 	{
 		TopicPartitionState state;
 
@@ -413,16 +420,16 @@ topic_read_all_states(Relation rel, int *npartitions)
 }
 
 /*
- * The next seq of a partition (Kafka's high watermark, counting records of
- * transactions still in progress).  Also returns the state read.
+ * The partition's tail page, share-locked, and the state read in *state;
+ * InvalidBuffer when the partition has no page.
  *
  * The tail named by the state may stop being the tail, be removed by
  * retention and be reused, as a directory page even, before we read it;
  * then we read the state again (a reused data page is newer, and its chain
  * leads to the tail just as well).
  */
-int64
-topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *state)
+Buffer
+topic_read_tail(Relation rel, int32 partition, TopicPartitionState *state)
 {
 	BlockNumber blkno;
 
@@ -432,11 +439,9 @@ topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *sta
 	{
 		Buffer		buf = ReadBuffer(rel, blkno);
 		Page		page = BufferGetPage(buf);
-		TopicPageOpaque opaque;
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		opaque = TopicPageGetOpaque(page);
-		if (!topic_page_is_data(page) || opaque->partition != partition)
+		if (!topic_page_is_data_of(page, partition))
 		{
 			UnlockReleaseBuffer(buf);
 			CHECK_FOR_INTERRUPTS();
@@ -444,18 +449,32 @@ topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *sta
 			blkno = state->tail;
 			continue;
 		}
-		if (!BlockNumberIsValid(opaque->next))
-		{
-			int64		next = opaque->first_seq + PageGetMaxOffsetNumber(page);
-
-			UnlockReleaseBuffer(buf);
-			return next;
-		}
+		if (!BlockNumberIsValid(TopicPageGetOpaque(page)->next))
+			return buf;
 		/* a new tail appeared after we read the state: follow the chain */
-		blkno = opaque->next;
+		blkno = TopicPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);
 	}
-	return state->next_seq_base;
+	return InvalidBuffer;
+}
+
+/*
+ * The next seq of a partition (Kafka's high watermark, counting records of
+ * transactions still in progress).  Also returns the state read.
+ */
+int64
+topic_partition_next_seq(Relation rel, int32 partition, TopicPartitionState *state)
+{
+	Buffer		buf = topic_read_tail(rel, partition, state);
+	Page		page;
+	int64		next;
+
+	if (!BufferIsValid(buf))
+		return state->next_seq_base;
+	page = BufferGetPage(buf);
+	next = TopicPageGetOpaque(page)->first_seq + PageGetMaxOffsetNumber(page);
+	UnlockReleaseBuffer(buf);
+	return next;
 }
 
 /* ------------------------------------------------------------------------
@@ -721,7 +740,7 @@ topic_lock_tail(Relation rel, int32 partition)
 				blkno = BufferGetBlockNumber(buf);
 				page = BufferGetPage(buf);
 				opaque = TopicPageGetOpaque(page);
-				if (topic_page_is_data(page) && opaque->partition == partition &&
+				if (topic_page_is_data_of(page, partition) &&
 					!BlockNumberIsValid(opaque->next))
 				{
 					topic_get_cache(rel)->tail_hint[partition] = blkno;
@@ -737,7 +756,7 @@ topic_lock_tail(Relation rel, int32 partition)
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
 		opaque = TopicPageGetOpaque(page);
-		if (topic_page_is_data(page) && opaque->partition == partition)
+		if (topic_page_is_data_of(page, partition))
 		{
 			if (!BlockNumberIsValid(opaque->next))
 			{
@@ -792,8 +811,7 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	st = &topic_page_states(statepage)[idx];
 	st->tail = newblk;
 	st->npages++;
-	if (BlockNumberIsValid(free_next))
-		st->free_head = free_next;
+	topic_free_list_popped(st, free_next);
 	GenericXLogFinish(xs);
 
 	UnlockReleaseBuffer(statebuf);
