@@ -14,6 +14,14 @@ SELECT * FROM topics.produce('ft_t', NULL, NULL::bytea, NULL, 1);
 SELECT partition, seq, ts IS NOT NULL AS has_ts, key, convert_from(value, 'UTF8') AS value, headers
 FROM topics.fetch('ft_t', 0, 0);
 SELECT partition, seq, key, value, headers FROM topics.fetch('ft_t', 1, 0);
+-- one column at a time (the scan decodes a record only as far as the
+-- columns used): each agrees with the table, max_bytes or not
+SELECT (SELECT array_agg(headers) FROM topics.fetch('ft_t', 1, 0)) AS headers,
+       (SELECT array_agg(ts) FROM topics.fetch('ft_t', 1, 0))
+         = (SELECT array_agg(ts ORDER BY seq) FROM ft_t WHERE partition = 1) AS ts_agree,
+       (SELECT array_agg(value) FROM topics.fetch('ft_t', 1, 0, max_bytes => 100))
+         = (SELECT array_agg(value ORDER BY seq) FROM ft_t WHERE partition = 1) AS values_agree,
+       (SELECT array_agg(partition) FROM topics.fetch('ft_t', 1, 0)) AS partitions;
 -- from the middle
 SELECT seq, key FROM topics.fetch('ft_t', 0, 7);
 -- max_records

@@ -60,6 +60,7 @@
 #include "fmgr.h"
 #include "datatype/timestamp.h"
 #include "storage/buf.h"
+#include "storage/bufmgr.h"
 #include "storage/lockdefs.h"
 #include "nodes/parsenodes.h"
 #include "storage/bufpage.h"
@@ -436,7 +437,25 @@ extern void topic_reader_begin(TopicReader *r, Relation rel, int32 partition,
 							   TopicReadMode mode);
 extern void topic_reader_begin_backward(TopicReader *r, Relation rel, int32 partition,
 										int64 from_seq, int64 to_seq, Snapshot snapshot);
-extern bool topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off);
+extern bool topic_reader_next_page(TopicReader *r);
+
+/*
+ * The next record of the walk, or false at its end.  *page stays valid (the
+ * buffer pinned) until the next call or topic_reader_end.  Inline: it runs
+ * once per record, and mostly hands out the next offset of a loaded page.
+ */
+static inline bool
+topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off)
+{
+	Page		p;
+
+	if (unlikely(r->ivis >= r->nvis) && !topic_reader_next_page(r))
+		return false;
+	p = r->copy ? (Page) r->copy : BufferGetPage(r->buf);
+	*page = p;
+	*off = r->vis[r->ivis++];
+	return true;
+}
 extern void topic_reader_end(TopicReader *r);
 
 /* ------------------------------------------------------------------------

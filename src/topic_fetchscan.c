@@ -12,7 +12,7 @@
  * planner hook replaces the function scan with this scan, which
  * runs the same walk as the function (topic_reader.c, stable mode) and
  * returns each record as a virtual row whose values point into the pinned
- * page, filling only the columns the query uses.
+ * page, decoding the record no further than the last column the query uses.
  *
  * What the function does, the scan does alike: the same argument checks and
  * errors (topic_fetch_check_args), EXECUTE on the function and SELECT on the
@@ -47,6 +47,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
+#include "port/pg_bitutils.h"
 #include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -62,7 +63,7 @@ typedef struct TopicFetchState
 {
 	CustomScanState css;
 	ExprState  *argstates[TOPIC_FETCH_NARGS];
-	uint32		needed;			/* bit (attno - 1): the query uses the column */
+	int			last_needed;	/* highest attno the query uses, 0 if none */
 
 	/* the current call */
 	bool		started;
@@ -327,6 +328,7 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 	AclResult	aclresult;
 	ListCell   *lc;
 	int			i = 0;
+	uint32		needed;
 
 	/* what the function scan's init_sexpr checks */
 	aclresult = pg_proc_aclcheck(fexpr->funcid, GetUserId(), ACL_EXECUTE);
@@ -336,7 +338,8 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 
 	foreach(lc, fexpr->args)
 		state->argstates[i++] = ExecInitExpr(lfirst(lc), &node->ss.ps);
-	state->needed = (uint32) intVal(linitial(cscan->custom_private));
+	needed = (uint32) intVal(linitial(cscan->custom_private));
+	state->last_needed = needed ? pg_leftmost_one_pos32(needed) + 1 : 0;
 	state->reader = palloc0(sizeof(TopicReader));
 	state->started = false;
 	state->rel = NULL;
@@ -422,9 +425,6 @@ fetch_stream(ScanState *ss)
 	{
 		Page		page;
 		OffsetNumber off;
-		TopicRecord rec;
-		Datum	   *values = slot->tts_values;
-		bool	   *isnull = slot->tts_isnull;
 
 		if (state->count >= state->args.max_records)
 			break;
@@ -443,11 +443,13 @@ fetch_stream(ScanState *ss)
 			break;
 		}
 
-		topic_record_decode(page, off, &rec);
 		if (state->args.max_bytes >= 0)
 		{
-			Size		sz = topic_record_payload_size(&rec);
+			TopicRecord rec;
+			Size		sz;
 
+			topic_record_decode(page, off, &rec);
+			sz = topic_record_payload_size(&rec);
 			/* the first record always comes, so a consumer moves on */
 			if (state->count > 0 && state->bytes + (int64) sz > state->args.max_bytes)
 				break;
@@ -455,40 +457,12 @@ fetch_stream(ScanState *ss)
 		}
 		state->count++;
 
+		/* the columns up to the last one the query uses, no further */
 		ExecClearTuple(slot);
-		memset(isnull, true, sizeof(bool) * Natts_topic);
-#define NEED(att) (state->needed & ((uint32) 1 << ((att) - 1)))
-		if (NEED(Anum_topic_partition))
-		{
-			values[Anum_topic_partition - 1] = Int32GetDatum(rec.partition);
-			isnull[Anum_topic_partition - 1] = false;
-		}
-		if (NEED(Anum_topic_seq))
-		{
-			values[Anum_topic_seq - 1] = Int64GetDatum(rec.seq);
-			isnull[Anum_topic_seq - 1] = false;
-		}
-		if (NEED(Anum_topic_ts))
-		{
-			values[Anum_topic_ts - 1] = TimestampTzGetDatum(rec.ts);
-			isnull[Anum_topic_ts - 1] = false;
-		}
-		if (NEED(Anum_topic_key) && !(rec.flags & TREC_NULL_KEY))
-		{
-			values[Anum_topic_key - 1] = rec.key;
-			isnull[Anum_topic_key - 1] = false;
-		}
-		if (NEED(Anum_topic_value) && !(rec.flags & TREC_NULL_VALUE))
-		{
-			values[Anum_topic_value - 1] = rec.value;
-			isnull[Anum_topic_value - 1] = false;
-		}
-		if (NEED(Anum_topic_headers) && !(rec.flags & TREC_NULL_HEADERS))
-		{
-			values[Anum_topic_headers - 1] = rec.headers;
-			isnull[Anum_topic_headers - 1] = false;
-		}
-#undef NEED
+		topic_record_deform(page, off, state->last_needed, slot->tts_values,
+							slot->tts_isnull);
+		memset(slot->tts_isnull + state->last_needed, true,
+			   sizeof(bool) * (Natts_topic - state->last_needed));
 		return ExecStoreVirtualTuple(slot);
 	}
 	state->done = true;

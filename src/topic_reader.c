@@ -308,19 +308,17 @@ reader_load_prev_page(TopicReader *r)
 }
 
 /*
- * The next record of the walk, or false at its end.  *page stays valid (the
- * buffer pinned) until the next call or topic_reader_end.
+ * Load the next page that has records for the walk; false at its end.  The
+ * records of a page are handed out by topic_reader_next (pg_topics.h).
  */
 bool
-topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off)
+topic_reader_next_page(TopicReader *r)
 {
 	while (r->ivis >= r->nvis)
 	{
 		if (!(r->backward ? reader_load_prev_page(r) : reader_load_page(r)))
 			return false;
 	}
-	*page = r->copy ? (Page) r->copy : BufferGetPage(r->buf);
-	*off = r->vis[r->ivis++];
 	return true;
 }
 

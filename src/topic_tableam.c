@@ -284,6 +284,24 @@ topic_slot_ops_init(void)
 }
 
 /*
+ * Put a record in a topic slot.  Per row of a scan, so it does what
+ * ExecClearTuple would do to the virtual slot without its indirect call:
+ * only a materialized slot owns memory to free.
+ */
+static inline void
+topic_slot_set_record(TupleTableSlot *slot, Page page, OffsetNumber off)
+{
+	TopicTupleTableSlot *tslot = (TopicTupleTableSlot *) slot;
+
+	if (unlikely(TTS_SHOULDFREE(slot)))
+		ExecClearTuple(slot);
+	tslot->page = page;
+	tslot->off = off;
+	slot->tts_flags &= ~TTS_FLAG_EMPTY;
+	slot->tts_nvalid = 0;
+}
+
+/*
  * Put a record in a slot: lazily in a topic slot, else (slots of other
  * kinds, which callers may pass) decoded at once.  The page must stay
  * pinned while the slot holds the record.
@@ -292,15 +310,7 @@ void
 topic_store_record_lazy(TupleTableSlot *slot, Page page, OffsetNumber off)
 {
 	if (slot->tts_ops == &TTSOpsTopic)
-	{
-		TopicTupleTableSlot *tslot = (TopicTupleTableSlot *) slot;
-
-		ExecClearTuple(slot);
-		tslot->page = page;
-		tslot->off = off;
-		slot->tts_flags &= ~TTS_FLAG_EMPTY;
-		slot->tts_nvalid = 0;
-	}
+		topic_slot_set_record(slot, page, off);
 	else
 	{
 		TopicRecord rec;
@@ -474,9 +484,12 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		if (scan->ivis < scan->nvis)
 		{
 			OffsetNumber off = scan->vis[scan->ivis++];
+			Page		page = scan->copy ? (Page) scan->copy : BufferGetPage(scan->cbuf);
 
-			topic_store_record_lazy(slot, scan->copy ? (Page) scan->copy :
-									BufferGetPage(scan->cbuf), off);
+			if (likely(slot->tts_ops == &TTSOpsTopic))
+				topic_slot_set_record(slot, page, off);
+			else
+				topic_store_record_lazy(slot, page, off);
 			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
 			ItemPointerSet(&slot->tts_tid, scan->cblock, off);
 			pgstat_count_heap_getnext(sscan->rs_rd);
