@@ -142,6 +142,17 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_topics.debug_fail_in_split",
+							"Fail in the middle of a directory split at this level (developer option).",
+							"For crash-recovery tests only: the next split of a directory page at this level writes "
+							"its first WAL record, flushes WAL and raises an error.  -1 (the default) never does.",
+							&topics_debug_fail_in_split,
+							-1,
+							-1,
+							INT16_MAX,
+							PGC_SUSET,
+							GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 	topic_maintenance_worker_register();
 	topic_producers_init();
 	MarkGUCPrefixReserved("pg_topics");

@@ -93,6 +93,9 @@
 										 * ones are LP_DEAD): readers need
 										 * not look at the records */
 
+#define TOPIC_PAGE_SPLIT_INCOMPLETE	0x0004	/* dir: right half of a split whose
+												 * parent entry is not made yet */
+
 /* A page a reader may take whole, without a visibility check per record. */
 #define TopicPageAllVisible(page) \
 	((TopicPageGetOpaque(page)->flags & TOPIC_PAGE_ALL_VISIBLE) != 0)
@@ -364,6 +367,7 @@ extern BlockNumber topic_dir_lookup_ts(Relation rel, int32 partition,
 									   const TopicPartitionState *state, TimestampTz ts);
 extern int64 topic_dir_trim(Relation rel, int32 partition, int64 live_seq);
 extern int	topics_directory_fanout;
+extern int	topics_debug_fail_in_split;
 
 /* ------------------------------------------------------------------------
  * topic_record.c: record encoding and decoding

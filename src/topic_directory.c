@@ -14,8 +14,12 @@
  *	  key it looks for is at or past the right sibling's first key, it moves
  *	  right;
  *	- each step of a split is its own GenericXLog record (a record covers at
- *	  most four pages).  If a crash leaves a sibling without its parent entry,
- *	  readers and later appends reach it through the right-link.
+ *	  most four pages).  If a crash (or an error, such as running out of
+ *	  disk for the parent's new page) leaves a sibling without its parent
+ *	  entry, readers reach it through the right-link, and the partition's
+ *	  next append makes the entry: as with nbtree's incomplete splits, the
+ *	  new half carries a flag until its parent entry exists (see
+ *	  dir_finish_split).
  *
  * Entries are stored as an array in the page contents; pd_lower marks the end
  * of the array, so full page images omit the free space.
@@ -48,6 +52,7 @@
 #include "pg_topics.h"
 
 #include "access/generic_xlog.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
@@ -56,6 +61,9 @@
 
 /* entries a page takes before it splits: all that fit, unless testing */
 int			topics_directory_fanout = DIR_CAPACITY;
+
+/* tests: the level at which a split fails after its first WAL record */
+int			topics_debug_fail_in_split = -1;
 
 /* leading entries of a directory page whose children retention freed */
 #define DIR_TRIMMED(page)	(TopicPageGetOpaque(page)->first_seq)
@@ -302,12 +310,20 @@ topic_dir_lookup_ts(Relation rel, int32 partition, const TopicPartitionState *st
 	return dir_lookup(rel, partition, state, (int64) ts, true);
 }
 
-/* The rightmost page at "level", following right-links at every level. */
+/*
+ * The rightmost page at "level", following right-links at every level.  A
+ * page on the way whose split was never finished (see dir_finish_split) is
+ * reported in *incomplete, with its level (there is at most one: every step
+ * of a split finishes the previous one).
+ */
 static BlockNumber
-dir_rightmost(Relation rel, int32 partition, BlockNumber root, int level)
+dir_rightmost(Relation rel, int32 partition, BlockNumber root, int level,
+			  BlockNumber *incomplete, int *incomplete_level)
 {
 	BlockNumber blkno = root;
 
+	if (incomplete)
+		*incomplete = InvalidBlockNumber;
 	for (;;)
 	{
 		Buffer		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_SHARE);
@@ -315,6 +331,11 @@ dir_rightmost(Relation rel, int32 partition, BlockNumber root, int level)
 		TopicPageOpaque opaque = TopicPageGetOpaque(page);
 		int			n = dir_count(page);
 
+		if (incomplete && (opaque->flags & TOPIC_PAGE_SPLIT_INCOMPLETE))
+		{
+			*incomplete = blkno;
+			*incomplete_level = opaque->level;
+		}
 		if (BlockNumberIsValid(opaque->next))
 		{
 			blkno = opaque->next;
@@ -333,9 +354,40 @@ dir_rightmost(Relation rel, int32 partition, BlockNumber root, int level)
 }
 
 /*
- * A new root above every page of the current top level (normally the old
- * root and its new sibling; more if an earlier split crashed before its
- * parent entry was made), made the partition's root in the same WAL record.
+ * Lock a page whose parent entry is being made, to clear its
+ * split-incomplete flag in the same WAL record; InvalidBuffer for none.
+ */
+static Buffer
+dir_lock_child(Relation rel, int32 partition, BlockNumber child)
+{
+	Buffer		buf;
+
+	if (!BlockNumberIsValid(child))
+		return InvalidBuffer;
+	buf = dir_read(rel, child, partition, BUFFER_LOCK_EXCLUSIVE);
+	if (!(TopicPageGetOpaque(BufferGetPage(buf))->flags & TOPIC_PAGE_SPLIT_INCOMPLETE))
+		elog(ERROR, "directory page %u of topic \"%s\" has no split to finish",
+			 child, RelationGetRelationName(rel));
+	return buf;
+}
+
+static void
+dir_clear_incomplete(GenericXLogState *xs, Buffer childbuf)
+{
+	Page		page;
+
+	if (!BufferIsValid(childbuf))
+		return;
+	page = GenericXLogRegisterBuffer(xs, childbuf, 0);
+	TopicPageGetOpaque(page)->flags &= ~TOPIC_PAGE_SPLIT_INCOMPLETE;
+}
+
+/*
+ * A new root above every page of the current top level (the old root and
+ * its new sibling, whose split this finishes; more only where a crash under
+ * an earlier build, which did not flag splits, left a sibling without its
+ * entry), made the
+ * partition's root in the same WAL record.
  * The top level's first keys are read first, holding no other lock: they
  * never change, and only we (the appender) add pages to that level.
  */
@@ -345,8 +397,10 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 	TopicDirEntry *entries = palloc(sizeof(TopicDirEntry) * DIR_CAPACITY);
 	int			n = 0;
 	BlockNumber blkno = state->dir_root;
+	BlockNumber incomplete = InvalidBlockNumber;
 	Buffer		rootbuf;
 	Buffer		statebuf;
+	Buffer		childbuf;
 	BlockNumber free_next;
 	int			idx;
 	GenericXLogState *xs;
@@ -365,11 +419,14 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 			entries[n] = dir_entries(child)[0];
 			entries[n++].blkno = blkno;
 		}
+		if (TopicPageGetOpaque(child)->flags & TOPIC_PAGE_SPLIT_INCOMPLETE)
+			incomplete = blkno;
 		blkno = TopicPageGetOpaque(child)->next;
 		UnlockReleaseBuffer(buf);
 	}
 
 	rootbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
+	childbuf = dir_lock_child(rel, partition, incomplete);
 	xs = GenericXLogStart(rel);
 	page = GenericXLogRegisterBuffer(xs, rootbuf, GENERIC_XLOG_FULL_IMAGE);
 	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
@@ -380,64 +437,130 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 	st = topic_state_ptr(statepage, idx);
 	st->dir_root = BufferGetBlockNumber(rootbuf);
 	st->dir_level = state->dir_level + 1;
+	dir_clear_incomplete(xs, childbuf);
 	GenericXLogFinish(xs);
+	if (BufferIsValid(childbuf))
+		UnlockReleaseBuffer(childbuf);
 	UnlockReleaseBuffer(statebuf);
 	UnlockReleaseBuffer(rootbuf);
 	pfree(entries);
 }
 
-static void
-dir_insert(Relation rel, int32 partition, int level, const TopicDirEntry *entry)
+/*
+ * Add an entry at the right end of "level", whose rightmost page is blkno,
+ * clearing the split-incomplete flag of "child" (the page the entry leads
+ * to, when that page is the new half of a split) in the same WAL record.
+ * When the page is full, a new right sibling takes the entry; it is flagged
+ * split-incomplete until its own parent entry is made, and returned (else
+ * InvalidBlockNumber).
+ */
+static BlockNumber
+dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
+			  const TopicDirEntry *entry, BlockNumber child)
 {
-	TopicPartitionState state;
-	BlockNumber blkno;
-	Buffer		buf;
+	Buffer		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_EXCLUSIVE);
+	Buffer		childbuf;
 	Page		page;
 	GenericXLogState *xs;
 	Buffer		newbuf;
 	Buffer		statebuf;
 	BlockNumber free_next;
+	BlockNumber newblkno;
 	int			idx;
 	Page		newpage;
 	Page		statepage;
-	TopicDirEntry up;
-
-	topic_get_state(rel, partition, &state);
-	blkno = dir_rightmost(rel, partition, state.dir_root, level);
-	buf = dir_read(rel, blkno, partition, BUFFER_LOCK_EXCLUSIVE);
+	int			level;
 
 	if (!dir_full(BufferGetPage(buf)))
 	{
+		childbuf = dir_lock_child(rel, partition, child);
 		xs = GenericXLogStart(rel);
 		page = GenericXLogRegisterBuffer(xs, buf, 0);
 		dir_page_add(page, entry);
+		dir_clear_incomplete(xs, childbuf);
 		GenericXLogFinish(xs);
+		if (BufferIsValid(childbuf))
+			UnlockReleaseBuffer(childbuf);
 		UnlockReleaseBuffer(buf);
-		return;
+		return InvalidBlockNumber;
 	}
 
-	/* full: start a right sibling holding the new entry */
+	/* full: start a right sibling holding the new entry (four pages at most) */
 	newbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
+	childbuf = dir_lock_child(rel, partition, child);
 	xs = GenericXLogStart(rel);
 	page = GenericXLogRegisterBuffer(xs, buf, 0);
 	newpage = GenericXLogRegisterBuffer(xs, newbuf, GENERIC_XLOG_FULL_IMAGE);
 	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
 	topic_free_list_popped(topic_state_ptr(statepage, idx), free_next);
+	level = TopicPageGetOpaque(page)->level;
 	dir_page_init(newpage, partition, level);
+	TopicPageGetOpaque(newpage)->flags |= TOPIC_PAGE_SPLIT_INCOMPLETE;
 	dir_page_add(newpage, entry);
 	TopicPageGetOpaque(page)->next = BufferGetBlockNumber(newbuf);
+	dir_clear_incomplete(xs, childbuf);
 	GenericXLogFinish(xs);
 
-	up = *entry;
-	up.blkno = BufferGetBlockNumber(newbuf);
+	newblkno = BufferGetBlockNumber(newbuf);
+	if (BufferIsValid(childbuf))
+		UnlockReleaseBuffer(childbuf);
 	UnlockReleaseBuffer(statebuf);
 	UnlockReleaseBuffer(newbuf);
 	UnlockReleaseBuffer(buf);
 
-	if (level >= (int) state.dir_level)
-		dir_new_root(rel, partition, &state);
-	else
-		dir_insert(rel, partition, level + 1, &up);
+	if (topics_debug_fail_in_split == level)
+	{
+		/*
+		 * For tests: fail between the split and its parent entry, as running
+		 * out of disk space for the parent's new page would, with the split
+		 * flushed to WAL so that a crash now recovers the same state.
+		 */
+		XLogFlush(GetXLogInsertRecPtr());
+		elog(ERROR, "pg_topics.debug_fail_in_split: failing after splitting directory page %u at level %d",
+			 blkno, level);
+	}
+	return newblkno;
+}
+
+/*
+ * Give the new right half of a split, blkno at "level", its parent entry:
+ * one level up, or in a new root when the level was the top.  Adding the
+ * entry may split the parent in turn, whose new half is finished next.
+ *
+ * Each step is its own WAL record and clears the flag of the page it links,
+ * so after a crash or an error between two steps exactly one page carries
+ * the flag; the
+ * partition's next append meets it on its way down (dir_rightmost) and
+ * finishes the split before adding anything, so every page gets its parent
+ * entry, and retention can free it later like any other.
+ */
+static void
+dir_finish_split(Relation rel, int32 partition, int level, BlockNumber blkno)
+{
+	while (BlockNumberIsValid(blkno))
+	{
+		TopicPartitionState state;
+		TopicDirEntry up;
+		Buffer		buf;
+
+		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_SHARE);
+		Assert(dir_count(BufferGetPage(buf)) > 0);
+		up = dir_entries(BufferGetPage(buf))[0];
+		up.blkno = blkno;
+		UnlockReleaseBuffer(buf);
+
+		topic_get_state(rel, partition, &state);
+		if (level >= (int) state.dir_level)
+		{
+			dir_new_root(rel, partition, &state);
+			return;
+		}
+		blkno = dir_add_entry(rel, partition,
+							  dir_rightmost(rel, partition, state.dir_root, level + 1,
+											NULL, NULL),
+							  &up, blkno);
+		level++;
+	}
 }
 
 /*
@@ -451,6 +574,9 @@ topic_dir_append(Relation rel, int32 partition, int64 seq, TimestampTz ts_floor,
 {
 	TopicPartitionState state;
 	TopicDirEntry entry;
+	BlockNumber leaf;
+	BlockNumber incomplete;
+	int			incomplete_level;
 
 	memset(&entry, 0, sizeof(entry));
 	entry.seq = seq;
@@ -479,7 +605,17 @@ topic_dir_append(Relation rel, int32 partition, int64 seq, TimestampTz ts_floor,
 		UnlockReleaseBuffer(buf);
 		return;
 	}
-	dir_insert(rel, partition, 0, &entry);
+
+	leaf = dir_rightmost(rel, partition, state.dir_root, 0, &incomplete, &incomplete_level);
+	if (BlockNumberIsValid(incomplete))
+	{
+		/* a crash interrupted a split: finish it first */
+		dir_finish_split(rel, partition, incomplete_level, incomplete);
+		topic_get_state(rel, partition, &state);
+		leaf = dir_rightmost(rel, partition, state.dir_root, 0, NULL, NULL);
+	}
+	dir_finish_split(rel, partition, 0,
+					 dir_add_entry(rel, partition, leaf, &entry, InvalidBlockNumber));
 }
 
 /*
