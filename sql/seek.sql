@@ -102,3 +102,90 @@ DROP TABLE seek_gaps;
 
 DROP FUNCTION buffers_touched(text);
 DROP TABLE seek_topic;
+
+-- The partition and seq bounds are exact (the walk returns only those
+-- rows), so TopicSeek does not recheck them: its rows must be those of a
+-- sequential scan for every operator, type and edge value, forward and
+-- backward.  "+ 0" keeps the reference query off TopicSeek.
+SELECT topics.create_topic('seek_bounds', 2);
+SELECT count(*) FROM topics.produce_batch('seek_bounds', ARRAY(SELECT 'k' || g FROM generate_series(0, 199) g),
+                                          ARRAY(SELECT repeat('v', 200) FROM generate_series(0, 199) g), NULL, 1);
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('seek_bounds', ARRAY(SELECT 'x' || g FROM generate_series(0, 49) g),
+                                          ARRAY(SELECT repeat('v', 200) FROM generate_series(0, 49) g), NULL, 1);
+ROLLBACK;
+SELECT count(*) FROM topics.produce_batch('seek_bounds', ARRAY(SELECT 'k' || g FROM generate_series(0, 99) g),
+                                          ARRAY(SELECT repeat('v', 200) FROM generate_series(0, 99) g), NULL, 1);
+EXPLAIN (COSTS OFF) SELECT seq FROM seek_bounds WHERE partition = 1 AND seq > 5::smallint;
+CREATE FUNCTION uses_seek(q text) RETURNS bool LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        IF line LIKE '%TopicSeek%' THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+DO $$
+DECLARE
+    op text;
+    v text;
+    p text;
+    dir text;
+    q text;
+    got bigint[];
+    want bigint[];
+    bad int := 0;
+    n int := 0;
+    seeks int := 0;
+BEGIN
+    FOREACH p IN ARRAY ARRAY['1', '0', '2', '-1', 'NULL', '1::smallint', '1::bigint'] LOOP
+        FOREACH op IN ARRAY ARRAY['=', '>', '>=', '<', '<='] LOOP
+            FOREACH v IN ARRAY ARRAY['-1', '0', '1', '40', '199', '200', '249', '250', '251', '349',
+                                     '350', '1000', 'NULL', '120::smallint', '32767::smallint',
+                                     '2147483647', '9223372036854775807', '(-9223372036854775807 - 1)'] LOOP
+                FOREACH dir IN ARRAY ARRAY['', 'DESC'] LOOP
+                    q := format('SELECT seq FROM seek_bounds WHERE partition = %s AND seq %s %s
+                                 ORDER BY seq %s', p, op, v, dir);
+                    EXECUTE format('SELECT array_agg(seq) FROM (%s) s', q) INTO got;
+                    IF uses_seek(q) THEN
+                        seeks := seeks + 1;
+                    END IF;
+                    EXECUTE format('SELECT array_agg(seq) FROM (SELECT seq FROM seek_bounds
+                                    WHERE partition + 0 = %s AND seq + 0 %s %s ORDER BY seq %s) s', p, op, v, dir)
+                        INTO want;
+                    n := n + 1;
+                    IF got IS DISTINCT FROM want THEN
+                        bad := bad + 1;
+                        RAISE NOTICE 'partition = %, seq % % %: % rows, want %', p, op, v, dir,
+                            cardinality(got), cardinality(want);
+                    END IF;
+                END LOOP;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+    -- two bounds at once, and a bound TopicSeek cannot use (numeric)
+    FOREACH v IN ARRAY ARRAY['seq > 198 AND seq < 251', 'seq >= 199 AND seq <= 250 AND seq > 200',
+                             'seq BETWEEN 150 AND 260', 'seq = 199 AND seq >= 199', 'seq > 199.5',
+                             'seq >= 240 AND seq < 240', 'seq > 9223372036854775806'] LOOP
+        q := format('SELECT seq FROM seek_bounds WHERE partition = 1 AND %s ORDER BY seq', v);
+        EXECUTE format('SELECT array_agg(seq) FROM (%s) s', q) INTO got;
+        IF uses_seek(q) THEN
+            seeks := seeks + 1;
+        END IF;
+        EXECUTE format('SELECT array_agg(seq) FROM (SELECT seq FROM seek_bounds
+                        WHERE partition + 0 = 1 AND %s ORDER BY seq + 0) s', replace(v, 'seq', '(seq + 0)'))
+            INTO want;
+        n := n + 1;
+        IF got IS DISTINCT FROM want THEN
+            bad := bad + 1;
+            RAISE NOTICE '%: % rows, want %', v, cardinality(got), cardinality(want);
+        END IF;
+    END LOOP;
+    RAISE NOTICE '% bound combinations, % of them planned as TopicSeek; % differ from a sequential scan',
+        n, seeks, bad;
+END
+$$;

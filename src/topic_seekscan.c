@@ -16,8 +16,11 @@
  *
  * Visibility is plain MVCC, as for a sequential scan: a SELECT shows what
  * its snapshot sees (the stable-offset rule belongs to fetch and the
- * consumers).  Every qual is rechecked on the returned rows, so the bounds
- * only have to be conservative.
+ * consumers).  The walk returns exactly the rows of the partition between
+ * the seq bounds, so, as a btree scan does with its index quals, the scan
+ * does not recheck the clauses they came from (only operators of the
+ * type's own btree family become bounds, so their meaning is known); every
+ * other qual, a ts bound included, is checked on each row.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,6 +49,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/typcache.h"
 
 /* records per data page assumed for costing (100-byte records) */
 #define SEEK_RECORDS_PER_PAGE	60
@@ -63,6 +67,7 @@ typedef struct SeekBounds
 {
 	Expr	   *exprs[SEEK_NEXPRS];
 	bool		strict[SEEK_NEXPRS];
+	RestrictInfo *clauses[SEEK_NEXPRS]; /* where each bound came from */
 } SeekBounds;
 
 typedef struct TopicSeekState
@@ -117,8 +122,11 @@ static const CustomExecMethods seek_exec_methods = {
 
 /*
  * If clause is "column op value" (either way round) on this rel, with value
- * free of this rel's columns and of volatile functions, return the column
- * number, the btree strategy as if the column were on the left, and value.
+ * free of this rel's columns and of volatile functions, and op an operator
+ * of the btree family that orders the column's type (integer_ops for
+ * partition and seq, datetime_ops for ts), return the column number, the
+ * btree strategy as if the column were on the left, and value.  Operators
+ * of other families may order differently, so they are not bounds.
  */
 static AttrNumber
 match_clause(RelOptInfo *rel, Expr *clause, int *strategy, Expr **value)
@@ -128,6 +136,7 @@ match_clause(RelOptInfo *rel, Expr *clause, int *strategy, Expr **value)
 	Node	   *right;
 	Var		   *var;
 	bool		var_on_left;
+	Oid			family;
 	List	   *interps;
 	ListCell   *lc;
 
@@ -156,13 +165,17 @@ match_clause(RelOptInfo *rel, Expr *clause, int *strategy, Expr **value)
 		contain_volatile_functions((Node *) *value))
 		return InvalidAttrNumber;
 
+	family = lookup_type_cache(var->vartype, TYPECACHE_BTREE_OPFAMILY)->btree_opf;
+	if (!OidIsValid(family))
+		return InvalidAttrNumber;
 	interps = get_op_btree_interpretation(op->opno);
 	foreach(lc, interps)
 	{
 		OpBtreeInterpretation *bi = lfirst(lc);
 		int			s = bi->strategy;
 
-		if (s < BTLessStrategyNumber || s > BTGreaterStrategyNumber)
+		if (bi->opfamily_id != family ||
+			s < BTLessStrategyNumber || s > BTGreaterStrategyNumber)
 			continue;
 		if (!var_on_left)
 			s = BTCommuteStrategyNumber(s);
@@ -173,13 +186,14 @@ match_clause(RelOptInfo *rel, Expr *clause, int *strategy, Expr **value)
 }
 
 static void
-set_bound(SeekBounds *b, int which, Expr *value, bool strict)
+set_bound(SeekBounds *b, int which, RestrictInfo *ri, Expr *value, bool strict)
 {
 	/* the first bound found wins; the rest are rechecked as quals */
 	if (b->exprs[which] == NULL)
 	{
 		b->exprs[which] = value;
 		b->strict[which] = strict;
+		b->clauses[which] = ri;
 	}
 }
 
@@ -203,26 +217,26 @@ find_bounds(RelOptInfo *rel, SeekBounds *b)
 		if (att == Anum_topic_partition &&
 			strategy == BTEqualStrategyNumber &&
 			(vtype == INT2OID || vtype == INT4OID || vtype == INT8OID))
-			set_bound(b, SEEK_PARTITION, value, false);
+			set_bound(b, SEEK_PARTITION, ri, value, false);
 		else if (att == Anum_topic_seq &&
 				 (vtype == INT2OID || vtype == INT4OID || vtype == INT8OID))
 		{
 			if (strategy == BTEqualStrategyNumber)
 			{
-				set_bound(b, SEEK_LOWER, value, false);
-				set_bound(b, SEEK_UPPER, value, false);
+				set_bound(b, SEEK_LOWER, ri, value, false);
+				set_bound(b, SEEK_UPPER, ri, value, false);
 			}
 			else if (strategy == BTGreaterEqualStrategyNumber ||
 					 strategy == BTGreaterStrategyNumber)
-				set_bound(b, SEEK_LOWER, value, strategy == BTGreaterStrategyNumber);
+				set_bound(b, SEEK_LOWER, ri, value, strategy == BTGreaterStrategyNumber);
 			else
-				set_bound(b, SEEK_UPPER, value, strategy == BTLessStrategyNumber);
+				set_bound(b, SEEK_UPPER, ri, value, strategy == BTLessStrategyNumber);
 		}
 		else if (att == Anum_topic_ts && vtype == TIMESTAMPTZOID &&
 				 (strategy == BTGreaterEqualStrategyNumber ||
 				  strategy == BTGreaterStrategyNumber ||
 				  strategy == BTEqualStrategyNumber))
-			set_bound(b, SEEK_TS_LOWER, value, strategy == BTGreaterStrategyNumber);
+			set_bound(b, SEEK_TS_LOWER, ri, value, strategy == BTGreaterStrategyNumber);
 	}
 	return b->exprs[SEEK_PARTITION] != NULL;
 }
@@ -310,6 +324,7 @@ add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds, bool backw
 	{
 		List	   *exprs = NIL;
 		List	   *flags = NIL;
+		List	   *exact = NIL;
 
 		for (i = 0; i < SEEK_NEXPRS; i++)
 		{
@@ -317,7 +332,17 @@ add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds, bool backw
 			flags = lappend_int(flags, bounds->strict[i]);
 		}
 		flags = lappend_int(flags, backward);	/* after the bounds' flags */
-		cpath->custom_private = list_make2(exprs, flags);
+
+		/*
+		 * The walk returns exactly the rows of the partition between the
+		 * seq bounds, so their clauses need no recheck, as a btree scan
+		 * does not recheck its index quals.  A ts bound only tells where to
+		 * start (timestamps need not rise with seq): it stays a qual.
+		 */
+		for (i = 0; i < SEEK_NEXPRS; i++)
+			if (i != SEEK_TS_LOWER && bounds->clauses[i])
+				exact = list_append_unique_ptr(exact, bounds->clauses[i]);
+		cpath->custom_private = list_make3(exprs, flags, exact);
 	}
 	add_path(rel, &cpath->path);
 }
@@ -329,8 +354,11 @@ seek_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
 	CustomScan *cscan = makeNode(CustomScan);
 
 	cscan->scan.plan.targetlist = tlist;
-	/* every qual is rechecked; the bounds only narrow the walk */
-	cscan->scan.plan.qual = extract_actual_clauses(clauses, false);
+	/* every qual but the exact bounds' is checked on each row */
+	cscan->scan.plan.qual =
+		extract_actual_clauses(list_difference_ptr(clauses,
+												   lthird(best_path->custom_private)),
+							   false);
 	cscan->scan.scanrelid = rel->relid;
 	cscan->flags = best_path->flags;
 	cscan->methods = &seek_scan_methods;
@@ -420,7 +448,11 @@ seek_start(TopicSeekState *state)
 		if (isnull)
 			return;
 		if (state->strict[SEEK_LOWER])
-			v = (v == PG_INT64_MAX) ? v : v + 1;
+		{
+			if (v == PG_INT64_MAX)
+				return;			/* seq > maximum: nothing */
+			v++;
+		}
 		from = Max(v, 0);
 	}
 	if (state->exprstates[SEEK_UPPER])
