@@ -189,3 +189,13 @@ BEGIN
         n, seeks, bad;
 END
 $$;
+-- an operator of another btree family is not a bound: here ">>=" means
+-- "<=" (strategy 4 of a reversed family), and the rows are those it says
+CREATE FUNCTION rev_ge(a int8, b int8) RETURNS bool LANGUAGE plpgsql IMMUTABLE
+    AS 'BEGIN RETURN a <= b; END';    -- plpgsql: not inlined into a plain <=
+CREATE FUNCTION rev_cmp(int8, int8) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT btint8cmp($2, $1)';
+CREATE OPERATOR >>= (LEFTARG = int8, RIGHTARG = int8, FUNCTION = rev_ge);
+CREATE OPERATOR FAMILY rev_int8_ops USING btree;
+ALTER OPERATOR FAMILY rev_int8_ops USING btree
+    ADD OPERATOR 4 >>= (int8, int8), FUNCTION 1 rev_cmp(int8, int8);
+SELECT seq FROM seek_bounds WHERE partition = 1 AND seq >>= 3 ORDER BY seq;
