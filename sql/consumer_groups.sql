@@ -98,3 +98,14 @@ SELECT topics.drop_topic('cg_secret');
 SELECT count(*) FROM topics.committed_offsets;
 DROP ROLE cg_reader;
 DROP ROLE cg_nobody;
+
+-- partitions added to a topic: the group's next consume makes their rows
+-- (from the log start, auto_offset_reset 'earliest') and reads them
+SELECT topics.create_topic('cg_grow', 1);
+SELECT partition, seq FROM topics.produce('cg_grow', 'a', 'x', NULL, 0);
+SELECT partition, seq FROM topics.consume('cg_grow_g', 'cg_grow', 10);
+SELECT topics.alter_topic('cg_grow', partitions => 2);
+SELECT partition, seq FROM topics.produce('cg_grow', 'b', 'y', NULL, 1);
+SELECT partition, seq, key FROM topics.consume('cg_grow_g', 'cg_grow', 10);
+SELECT partition, seq FROM topics.committed('cg_grow_g', 'cg_grow') ORDER BY partition;
+SELECT topics.drop_topic('cg_grow');

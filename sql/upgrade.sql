@@ -1,8 +1,9 @@
 --
 -- ALTER EXTENSION pg_topics UPDATE: a database created with version 0.1
 -- keeps its topics, records and consumer positions, and gains retention
--- (0.2) and a consume that goes on at the log start when retention races
--- it (0.3).
+-- (0.2), a consume that goes on at the log start when retention races it
+-- (0.3), and one whose first call in a new group does not wait for another
+-- member's (0.4).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -23,8 +24,9 @@ SELECT topics.create_topic('up_new', 1, retention => '1 day');
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
 
--- the 0.3 consume is in place
-SELECT prosrc LIKE '%WHEN invalid_parameter_value THEN%' AS consume_follows_log_start
+-- the 0.4 consume is in place (with 0.3's reset at the log start)
+SELECT prosrc LIKE '%WHEN invalid_parameter_value THEN%' AS consume_follows_log_start,
+       prosrc LIKE '%pg_try_advisory_xact_lock%' AS consume_does_not_wait_to_join
 FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
 
 -- records and positions are untouched
