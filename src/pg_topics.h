@@ -355,6 +355,36 @@ extern int64 topic_read_partition(Relation rel, int32 partition, int64 from_seq,
 extern void topic_xlog_append(Relation rel, Buffer buf, uint16 old_lower,
 							  uint16 old_upper);
 
+/* a page changed in a critical section, and where (see topic_xlog_changes) */
+#define TOPIC_MAX_CHANGE_RANGES 2
+typedef struct TopicPageChange
+{
+	Buffer		buf;
+	int			nranges;		/* 0: log the whole page */
+	uint16		offset[TOPIC_MAX_CHANGE_RANGES];
+	uint16		length[TOPIC_MAX_CHANGE_RANGES];
+} TopicPageChange;
+
+/* Start describing a change to buf's page: logged whole unless ranges are added. */
+static inline void
+topic_change_init(TopicPageChange *c, Buffer buf)
+{
+	c->buf = buf;
+	c->nranges = 0;
+}
+
+/* The bytes at ptr (within buf's page) changed. */
+static inline void
+topic_change_add(TopicPageChange *c, const void *ptr, Size len)
+{
+	Assert(c->nranges < TOPIC_MAX_CHANGE_RANGES);
+	c->offset[c->nranges] = (uint16) ((const char *) ptr - (const char *) BufferGetPage(c->buf));
+	c->length[c->nranges] = (uint16) len;
+	c->nranges++;
+}
+
+extern void topic_xlog_changes(Relation rel, const TopicPageChange *changes, int n);
+
 /* ------------------------------------------------------------------------
  * topic_directory.c: the per-partition B-link tree over data pages
  * ------------------------------------------------------------------------

@@ -13,7 +13,7 @@
  *	- a reader holds one page lock at a time and can never miss a page: if the
  *	  key it looks for is at or past the right sibling's first key, it moves
  *	  right;
- *	- each step of a split is its own GenericXLog record (a record covers at
+ *	- each step of a split is its own generic WAL record (a record covers at
  *	  most four pages).  If a crash (or an error, such as running out of
  *	  disk for the parent's new page) leaves a sibling without its parent
  *	  entry, readers reach it through the right-link, and the partition's
@@ -371,15 +371,23 @@ dir_lock_child(Relation rel, int32 partition, BlockNumber child)
 	return buf;
 }
 
+/*
+ * In a critical section: clear the child's flag, if there is a child, and
+ * describe the change in changes[*n].
+ */
 static void
-dir_clear_incomplete(GenericXLogState *xs, Buffer childbuf)
+dir_clear_incomplete(Buffer childbuf, TopicPageChange *changes, int *n)
 {
-	Page		page;
+	TopicPageOpaque opaque;
 
 	if (!BufferIsValid(childbuf))
 		return;
-	page = GenericXLogRegisterBuffer(xs, childbuf, 0);
-	TopicPageGetOpaque(page)->flags &= ~TOPIC_PAGE_SPLIT_INCOMPLETE;
+	opaque = TopicPageGetOpaque(BufferGetPage(childbuf));
+	opaque->flags &= ~TOPIC_PAGE_SPLIT_INCOMPLETE;
+	MarkBufferDirty(childbuf);
+	topic_change_init(&changes[*n], childbuf);
+	topic_change_add(&changes[*n], &opaque->flags, sizeof(opaque->flags));
+	(*n)++;
 }
 
 /*
@@ -403,9 +411,9 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 	Buffer		childbuf;
 	BlockNumber free_next;
 	int			idx;
-	GenericXLogState *xs;
+	TopicPageChange changes[3];
+	int			nchanges;
 	Page		page;
-	Page		statepage;
 	TopicPartitionState *st;
 	int			i;
 
@@ -427,18 +435,25 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 
 	rootbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
 	childbuf = dir_lock_child(rel, partition, incomplete);
-	xs = GenericXLogStart(rel);
-	page = GenericXLogRegisterBuffer(xs, rootbuf, GENERIC_XLOG_FULL_IMAGE);
-	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+	page = BufferGetPage(rootbuf);
+	st = topic_state_ptr(BufferGetPage(statebuf), idx);
+
+	START_CRIT_SECTION();
 	dir_page_init(page, partition, state->dir_level + 1);
 	for (i = 0; i < n; i++)
 		dir_page_add(page, &entries[i]);
-	topic_free_list_popped(topic_state_ptr(statepage, idx), free_next);
-	st = topic_state_ptr(statepage, idx);
+	topic_free_list_popped(st, free_next);
 	st->dir_root = BufferGetBlockNumber(rootbuf);
 	st->dir_level = state->dir_level + 1;
-	dir_clear_incomplete(xs, childbuf);
-	GenericXLogFinish(xs);
+	MarkBufferDirty(rootbuf);
+	MarkBufferDirty(statebuf);
+	topic_change_init(&changes[0], rootbuf);
+	topic_change_init(&changes[1], statebuf);
+	topic_change_add(&changes[1], st, sizeof(TopicPartitionState));
+	nchanges = 2;
+	dir_clear_incomplete(childbuf, changes, &nchanges);
+	topic_xlog_changes(rel, changes, nchanges);
+	END_CRIT_SECTION();
 	if (BufferIsValid(childbuf))
 		UnlockReleaseBuffer(childbuf);
 	UnlockReleaseBuffer(statebuf);
@@ -459,26 +474,36 @@ dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
 			  const TopicDirEntry *entry, BlockNumber child)
 {
 	Buffer		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_EXCLUSIVE);
+	Page		page = BufferGetPage(buf);
+	TopicPageOpaque opaque = TopicPageGetOpaque(page);
+	int			level = opaque->level;
 	Buffer		childbuf;
-	Page		page;
-	GenericXLogState *xs;
 	Buffer		newbuf;
 	Buffer		statebuf;
 	BlockNumber free_next;
 	BlockNumber newblkno;
 	int			idx;
 	Page		newpage;
-	Page		statepage;
-	int			level;
+	TopicPartitionState *st;
+	TopicPageChange changes[4];
+	int			nchanges;
 
-	if (!dir_full(BufferGetPage(buf)))
+	/* each case is one WAL record, from the bytes changed (see topic_xlog.c) */
+	if (!dir_full(page))
 	{
+		uint16		old_lower = ((PageHeader) page)->pd_lower;
+
 		childbuf = dir_lock_child(rel, partition, child);
-		xs = GenericXLogStart(rel);
-		page = GenericXLogRegisterBuffer(xs, buf, 0);
+		START_CRIT_SECTION();
 		dir_page_add(page, entry);
-		dir_clear_incomplete(xs, childbuf);
-		GenericXLogFinish(xs);
+		MarkBufferDirty(buf);
+		topic_change_init(&changes[0], buf);
+		topic_change_add(&changes[0], &((PageHeader) page)->pd_lower, sizeof(LocationIndex));
+		topic_change_add(&changes[0], (char *) page + old_lower, sizeof(TopicDirEntry));
+		nchanges = 1;
+		dir_clear_incomplete(childbuf, changes, &nchanges);
+		topic_xlog_changes(rel, changes, nchanges);
+		END_CRIT_SECTION();
 		if (BufferIsValid(childbuf))
 			UnlockReleaseBuffer(childbuf);
 		UnlockReleaseBuffer(buf);
@@ -488,18 +513,26 @@ dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
 	/* full: start a right sibling holding the new entry (four pages at most) */
 	newbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
 	childbuf = dir_lock_child(rel, partition, child);
-	xs = GenericXLogStart(rel);
-	page = GenericXLogRegisterBuffer(xs, buf, 0);
-	newpage = GenericXLogRegisterBuffer(xs, newbuf, GENERIC_XLOG_FULL_IMAGE);
-	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
-	topic_free_list_popped(topic_state_ptr(statepage, idx), free_next);
-	level = TopicPageGetOpaque(page)->level;
+	newpage = BufferGetPage(newbuf);
+	st = topic_state_ptr(BufferGetPage(statebuf), idx);
+	START_CRIT_SECTION();
+	topic_free_list_popped(st, free_next);
 	dir_page_init(newpage, partition, level);
 	TopicPageGetOpaque(newpage)->flags |= TOPIC_PAGE_SPLIT_INCOMPLETE;
 	dir_page_add(newpage, entry);
-	TopicPageGetOpaque(page)->next = BufferGetBlockNumber(newbuf);
-	dir_clear_incomplete(xs, childbuf);
-	GenericXLogFinish(xs);
+	opaque->next = BufferGetBlockNumber(newbuf);
+	MarkBufferDirty(buf);
+	MarkBufferDirty(newbuf);
+	MarkBufferDirty(statebuf);
+	topic_change_init(&changes[0], buf);
+	topic_change_add(&changes[0], &opaque->next, sizeof(BlockNumber));
+	topic_change_init(&changes[1], newbuf);
+	topic_change_init(&changes[2], statebuf);
+	topic_change_add(&changes[2], st, sizeof(TopicPartitionState));
+	nchanges = 3;
+	dir_clear_incomplete(childbuf, changes, &nchanges);
+	topic_xlog_changes(rel, changes, nchanges);
+	END_CRIT_SECTION();
 
 	newblkno = BufferGetBlockNumber(newbuf);
 	if (BufferIsValid(childbuf))

@@ -783,7 +783,7 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	BlockNumber free_next;
 	Buffer		newbuf;
 	BlockNumber newblk;
-	GenericXLogState *xs;
+	TopicPageChange changes[3];
 	Page		oldpage;
 	Page		newpage;
 	Page		statepage;
@@ -796,23 +796,31 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	floor_ts = topic_page_max_ts(BufferGetPage(buf));
 	newbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
 	newblk = BufferGetBlockNumber(newbuf);
+	oldpage = BufferGetPage(buf);
+	newpage = BufferGetPage(newbuf);
+	statepage = BufferGetPage(statebuf);
+	st = &topic_page_states(statepage)[idx];
 
-	xs = GenericXLogStart(rel);
-	oldpage = GenericXLogRegisterBuffer(xs, buf, 0);
-	newpage = GenericXLogRegisterBuffer(xs, newbuf, GENERIC_XLOG_FULL_IMAGE);
-	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
-
+	/* one WAL record, from the bytes changed (see topic_xlog.c) */
+	START_CRIT_SECTION();
 	topic_page_init(newpage, TOPIC_PAGE_DATA, partition);
 	newopaque = TopicPageGetOpaque(newpage);
 	newopaque->first_seq = first_seq;
 	newopaque->ts_floor = floor_ts;
 	TopicPageGetOpaque(oldpage)->next = newblk;
-
-	st = &topic_page_states(statepage)[idx];
 	st->tail = newblk;
 	st->npages++;
 	topic_free_list_popped(st, free_next);
-	GenericXLogFinish(xs);
+	MarkBufferDirty(buf);
+	MarkBufferDirty(newbuf);
+	MarkBufferDirty(statebuf);
+	topic_change_init(&changes[0], buf);
+	topic_change_add(&changes[0], &TopicPageGetOpaque(oldpage)->next, sizeof(BlockNumber));
+	topic_change_init(&changes[1], newbuf);
+	topic_change_init(&changes[2], statebuf);
+	topic_change_add(&changes[2], st, sizeof(TopicPartitionState));
+	topic_xlog_changes(rel, changes, 3);
+	END_CRIT_SECTION();
 
 	UnlockReleaseBuffer(statebuf);
 	UnlockReleaseBuffer(buf);

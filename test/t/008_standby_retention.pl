@@ -18,6 +18,7 @@ my $primary = topics_node('primary', init => { allows_streaming => 1 },
 $primary->start;
 $primary->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;
+CREATE EXTENSION pageinspect;
 SELECT topics.create_topic('kept', 3, retention_bytes => 32768);
 });
 $primary->backup('b');
@@ -49,6 +50,15 @@ my %q = (
 	latest => q{SELECT seq FROM kept WHERE partition = 0 ORDER BY seq DESC LIMIT 40},
 	at_time => q{SELECT topics.seq_at_time('kept', p, '2000-01-01') FROM generate_series(0, 2) p},
 	size => q{SELECT pg_relation_size('kept')},
+	# every page but the data pages (whose records carry hint flags set
+	# without WAL, like heap's hint bits), byte for byte after the page
+	# header's LSN, checksum and flags: the meta and state pages, the
+	# directory, free pages.  Replay must rebuild them exactly.
+	pages => q{SELECT string_agg(b || ':' || get_byte(p, (page_header(p)).special + 24)
+								 || ':' || md5(substr(p, 13)), ' ' ORDER BY b)
+			   FROM generate_series(0, (pg_relation_size('kept') / 8192)::int - 1) b,
+					LATERAL (SELECT get_raw_page('kept', b) AS p) r
+			   WHERE get_byte(p, (page_header(p)).special + 24) <> 3},
 );
 my $moved = $primary->safe_psql('postgres',
 	q{SELECT bool_and(log_start_seq > 0) FROM topics.partitions});
