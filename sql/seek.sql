@@ -116,78 +116,48 @@ ROLLBACK;
 SELECT count(*) FROM topics.produce_batch('seek_bounds', ARRAY(SELECT 'k' || g FROM generate_series(0, 99) g),
                                           ARRAY(SELECT repeat('v', 200) FROM generate_series(0, 99) g), NULL, 1);
 EXPLAIN (COSTS OFF) SELECT seq FROM seek_bounds WHERE partition = 1 AND seq > 5::smallint;
-CREATE FUNCTION uses_seek(q text) RETURNS bool LANGUAGE plpgsql AS $$
+-- compare(q, ref): whether q plans as TopicSeek, and whether its rows
+-- differ from those of ref (the same query kept off TopicSeek)
+CREATE FUNCTION compare(q text, ref text, OUT seek bool, OUT differs bool)
+LANGUAGE plpgsql AS $$
 DECLARE
     line text;
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-        IF line LIKE '%TopicSeek%' THEN
-            RETURN true;
-        END IF;
-    END LOOP;
-    RETURN false;
-END
-$$;
-DO $$
-DECLARE
-    op text;
-    v text;
-    p text;
-    dir text;
-    q text;
     got bigint[];
     want bigint[];
-    bad int := 0;
-    n int := 0;
-    seeks int := 0;
 BEGIN
-    FOREACH p IN ARRAY ARRAY['1', '0', '2', '-1', 'NULL', '1::smallint', '1::bigint'] LOOP
-        FOREACH op IN ARRAY ARRAY['=', '>', '>=', '<', '<='] LOOP
-            FOREACH v IN ARRAY ARRAY['-1', '0', '1', '40', '199', '200', '249', '250', '251', '349',
-                                     '350', '1000', 'NULL', '120::smallint', '32767::smallint',
-                                     '2147483647', '9223372036854775807', '(-9223372036854775807 - 1)'] LOOP
-                FOREACH dir IN ARRAY ARRAY['', 'DESC'] LOOP
-                    q := format('SELECT seq FROM seek_bounds WHERE partition = %s AND seq %s %s
-                                 ORDER BY seq %s', p, op, v, dir);
-                    EXECUTE format('SELECT array_agg(seq) FROM (%s) s', q) INTO got;
-                    IF uses_seek(q) THEN
-                        seeks := seeks + 1;
-                    END IF;
-                    EXECUTE format('SELECT array_agg(seq) FROM (SELECT seq FROM seek_bounds
-                                    WHERE partition + 0 = %s AND seq + 0 %s %s ORDER BY seq %s) s', p, op, v, dir)
-                        INTO want;
-                    n := n + 1;
-                    IF got IS DISTINCT FROM want THEN
-                        bad := bad + 1;
-                        RAISE NOTICE 'partition = %, seq % % %: % rows, want %', p, op, v, dir,
-                            cardinality(got), cardinality(want);
-                    END IF;
-                END LOOP;
-            END LOOP;
-        END LOOP;
+    seek := false;
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        seek := seek OR line LIKE '%TopicSeek%';
     END LOOP;
-    -- two bounds at once, and a bound TopicSeek cannot use (numeric)
-    FOREACH v IN ARRAY ARRAY['seq > 198 AND seq < 251', 'seq >= 199 AND seq <= 250 AND seq > 200',
-                             'seq BETWEEN 150 AND 260', 'seq = 199 AND seq >= 199', 'seq > 199.5',
-                             'seq >= 240 AND seq < 240', 'seq > 9223372036854775806'] LOOP
-        q := format('SELECT seq FROM seek_bounds WHERE partition = 1 AND %s ORDER BY seq', v);
-        EXECUTE format('SELECT array_agg(seq) FROM (%s) s', q) INTO got;
-        IF uses_seek(q) THEN
-            seeks := seeks + 1;
-        END IF;
-        EXECUTE format('SELECT array_agg(seq) FROM (SELECT seq FROM seek_bounds
-                        WHERE partition + 0 = 1 AND %s ORDER BY seq + 0) s', replace(v, 'seq', '(seq + 0)'))
-            INTO want;
-        n := n + 1;
-        IF got IS DISTINCT FROM want THEN
-            bad := bad + 1;
-            RAISE NOTICE '%: % rows, want %', v, cardinality(got), cardinality(want);
-        END IF;
-    END LOOP;
-    RAISE NOTICE '% bound combinations, % of them planned as TopicSeek; % differ from a sequential scan',
-        n, seeks, bad;
+    EXECUTE format('SELECT array_agg(seq) FROM (%s) s', q) INTO got;
+    EXECUTE format('SELECT array_agg(seq) FROM (%s) s', ref) INTO want;
+    differs := got IS DISTINCT FROM want;
 END
 $$;
+WITH cases(q, ref) AS (
+    SELECT format('SELECT seq FROM seek_bounds WHERE partition = %s AND seq %s %s ORDER BY seq %s',
+                  p, op, v, dir),
+           format('SELECT seq FROM seek_bounds WHERE partition + 0 = %s AND seq + 0 %s %s ORDER BY seq %s',
+                  p, op, v, dir)
+    FROM unnest(ARRAY['1', '0', '2', '-1', 'NULL', '1::smallint', '1::bigint']) p,
+         unnest(ARRAY['=', '>', '>=', '<', '<=']) op,
+         unnest(ARRAY['-1', '0', '1', '40', '199', '200', '249', '250', '251', '349', '350', '1000',
+                      'NULL', '120::smallint', '32767::smallint', '2147483647',
+                      '9223372036854775807', '(-9223372036854775807 - 1)']) v,
+         unnest(ARRAY['', 'DESC']) dir
+    UNION ALL
+    -- two bounds at once, and a bound TopicSeek cannot use (numeric)
+    SELECT format('SELECT seq FROM seek_bounds WHERE partition = 1 AND %s ORDER BY seq', c),
+           format('SELECT seq FROM seek_bounds WHERE partition + 0 = 1 AND %s ORDER BY seq',
+                  replace(c, 'seq', '(seq + 0)'))
+    FROM unnest(ARRAY['seq > 198 AND seq < 251', 'seq >= 199 AND seq <= 250 AND seq > 200',
+                      'seq BETWEEN 150 AND 260', 'seq = 199 AND seq >= 199', 'seq > 199.5',
+                      'seq >= 240 AND seq < 240', 'seq > 9223372036854775806']) c),
+r AS MATERIALIZED (SELECT q, (compare(q, ref)).* FROM cases)
+SELECT count(*) AS combinations, count(*) FILTER (WHERE seek) AS planned_as_topicseek,
+       count(*) FILTER (WHERE differs) AS differ_from_seq_scan,
+       string_agg(q, '; ') FILTER (WHERE differs) AS differing
+FROM r;
 -- an operator of another btree family is not a bound: here ">>=" means
 -- "<=" (strategy 4 of a reversed family), and the rows are those it says
 CREATE FUNCTION rev_ge(a int8, b int8) RETURNS bool LANGUAGE plpgsql IMMUTABLE
@@ -216,41 +186,19 @@ SELECT pg_relation_size('seek_ts') / 8192 > 40 AS many_pages;
 -- the walk starts near the bound, not at the head
 SELECT buffers_touched($$SELECT seq FROM seek_ts WHERE partition = 0
                          AND ts >= '2026-01-01 16:00:00+00' ORDER BY seq LIMIT 5$$) < 15 AS starts_near;
-DO $$
-DECLARE
-    m int;
-    op text;
-    q text;
-    got bigint[];
-    want bigint[];
-    bad int := 0;
-    n int := 0;
-    seeks int := 0;
-BEGIN
-    FOR m IN SELECT generate_series(-10, 1010, 17) LOOP
-        FOREACH op IN ARRAY ARRAY['>=', '>', '='] LOOP
-            q := format('SELECT seq FROM seek_ts WHERE partition = 0 AND ts %s %L::timestamptz ORDER BY seq',
-                        op, '2026-01-01 00:00:00+00'::timestamptz + m * interval '1 minute');
-            EXECUTE format('SELECT array_agg(seq) FROM (%s) s', q) INTO got;
-            IF uses_seek(q) THEN
-                seeks := seeks + 1;
-            END IF;
-            EXECUTE format('SELECT array_agg(seq) FROM (SELECT seq FROM seek_ts
-                            WHERE partition + 0 = 0 AND ts + interval ''0'' %s %L::timestamptz ORDER BY seq + 0) s',
-                           op, '2026-01-01 00:00:00+00'::timestamptz + m * interval '1 minute') INTO want;
-            n := n + 1;
-            IF got IS DISTINCT FROM want THEN
-                bad := bad + 1;
-                RAISE NOTICE 'ts % minute %: % rows, want %', op, m, cardinality(got), cardinality(want);
-            END IF;
-        END LOOP;
-    END LOOP;
-    RAISE NOTICE '% ts bounds, % of them planned as TopicSeek; % differ from a sequential scan',
-        n, seeks, bad;
-END
-$$;
+WITH cases(q, ref) AS (
+    SELECT format('SELECT seq FROM seek_ts WHERE partition = 0 AND ts %s %L::timestamptz ORDER BY seq',
+                  op, '2026-01-01 00:00:00+00'::timestamptz + m * interval '1 minute'),
+           format('SELECT seq FROM seek_ts WHERE partition + 0 = 0 AND ts + interval ''0'' %s %L::timestamptz
+                   ORDER BY seq', op, '2026-01-01 00:00:00+00'::timestamptz + m * interval '1 minute')
+    FROM generate_series(-10, 1010, 17) m, unnest(ARRAY['>=', '>', '=']) op),
+r AS MATERIALIZED (SELECT q, (compare(q, ref)).* FROM cases)
+SELECT count(*) AS ts_bounds, count(*) FILTER (WHERE seek) AS planned_as_topicseek,
+       count(*) FILTER (WHERE differs) AS differ_from_seq_scan,
+       string_agg(q, '; ') FILTER (WHERE differs) AS differing
+FROM r;
 
 DROP TABLE seek_bounds, seek_ts;
 DROP OPERATOR FAMILY rev_int8_ops USING btree;
 DROP OPERATOR >>= (int8, int8);
-DROP FUNCTION rev_ge(int8, int8), rev_cmp(int8, int8), uses_seek(text), buffers_touched(text);
+DROP FUNCTION rev_ge(int8, int8), rev_cmp(int8, int8), compare(text, text), buffers_touched(text);

@@ -391,6 +391,23 @@ dir_clear_incomplete(Buffer childbuf, TopicPageChange *changes, int *n)
 }
 
 /*
+ * In a critical section, after a change that took a page from the free list
+ * or the end of the file: log changes[0..n) (room for two more), the
+ * partition's state slot st and the child's flag, if any, in one record.
+ */
+static void
+dir_log_with_state(Relation rel, TopicPageChange *changes, int n,
+				   Buffer statebuf, TopicPartitionState *st, Buffer childbuf)
+{
+	MarkBufferDirty(statebuf);
+	topic_change_init(&changes[n], statebuf);
+	topic_change_add(&changes[n], st, sizeof(TopicPartitionState));
+	n++;
+	dir_clear_incomplete(childbuf, changes, &n);
+	topic_xlog_changes(rel, changes, n);
+}
+
+/*
  * A new root above every page of the current top level (the old root and
  * its new sibling, whose split this finishes; more only where a crash under
  * an earlier build, which did not flag splits, left a sibling without its
@@ -412,7 +429,6 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 	BlockNumber free_next;
 	int			idx;
 	TopicPageChange changes[3];
-	int			nchanges;
 	Page		page;
 	TopicPartitionState *st;
 	int			i;
@@ -446,13 +462,8 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
 	st->dir_root = BufferGetBlockNumber(rootbuf);
 	st->dir_level = state->dir_level + 1;
 	MarkBufferDirty(rootbuf);
-	MarkBufferDirty(statebuf);
 	topic_change_init(&changes[0], rootbuf);
-	topic_change_init(&changes[1], statebuf);
-	topic_change_add(&changes[1], st, sizeof(TopicPartitionState));
-	nchanges = 2;
-	dir_clear_incomplete(childbuf, changes, &nchanges);
-	topic_xlog_changes(rel, changes, nchanges);
+	dir_log_with_state(rel, changes, 1, statebuf, st, childbuf);
 	END_CRIT_SECTION();
 	if (BufferIsValid(childbuf))
 		UnlockReleaseBuffer(childbuf);
@@ -523,15 +534,10 @@ dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
 	opaque->next = BufferGetBlockNumber(newbuf);
 	MarkBufferDirty(buf);
 	MarkBufferDirty(newbuf);
-	MarkBufferDirty(statebuf);
 	topic_change_init(&changes[0], buf);
 	topic_change_add(&changes[0], &opaque->next, sizeof(BlockNumber));
 	topic_change_init(&changes[1], newbuf);
-	topic_change_init(&changes[2], statebuf);
-	topic_change_add(&changes[2], st, sizeof(TopicPartitionState));
-	nchanges = 3;
-	dir_clear_incomplete(childbuf, changes, &nchanges);
-	topic_xlog_changes(rel, changes, nchanges);
+	dir_log_with_state(rel, changes, 2, statebuf, st, childbuf);
 	END_CRIT_SECTION();
 
 	newblkno = BufferGetBlockNumber(newbuf);
