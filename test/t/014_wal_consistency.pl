@@ -4,8 +4,9 @@
 # it rebuilt with that image (FATAL "inconsistent page found" otherwise).
 # The records written from the bytes changed (record appends, new tail pages,
 # directory entries, splits and new roots, an interrupted split and its
-# finishing) are what this covers; a directory of three entries a page makes
-# splits at every level.
+# finishing) are what this covers, with retention freeing pages and
+# trimming the directory in between; a directory of three entries a page
+# makes splits at every level.
 #
 # Only producing runs between the checkpoint and the crash: a reader sets
 # commit/abort flags on records without WAL (as heap sets hint bits), which
@@ -26,19 +27,24 @@ my $node = topics_node('walcheck',
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;
-SELECT topics.create_topic('wc', 3);
+SELECT topics.create_topic('wc', 3, retention_bytes => 10 * 8192);
+CREATE TABLE ack (partition int, seq bigint, PRIMARY KEY (partition, seq));
 CHECKPOINT;
 });
 
-my $batch = q{SELECT count(*) FROM topics.produce_batch('wc',
+# each batch acknowledged in the same transaction (a heap table: its own
+# records have their own consistency masks)
+my $batch = q{INSERT INTO ack SELECT partition, seq FROM topics.produce_batch('wc',
 	ARRAY(SELECT 'k' || g FROM generate_series(1, 400) g),
 	ARRAY(SELECT repeat('v', 200) FROM generate_series(1, 400) g))};
-$node->safe_psql('postgres', $batch) for 1 .. 8;
+my $maintain = q{SELECT count(*) FROM topics.maintain('wc')};
+$node->safe_psql('postgres', "$batch; $maintain") for 1 .. 8;
 # an aborted batch, single records in their own transactions, one explicit
 # partition
 $node->safe_psql('postgres', "BEGIN; $batch; ROLLBACK;");
-$node->safe_psql('postgres', "SELECT topics.produce('wc', 'one-' || g, 'x') FROM generate_series(1, 50) g");
-$node->safe_psql('postgres', q{SELECT count(*) FROM topics.produce_batch('wc',
+$node->safe_psql('postgres', q{INSERT INTO ack SELECT (p).partition, (p).seq
+	FROM (SELECT topics.produce('wc', 'one-' || g, 'x') AS p FROM generate_series(1, 50) g) s});
+$node->safe_psql('postgres', q{INSERT INTO ack SELECT partition, seq FROM topics.produce_batch('wc',
 	ARRAY(SELECT 'p' || g FROM generate_series(1, 300) g),
 	ARRAY(SELECT repeat('w', 500) FROM generate_series(1, 300) g), NULL, 2)});
 # a split interrupted at level 1, then finished by the next appends
@@ -46,14 +52,26 @@ my ($ret, $out, $err) = $node->psql('postgres',
 	"SET pg_topics.debug_fail_in_split = 1; BEGIN; $batch; $batch; $batch; $batch; $batch; COMMIT;");
 like($err, qr/debug_fail_in_split: failing after splitting directory page \d+ at level 1/,
 	'a split was interrupted at level 1');
-$node->safe_psql('postgres', $batch) for 1 .. 3;
+$node->safe_psql('postgres', "$batch; $maintain") for 1 .. 3;
 
 $node->stop('immediate');
 ok($node->start(fail_ok => 1),
 	'crash recovery replayed every record and found each page equal to its image');
 like(slurp_file($node->logfile), qr/redo done/, 'redo ran');
 unlike(slurp_file($node->logfile), qr/inconsistent page found/, 'no inconsistent page');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM wc'), 8 * 400 + 50 + 300 + 3 * 400,
-	'every committed record is there');
+is($node->safe_psql('postgres', q{SELECT bool_and(log_start_seq > 0) FROM topics.partitions
+	WHERE topic = 'wc'::regclass}), 't', 'retention removed records from every partition');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM (
+		(SELECT partition, seq FROM wc
+		 EXCEPT ALL
+		 SELECT a.partition, a.seq FROM ack a JOIN topics.partitions b
+		   ON b.topic = 'wc'::regclass AND b.partition = a.partition AND a.seq >= b.log_start_seq)
+		UNION ALL
+		(SELECT a.partition, a.seq FROM ack a JOIN topics.partitions b
+		   ON b.topic = 'wc'::regclass AND b.partition = a.partition AND a.seq >= b.log_start_seq
+		 EXCEPT ALL
+		 SELECT partition, seq FROM wc)) d}), '0',
+	'the topic holds exactly the acknowledged records above the log start');
 $node->stop;
 done_testing();
