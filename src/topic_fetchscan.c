@@ -47,7 +47,6 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
-#include "port/pg_bitutils.h"
 #include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -159,9 +158,12 @@ is_topics_fetch(Oid funcid)
 	return result;
 }
 
-/* Bit (attno - 1) for every column of rel used above the scan; false for a whole-row use. */
+/*
+ * The highest column number of rel used above the scan (0 for none): the
+ * scan decodes records that far.  False for a whole-row use.
+ */
 static bool
-needed_columns(RelOptInfo *rel, uint32 *needed)
+last_needed_column(RelOptInfo *rel, int *last)
 {
 	Bitmapset  *attrs = NULL;
 	ListCell   *lc;
@@ -171,14 +173,14 @@ needed_columns(RelOptInfo *rel, uint32 *needed)
 	foreach(lc, rel->baserestrictinfo)
 		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, rel->relid, &attrs);
 
-	*needed = 0;
+	*last = 0;
 	while ((k = bms_next_member(attrs, k)) >= 0)
 	{
 		AttrNumber	attno = k + FirstLowInvalidHeapAttributeNumber;
 
 		if (attno < 1 || attno > Natts_topic)
 			return false;		/* whole row (or anything else): leave it */
-		*needed |= (uint32) 1 << (attno - 1);
+		*last = Max(*last, attno);
 	}
 	return true;
 }
@@ -189,7 +191,7 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 {
 	RangeTblFunction *rtfunc;
 	FuncExpr   *fexpr;
-	uint32		needed;
+	int			last_needed;
 	CustomPath *cpath;
 	Path	   *old;
 	PlannerInfo *proot;
@@ -214,7 +216,7 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (list_length(fexpr->args) != TOPIC_FETCH_NARGS ||
 		contain_subplans((Node *) fexpr->args) ||
 		!is_topics_fetch(fexpr->funcid) ||
-		!needed_columns(rel, &needed))
+		!last_needed_column(rel, &last_needed))
 		return;
 
 	/*
@@ -241,7 +243,7 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	cpath->path.pathkeys = NIL;
 	cpath->flags = CUSTOMPATH_SUPPORT_PROJECTION;	/* ExecScan projects */
 	cpath->methods = &fetch_path_methods;
-	cpath->custom_private = list_make3(fexpr, makeInteger((int) needed),
+	cpath->custom_private = list_make3(fexpr, makeInteger(last_needed),
 									   makeBoolean(may_rescan));
 
 	rel->pathlist = NIL;
@@ -328,7 +330,6 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 	AclResult	aclresult;
 	ListCell   *lc;
 	int			i = 0;
-	uint32		needed;
 
 	/* what the function scan's init_sexpr checks */
 	aclresult = pg_proc_aclcheck(fexpr->funcid, GetUserId(), ACL_EXECUTE);
@@ -338,8 +339,7 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 
 	foreach(lc, fexpr->args)
 		state->argstates[i++] = ExecInitExpr(lfirst(lc), &node->ss.ps);
-	needed = (uint32) intVal(linitial(cscan->custom_private));
-	state->last_needed = needed ? pg_leftmost_one_pos32(needed) + 1 : 0;
+	state->last_needed = intVal(linitial(cscan->custom_private));
 	state->reader = palloc0(sizeof(TopicReader));
 	state->started = false;
 	state->rel = NULL;
