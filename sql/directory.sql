@@ -190,11 +190,14 @@ SELECT sum(pages_removed) AS pages_removed FROM topics._apply_retention('dirt_wi
 SELECT * FROM page_kinds('dirt_wide');
 SELECT * FROM check_reads('dirt_wide');
 
--- only superusers may change the fanout, and it is bounded
+-- only superusers may change the fanout or the split-failure test hook,
+-- and both are bounded
 SET pg_topics.directory_fanout = 2;
+SET pg_topics.debug_fail_in_split = -2;
 CREATE ROLE dir_user;
 SET ROLE dir_user;
 SET pg_topics.directory_fanout = 10;
+SET pg_topics.debug_fail_in_split = 0;
 RESET ROLE;
 DROP ROLE dir_user;
 
