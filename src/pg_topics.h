@@ -414,6 +414,35 @@ extern void topic_record_deform(Page page, OffsetNumber off, int natts,
 extern void topic_check_record_size(Relation rel, Size keylen, Size valuelen,
 									Size headerslen);
 
+/*
+ * Walks hand out records a few places ahead of the one they return to
+ * topic_prefetch_record.  A page that is in shared buffers but not in the
+ * CPU's caches (the usual state of a log being replayed or caught up on)
+ * otherwise costs a memory stall on the first touch of every record, which
+ * was the largest single item in the profile of a scan; the walk knows the
+ * next offsets long before the decoding needs them.  The distance covers
+ * the latency of a record's decoding and the executor's work on the ones
+ * in between; 2 to 6 measured alike.
+ */
+#define TOPIC_PREFETCH_DISTANCE 4
+
+/*
+ * Ask for the first two cache lines of a record: its header and the
+ * headers of key and value (the values themselves are read by whoever
+ * uses them).  Only a hint: it never faults, and costs nothing when the
+ * record is already cached.
+ */
+static inline void
+topic_prefetch_record(Page page, OffsetNumber off)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	char	   *item = (char *) PageGetItem(page, PageGetItemId(page, off));
+
+	__builtin_prefetch(item);
+	__builtin_prefetch(item + 64);
+#endif
+}
+
 /* ------------------------------------------------------------------------
  * topic_visibility.c
  * ------------------------------------------------------------------------
@@ -486,6 +515,8 @@ topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off)
 	if (unlikely(r->ivis >= r->nvis) && !topic_reader_next_page(r))
 		return false;
 	p = r->copy ? (Page) r->copy : BufferGetPage(r->buf);
+	if (r->ivis + TOPIC_PREFETCH_DISTANCE < r->nvis)
+		topic_prefetch_record(p, r->vis[r->ivis + TOPIC_PREFETCH_DISTANCE]);
 	*page = p;
 	*off = r->vis[r->ivis++];
 	return true;

@@ -486,6 +486,9 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 			OffsetNumber off = scan->vis[scan->ivis++];
 			Page		page = scan->copy ? (Page) scan->copy : BufferGetPage(scan->cbuf);
 
+			if (scan->ivis + TOPIC_PREFETCH_DISTANCE <= scan->nvis)
+				topic_prefetch_record(page, scan->vis[scan->ivis + TOPIC_PREFETCH_DISTANCE - 1]);
+
 			if (likely(slot->tts_ops == &TTSOpsTopic))
 				topic_slot_set_record(slot, page, off);
 			else
