@@ -17,6 +17,7 @@ OBJS = \
 	src/topic_producers.o \
 	src/topic_api.o \
 	src/topic_iterator.o \
+	src/topic_consume.o \
 	src/topic_wait.o \
 	src/topic_seekscan.o \
 	src/topic_fetchscan.o \

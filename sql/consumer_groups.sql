@@ -61,6 +61,20 @@ SELECT * FROM topics.consume('g', 'cg', 10, '-1 s');
 SELECT * FROM topics.consume(NULL, 'cg');
 SELECT * FROM topics.consume('g', NULL);
 SELECT * FROM topics.consume('g', 'pg_class');
+-- consume's reading half, called directly, checks its arguments alike
+SELECT * FROM topics._consume_partition(NULL, 'cg', 0, 0, 10);
+SELECT * FROM topics._consume_partition('g', 'cg', NULL, 0, 10);
+SELECT * FROM topics._consume_partition('g', 'cg', 0, -1, 10);
+SELECT * FROM topics._consume_partition('g', 'cg', 0, 0, 0);
+SELECT * FROM topics._consume_partition('g', 'cg', 7, 0, 10);
+SELECT * FROM topics._consume_partition('g', 'pg_class', 0, 0, 10);
+-- it moves the group's position past what it returns, and only then
+SELECT topics.commit('direct', 'cg', 0, 0);
+SELECT count(*), min(seq), max(seq) FROM topics._consume_partition('direct', 'cg', 0, 0, 2);
+SELECT partition, seq FROM topics.committed('direct', 'cg') ORDER BY partition;
+SELECT count(*) FROM topics._consume_partition('direct', 'cg', 0,
+    (SELECT next_seq FROM topics.partitions WHERE topic = 'cg'::regclass AND partition = 0), 2);
+SELECT partition, seq FROM topics.committed('direct', 'cg') ORDER BY partition;
 
 -- consumer_lag: committed position, high watermark, lag
 SELECT group_id, topic, partition, committed_seq, next_seq, lag
@@ -80,6 +94,7 @@ SELECT DISTINCT topic FROM topics.committed_offsets ORDER BY 1;
 SELECT DISTINCT topic FROM topics.consumer_lag ORDER BY 1;
 SELECT count(*) FROM topics.consumer_groups WHERE topic = 'cg_secret'::regclass;
 SELECT * FROM topics.consume('reader_group', 'cg_secret');
+SELECT * FROM topics._consume_partition('reader_group', 'cg_secret', 0, 0, 10);
 SELECT topics.commit('reader_group', 'cg_secret', 0, 0);
 SELECT * FROM topics.committed('secret_group', 'cg_secret');
 UPDATE topics.committed_offsets SET seq = 0 WHERE topic = 'cg_secret'::regclass;

@@ -59,6 +59,18 @@ SELECT topics.commit('ret_group', 'ret_bytes', 0, 0);
 SELECT min(seq) = (SELECT log_start_seq FROM topics.partitions
                    WHERE topic = 'ret_bytes'::regclass AND partition = 0) AS group_resumes
 FROM topics.consume('ret_group', 'ret_bytes', 10);
+-- retention removing the group's position after consume looked at the log
+-- start: consume's reading half, handed a start below the log start, reads
+-- from the log start and moves the group past what it returned
+SELECT topics.commit('ret_race', 'ret_bytes', 0, 0);
+SELECT count(*) AS race_count,
+       min(seq) = (SELECT log_start_seq FROM topics.partitions
+                   WHERE topic = 'ret_bytes'::regclass AND partition = 0) AS race_from_log_start,
+       max(seq) AS race_last
+FROM topics._consume_partition('ret_race', 'ret_bytes', 0, 0, 10) \gset
+SELECT :race_count AS returned, :'race_from_log_start' AS from_log_start,
+       seq = :race_last + 1 AS moved_past_last
+FROM topics.committed('ret_race', 'ret_bytes') WHERE partition = 0;
 -- a fresh group with auto_offset_reset earliest starts at the log start
 SELECT min(seq) = (SELECT log_start_seq FROM topics.partitions
                    WHERE topic = 'ret_bytes'::regclass AND partition = 0) AS earliest

@@ -2,8 +2,9 @@
 -- ALTER EXTENSION pg_topics UPDATE: a database created with version 0.1
 -- keeps its topics, records and consumer positions, and gains retention
 -- (0.2), a consume that goes on at the log start when retention races it
--- (0.3), and one whose first call in a new group does not wait for another
--- member's (0.4).
+-- (0.3), one whose first call in a new group does not wait for another
+-- member's (0.4), and one that moves records in C, going on at the log start
+-- without a subtransaction (0.5).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -24,8 +25,9 @@ SELECT topics.create_topic('up_new', 1, retention => '1 day');
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
 
--- the 0.4 consume is in place (with 0.3's reset at the log start)
-SELECT prosrc LIKE '%WHEN invalid_parameter_value THEN%' AS consume_follows_log_start,
+-- the 0.5 consume is in place (with 0.4's advisory lock to join a group)
+SELECT prosrc LIKE '%topics._consume_partition(%' AS consume_reads_in_c,
+       prosrc NOT LIKE '%EXCEPTION WHEN%' AS consume_without_subtransaction,
        prosrc LIKE '%pg_try_advisory_xact_lock%' AS consume_does_not_wait_to_join
 FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
 
@@ -43,6 +45,10 @@ SELECT count(*) FROM topics.maintain('up_orders');
 SELECT count(*) FROM topics.produce_batch('up_orders', ARRAY['a', 'b'], ARRAY['1', '2']);
 SELECT topics.create_topic('up_new', 1, retention => '1 day');
 SELECT topic, retention FROM topics.topic_config ORDER BY topic::text;
+-- the new consume goes on where the old one left the group: 50 records
+-- consumed before the update, 50 more now, each counted once
+SELECT count(*) FROM topics.consume('up_group', 'up_orders', 50);
+SELECT sum(seq) AS positions_sum FROM topics.committed('up_group', 'up_orders');
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

@@ -66,6 +66,7 @@
 #include "storage/bufpage.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
+#include "utils/tuplestore.h"
 
 /* ------------------------------------------------------------------------
  * Format constants
@@ -343,6 +344,20 @@ typedef struct TopicFetchArgs
 extern void topic_fetch_check_args(const Datum *values, const bool *nulls,
 								   TopicFetchArgs *args);
 extern Relation topic_fetch_open(const TopicFetchArgs *args);
+/* a read that collects records into a tuplestore (topic_collect_record) */
+typedef struct TopicCollectState
+{
+	Tuplestorestate *tupstore;
+	TupleDesc	tupdesc;
+	int64		max_records;
+	int64		max_bytes;		/* -1: no limit */
+	int64		count;
+	int64		bytes;
+	int64		last_seq;		/* seq of the last record collected */
+	TimestampTz last_ts;
+} TopicCollectState;
+
+extern bool topic_collect_record(const TopicRecord *rec, void *arg);
 extern int64 topic_read_partition(Relation rel, int32 partition, int64 from_seq,
 								  int64 to_seq, Snapshot snapshot,
 								  TopicReadMode mode, bool follow_log_start,

@@ -328,29 +328,15 @@ pg_topics_produce_batch(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
-
-/* State of a read that collects records into a tuplestore. */
-typedef struct CollectState
-{
-	Tuplestorestate *tupstore;
-	TupleDesc	tupdesc;
-	int64		max_records;
-	int64		max_bytes;		/* -1: no limit */
-	int64		count;
-	int64		bytes;
-	int64		last_seq;		/* seq of the last record collected */
-	TimestampTz last_ts;
-} CollectState;
-
 /*
  * Record callback: collect up to max_records / max_bytes.  The first record
  * is always taken, even when larger than max_bytes, so a consumer always
  * makes progress.
  */
-static bool
-collect_record(const TopicRecord *rec, void *arg)
+bool
+topic_collect_record(const TopicRecord *rec, void *arg)
 {
-	CollectState *cs = (CollectState *) arg;
+	TopicCollectState *cs = (TopicCollectState *) arg;
 	Datum		values[Natts_topic];
 	bool		nulls[Natts_topic];
 	Size		sz;
@@ -403,7 +389,7 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	bool		nulls[TOPIC_FETCH_NARGS];
 	TopicFetchArgs args;
 	Relation	rel;
-	CollectState cs;
+	TopicCollectState cs;
 	int			i;
 
 	for (i = 0; i < TOPIC_FETCH_NARGS; i++)
@@ -421,7 +407,7 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	cs.tupstore = rsinfo->setResult;
 	cs.tupdesc = rsinfo->setDesc;
 	(void) topic_read_wait(rel, args.partition, args.from_seq, args.wait_ms, false,
-						   collect_record, &cs, &cs.count);
+						   topic_collect_record, &cs, &cs.count);
 	table_close(rel, NoLock);
 	return (Datum) 0;
 }
