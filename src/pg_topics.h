@@ -344,6 +344,7 @@ typedef struct TopicFetchArgs
 extern void topic_fetch_check_args(const Datum *values, const bool *nulls,
 								   TopicFetchArgs *args);
 extern Relation topic_fetch_open(const TopicFetchArgs *args);
+
 /* a read that collects records into a tuplestore (topic_collect_record) */
 typedef struct TopicCollectState
 {
@@ -358,6 +359,7 @@ typedef struct TopicCollectState
 } TopicCollectState;
 
 extern bool topic_collect_record(const TopicRecord *rec, void *arg);
+
 extern int64 topic_read_partition(Relation rel, int32 partition, int64 from_seq,
 								  int64 to_seq, Snapshot snapshot,
 								  TopicReadMode mode, bool follow_log_start,
