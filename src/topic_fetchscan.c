@@ -543,6 +543,16 @@ fetch_exec(CustomScanState *node)
 {
 	if (node->ss.ps.state->es_epq_active != NULL)
 		return fetch_exec_in_recheck(node);
+
+	/*
+	 * Nothing to filter or project, as for fetch() in a FROM list: hand the
+	 * rows out as they come.  ExecScan would do the same after resetting the
+	 * per-row expression context, which only its quals and projections use
+	 * (fetch_next allocates nothing per row; the columns point into the
+	 * pinned page).
+	 */
+	if (node->ss.ps.qual == NULL && node->ss.ps.ps_ProjInfo == NULL)
+		return fetch_next(&node->ss);
 	return ExecScan(&node->ss, fetch_next, fetch_recheck);
 }
 

@@ -534,6 +534,15 @@ seek_recheck(ScanState *ss, TupleTableSlot *slot)
 static TupleTableSlot *
 seek_exec(CustomScanState *node)
 {
+	/*
+	 * Nothing to filter or project and no EvalPlanQual recheck under way:
+	 * hand the records out as they come, as ExecScan would after resetting
+	 * the per-row expression context that only quals and projections use
+	 * (seek_next allocates nothing per row).
+	 */
+	if (node->ss.ps.qual == NULL && node->ss.ps.ps_ProjInfo == NULL &&
+		node->ss.ps.state->es_epq_active == NULL)
+		return seek_next(&node->ss);
 	return ExecScan(&node->ss, seek_next, seek_recheck);
 }
 
