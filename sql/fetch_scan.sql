@@ -57,6 +57,22 @@ SELECT count(key), count(*) - count(key) AS null_keys FROM topics.fetch('fs_t', 
 SELECT sum(length(value)) FROM topics.fetch('fs_t', 0, 0, 5000);
 SELECT count(headers), sum((headers->>'n')::int) FROM topics.fetch('fs_t', 0, 0, 5000);
 SELECT min(partition), max(partition), bool_and(ts IS NOT NULL) FROM topics.fetch('fs_t', 0, 0, 5000);
+-- the scan's row holds only the columns the query uses, in the order it
+-- uses them, and then those only its quals use: the rows are the function's
+-- in any order of columns, with a qual on a column not returned, with
+-- max_bytes, and when rescanned
+SELECT count(*) AS differences FROM (
+    (SELECT value, key, seq FROM topics.fetch('fs_t', 0, 0, 5000) WHERE ts IS NOT NULL AND headers IS NULL
+     EXCEPT ALL
+     SELECT value, key, seq FROM topics.fetch('fs_t', 0, 0, 5000) WITH ORDINALITY WHERE ts IS NOT NULL AND headers IS NULL)
+    UNION ALL
+    (SELECT value, key, seq FROM topics.fetch('fs_t', 0, 0, 5000) WITH ORDINALITY WHERE ts IS NOT NULL AND headers IS NULL
+     EXCEPT ALL
+     SELECT value, key, seq FROM topics.fetch('fs_t', 0, 0, 5000) WHERE ts IS NOT NULL AND headers IS NULL)) d;
+SELECT headers, partition, seq FROM topics.fetch('fs_t', 0, 1995, 3);
+SELECT (SELECT array_agg(seq) FROM topics.fetch('fs_t', 0, 0, 1000, 5000)) =
+       (SELECT array_agg(seq) FROM topics.fetch('fs_t', 0, 0, 1000, 5000) WITH ORDINALITY) AS same_with_max_bytes;
+SELECT g, f.key, f.seq FROM generate_series(1, 2) g CROSS JOIN topics.fetch('fs_t', 0, 2008) f ORDER BY 1, 3;
 -- quals run on the streamed rows
 SELECT seq, key FROM topics.fetch('fs_t', 0, 1990) WHERE key LIKE '%7' ORDER BY seq;
 SELECT seq FROM topics.fetch('fs_t', 0, 1995) WHERE headers IS NOT NULL;
