@@ -21,6 +21,7 @@ OBJS = \
 	src/topic_wait.o \
 	src/topic_seekscan.o \
 	src/topic_fetchscan.o \
+	src/topic_scancolumns.o \
 	src/murmur2.o
 
 DATA = $(wildcard sql/pg_topics--*.sql)

@@ -169,6 +169,21 @@ ALTER OPERATOR FAMILY rev_int8_ops USING btree
     ADD OPERATOR 4 >>= (int8, int8), FUNCTION 1 rev_cmp(int8, int8);
 SELECT seq FROM seek_bounds WHERE partition = 1 AND seq >>= 3 ORDER BY seq;
 
+-- a plain SELECT's row holds only the columns the query uses, in the order
+-- it uses them, and then those only its quals use: the rows are a
+-- sequential scan's with columns in another order, a qual on a column not
+-- returned, and backward
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT value, key, seq FROM seek_bounds WHERE partition = 1 AND seq >= 20 AND length(headers::text) IS NULL;
+SELECT count(*) AS rows, count(*) FILTER (WHERE NOT same) AS differences
+FROM (SELECT a.k IS NOT DISTINCT FROM b.k AND a.v IS NOT DISTINCT FROM b.v AND a.s = b.s AS same
+      FROM (SELECT value v, key k, seq s, row_number() OVER (ORDER BY seq) n FROM seek_bounds
+            WHERE partition = 1 AND seq >= 20 AND length(headers::text) IS NULL) a
+      FULL JOIN (SELECT value v, key k, seq s, row_number() OVER (ORDER BY seq) n FROM seek_bounds
+                 WHERE partition + 0 = 1 AND seq + 0 >= 20 AND length(headers::text) IS NULL) b
+      USING (n)) c;
+SELECT key, ts IS NOT NULL AS has_ts, seq FROM seek_bounds WHERE partition = 1 AND seq <= 3 ORDER BY seq DESC;
+
 -- a lower bound on ts starts the walk through the time index and stays a
 -- qual; timestamps given by producers need not rise with seq (here they
 -- rise with a jitter of half an hour, then a batch goes back in time), and

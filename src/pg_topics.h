@@ -574,6 +574,25 @@ extern void topic_wait_init(void);
 
 /* topic_seekscan.c */
 extern void topic_seekscan_init(void);
+
+/* topic_scancolumns.c: the columns a row of TopicFetch or TopicSeek holds */
+typedef struct TopicColumnMap
+{
+	int			ncols;			/* columns of the scan tuple */
+	int			last_needed;	/* decode the record this far */
+	bool		prefix;			/* columns are 1, 2, ..., ncols */
+	AttrNumber	columns[Natts_topic];	/* record column of each, from 1 */
+	Datum		values[Natts_topic];	/* a decoded record, when not a prefix */
+	bool		isnull[Natts_topic];
+} TopicColumnMap;
+
+struct RelOptInfo;
+struct PathTarget;
+extern bool topic_scan_columns(struct RelOptInfo *rel, struct PathTarget *target, List *quals,
+									  TupleDesc desc, List **scan_tlist);
+extern void topic_column_map_init(TopicColumnMap *map, List *columns, int last_needed);
+extern void topic_column_map_deform(TopicColumnMap *map, Page page, OffsetNumber off,
+									Datum *values, bool *isnull);
 extern void topic_fetchscan_init(void);
 extern void topic_wait_note_produce(Relation rel);
 extern bool topic_wait_possible(void);

@@ -63,11 +63,7 @@ typedef struct TopicFetchState
 	CustomScanState css;
 	ExprState  *argstates[TOPIC_FETCH_NARGS];
 	int			last_needed;	/* highest attno the query uses, 0 if none */
-	int			ncols;			/* columns of the scan tuple */
-	AttrNumber	colmap[Natts_topic];	/* record column of each, from 1 */
-	bool		colmap_prefix;	/* colmap is 1, 2, ..., ncols */
-	Datum		values[Natts_topic];	/* a decoded record, when not a prefix */
-	bool		isnull[Natts_topic];
+	TopicColumnMap colmap;		/* the scan tuple's columns in the record */
 
 	/* the current call */
 	bool		started;
@@ -256,58 +252,6 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	add_path(rel, &cpath->path);
 }
 
-/*
- * The scan tuple: the columns the query uses, those of the path's target (the
- * rel's, in the order the planner builds the scan's target list from it) and
- * then any more that the quals use.  A query that takes the rows as they are
- * (SELECT key, value FROM topics.fetch(...), count(*) over it) then needs no
- * projection of each row; the planner gives a seq scan a physical target
- * list for that, but never a custom path.  The target list passed to the
- * plan cannot serve: it is empty when the planner puts a projection of its
- * own on the scan afterwards.  False when the target holds anything but
- * plain columns of the call.
- */
-static bool
-fetch_scan_columns(RelOptInfo *rel, PathTarget *target, List *quals, TupleDesc desc,
-				   List **scan_tlist)
-{
-	List	   *vars = NIL;
-	ListCell   *lc;
-
-	*scan_tlist = NIL;
-	foreach(lc, target->exprs)
-	{
-		Var		   *var = (Var *) lfirst(lc);
-
-		if (!IsA(var, Var) || var->varno != rel->relid || var->varlevelsup != 0 ||
-			var->varattno < 1 || var->varattno > desc->natts ||
-			list_member(vars, var))
-			return false;
-		vars = lappend(vars, var);
-	}
-	foreach(lc, pull_var_clause((Node *) quals, PVC_RECURSE_PLACEHOLDERS))
-	{
-		Var		   *var = (Var *) lfirst(lc);
-
-		if (!IsA(var, Var) || var->varno != rel->relid || var->varlevelsup != 0 ||
-			var->varattno < 1 || var->varattno > desc->natts)
-			return false;
-		if (!list_member(vars, var))
-			vars = lappend(vars, var);
-	}
-	foreach(lc, vars)
-	{
-		Var		   *var = lfirst(lc);
-
-		*scan_tlist = lappend(*scan_tlist,
-							  makeTargetEntry((Expr *) copyObject(var),
-											  list_length(*scan_tlist) + 1,
-											  pstrdup(NameStr(TupleDescAttr(desc, var->varattno - 1)->attname)),
-											  false));
-	}
-	return true;
-}
-
 static Plan *
 fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
 				List *tlist, List *clauses, List *custom_plans)
@@ -321,7 +265,7 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path
 	ListCell   *lc;
 	int			i;
 
-	if (!fetch_scan_columns(rel, best_path->path.pathtarget, quals, desc, &scan_tlist))
+	if (!topic_scan_columns(rel, best_path->path.pathtarget, quals, desc, &scan_tlist))
 	{
 		/* every column of topics.record, as Vars of the rel */
 		for (i = 0; i < desc->natts; i++)
@@ -406,16 +350,9 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 	foreach(lc, fexpr->args)
 		state->argstates[i++] = ExecInitExpr(lfirst(lc), &node->ss.ps);
 	state->last_needed = intVal(linitial(cscan->custom_private));
-	state->ncols = 0;
-	state->colmap_prefix = true;
-	foreach(lc, (List *) lthird(cscan->custom_private))
-	{
-		state->colmap[state->ncols] = (AttrNumber) lfirst_int(lc);
-		if (state->colmap[state->ncols] != state->ncols + 1)
-			state->colmap_prefix = false;
-		state->ncols++;
-	}
-	Assert(state->ncols == node->ss.ss_ScanTupleSlot->tts_tupleDescriptor->natts);
+	topic_column_map_init(&state->colmap, (List *) lthird(cscan->custom_private),
+						  state->last_needed);
+	Assert(state->colmap.ncols == node->ss.ss_ScanTupleSlot->tts_tupleDescriptor->natts);
 	state->reader = palloc0(sizeof(TopicReader));
 	state->started = false;
 	state->rel = NULL;
@@ -535,26 +472,7 @@ fetch_stream(ScanState *ss)
 
 		/* the columns up to the last one the query uses, no further */
 		ExecClearTuple(slot);
-		if (state->colmap_prefix)
-		{
-			topic_record_deform(page, off, state->last_needed, slot->tts_values,
-								slot->tts_isnull);
-			if (state->ncols > state->last_needed)
-				memset(slot->tts_isnull + state->last_needed, true,
-					   sizeof(bool) * (state->ncols - state->last_needed));
-		}
-		else
-		{
-			int			i;
-
-			topic_record_deform(page, off, state->last_needed, state->values,
-								state->isnull);
-			for (i = 0; i < state->ncols; i++)
-			{
-				slot->tts_values[i] = state->values[state->colmap[i] - 1];
-				slot->tts_isnull[i] = state->isnull[state->colmap[i] - 1];
-			}
-		}
+		topic_column_map_deform(&state->colmap, page, off, slot->tts_values, slot->tts_isnull);
 		return ExecStoreVirtualTuple(slot);
 	}
 	state->done = true;

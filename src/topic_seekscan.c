@@ -30,6 +30,7 @@
 
 #include "access/nbtree.h"
 #include "access/relscan.h"
+#include "access/table.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
@@ -39,6 +40,7 @@
 #include "nodes/extensible.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
 #include "optimizer/clauses.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
@@ -79,6 +81,8 @@ typedef struct TopicSeekState
 	bool		done;
 	TopicReader *reader;		/* the walk, in MVCC mode */
 	bool		backward;		/* ORDER BY seq DESC */
+	bool		narrow;			/* the row holds only the columns used */
+	TopicColumnMap colmap;		/* which, when narrow */
 } TopicSeekState;
 
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
@@ -347,11 +351,31 @@ add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds, bool backw
 	add_path(rel, &cpath->path);
 }
 
+/*
+ * May this scan's row hold only the columns the query uses?  Not where an
+ * EvalPlanQual recheck could run it (an UPDATE, DELETE or MERGE at this
+ * level or one above, FOR UPDATE/SHARE, a data-modifying WITH): a recheck
+ * hands the scan a row of the topic's own type, fetched by its ctid, which
+ * a narrowed row would not match.  The row mark that makes such a fetch
+ * possible also puts the ctid (or the whole row) in the rel's target, which
+ * topic_scan_columns refuses; this check does not rely on that.
+ */
+static bool
+seek_may_narrow(PlannerInfo *root)
+{
+	for (; root != NULL; root = root->parent_root)
+		if (root->parse->commandType != CMD_SELECT || root->parse->rowMarks != NIL ||
+			root->parse->hasModifyingCTE)
+			return false;
+	return true;
+}
+
 static Plan *
 seek_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
 			   List *tlist, List *clauses, List *custom_plans)
 {
 	CustomScan *cscan = makeNode(CustomScan);
+	List	   *scan_tlist;
 
 	cscan->scan.plan.targetlist = tlist;
 	/* every qual but the exact bounds' is checked on each row */
@@ -366,6 +390,17 @@ seek_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
 	/* bounds in custom_exprs (so setrefs fixes them up), flags beside them */
 	cscan->custom_exprs = (List *) linitial(best_path->custom_private);
 	cscan->custom_private = (List *) lsecond(best_path->custom_private);
+
+	/* the row: the columns used (topic_scancolumns.c), where it is safe */
+	if (seek_may_narrow(root) && !contain_var_clause((Node *) cscan->custom_exprs))
+	{
+		Relation	relation = table_open(planner_rt_fetch(rel->relid, root)->relid, NoLock);
+
+		if (topic_scan_columns(rel, best_path->path.pathtarget, cscan->scan.plan.qual,
+							   RelationGetDescr(relation), &scan_tlist))
+			cscan->custom_scan_tlist = scan_tlist;
+		table_close(relation, NoLock);
+	}
 	return &cscan->scan.plan;
 }
 
@@ -402,6 +437,15 @@ seek_begin(CustomScanState *node, EState *estate, int eflags)
 		i++;
 	}
 	state->backward = list_nth_int(cscan->custom_private, SEEK_NEXPRS) != 0;
+	state->narrow = cscan->custom_scan_tlist != NIL;
+	if (state->narrow)
+	{
+		List	   *columns = NIL;
+
+		foreach(lc, cscan->custom_scan_tlist)
+			columns = lappend_int(columns, ((Var *) ((TargetEntry *) lfirst(lc))->expr)->varattno);
+		topic_column_map_init(&state->colmap, columns, -1);
+	}
 	state->reader = palloc0(sizeof(TopicReader));	/* no page pinned */
 	state->started = false;
 }
@@ -518,8 +562,15 @@ seek_next(ScanState *ss)
 		state->done = true;
 		return ExecClearTuple(slot);
 	}
-	/* decoded only if a column is used */
-	topic_store_record_lazy(slot, page, off);
+	if (state->narrow)
+	{
+		/* the columns the query uses, in its order */
+		ExecClearTuple(slot);
+		topic_column_map_deform(&state->colmap, page, off, slot->tts_values, slot->tts_isnull);
+		ExecStoreVirtualTuple(slot);
+	}
+	else
+		topic_store_record_lazy(slot, page, off);	/* decoded if a column is used */
 	slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation);
 	ItemPointerSet(&slot->tts_tid, BufferGetBlockNumber(state->reader->buf), off);
 	return slot;
