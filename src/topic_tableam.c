@@ -55,6 +55,8 @@ typedef struct TopicScanDescData
 	BlockNumber next_block;		/* next block to read (non-parallel) */
 	bool		started;
 	Buffer		cbuf;			/* current page, pinned */
+	Page		cpage;			/* where its records are read: the buffer's
+								 * page, or the copy */
 	char	   *copy;			/* on a standby, a copy of it taken under
 								 * its lock: records come from there, as
 								 * replay may overwrite the page under a pin
@@ -431,6 +433,7 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
 		if (scan->copy)
 			memcpy(scan->copy, page, BLCKSZ);
 	}
+	scan->cpage = scan->copy ? (Page) scan->copy : page;
 	LockBuffer(scan->cbuf, BUFFER_LOCK_UNLOCK);
 }
 
@@ -484,7 +487,7 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		if (scan->ivis < scan->nvis)
 		{
 			OffsetNumber off = scan->vis[scan->ivis++];
-			Page		page = scan->copy ? (Page) scan->copy : BufferGetPage(scan->cbuf);
+			Page		page = scan->cpage;
 
 			if (scan->ivis + TOPIC_PREFETCH_DISTANCE <= scan->nvis)
 				topic_prefetch_record(page, scan->vis[scan->ivis + TOPIC_PREFETCH_DISTANCE - 1]);
