@@ -590,7 +590,7 @@ struct RelOptInfo;
 struct PathTarget;
 extern bool topic_scan_columns(struct RelOptInfo *rel, struct PathTarget *target, List *quals,
 									  TupleDesc desc, List **scan_tlist);
-extern void topic_column_map_init(TopicColumnMap *map, List *columns, int last_needed);
+extern void topic_column_map_init(TopicColumnMap *map, List *scan_tlist, int last_needed);
 extern void topic_column_map_deform(TopicColumnMap *map, Page page, OffsetNumber off,
 									Datum *values, bool *isnull);
 extern void topic_fetchscan_init(void);

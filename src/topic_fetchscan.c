@@ -62,7 +62,6 @@ typedef struct TopicFetchState
 {
 	CustomScanState css;
 	ExprState  *argstates[TOPIC_FETCH_NARGS];
-	int			last_needed;	/* highest attno the query uses, 0 if none */
 	TopicColumnMap colmap;		/* the scan tuple's columns in the record */
 
 	/* the current call */
@@ -261,8 +260,6 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path
 	TupleDesc	desc = get_expr_result_tupdesc((Node *) fexpr, false);
 	List	   *quals = extract_actual_clauses(clauses, false);
 	List	   *scan_tlist;
-	List	   *colmap = NIL;
-	ListCell   *lc;
 	int			i;
 
 	if (!topic_scan_columns(rel, best_path->path.pathtarget, quals, desc, &scan_tlist))
@@ -279,8 +276,6 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path
 												 pstrdup(NameStr(att->attname)), false));
 		}
 	}
-	foreach(lc, scan_tlist)
-		colmap = lappend_int(colmap, ((Var *) ((TargetEntry *) lfirst(lc))->expr)->varattno);
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.qual = quals;
@@ -293,9 +288,8 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path
 	 * LATERAL, createplan.c turns outer columns into nestloop parameters).
 	 */
 	cscan->custom_exprs = list_make1(copyObject(fexpr));
-	cscan->custom_private = list_make3(lsecond(best_path->custom_private),
-									   lthird(best_path->custom_private),
-									   colmap);
+	cscan->custom_private = list_make2(lsecond(best_path->custom_private),
+									   lthird(best_path->custom_private));
 	return &cscan->scan.plan;
 }
 
@@ -349,9 +343,8 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 
 	foreach(lc, fexpr->args)
 		state->argstates[i++] = ExecInitExpr(lfirst(lc), &node->ss.ps);
-	state->last_needed = intVal(linitial(cscan->custom_private));
-	topic_column_map_init(&state->colmap, (List *) lthird(cscan->custom_private),
-						  state->last_needed);
+	topic_column_map_init(&state->colmap, cscan->custom_scan_tlist,
+						  intVal(linitial(cscan->custom_private)));
 	Assert(state->colmap.ncols == node->ss.ss_ScanTupleSlot->tts_tupleDescriptor->natts);
 	state->reader = palloc0(sizeof(TopicReader));
 	state->started = false;

@@ -20,6 +20,14 @@
 #include "nodes/pathnodes.h"
 #include "optimizer/optimizer.h"
 
+/* Is var a plain column of rel (not a whole row, system column or outer one)? */
+static bool
+plain_column(Var *var, RelOptInfo *rel, TupleDesc desc)
+{
+	return IsA(var, Var) && var->varno == rel->relid && var->varlevelsup == 0 &&
+		var->varattno >= 1 && var->varattno <= desc->natts;
+}
+
 /*
  * The scan tuple: the columns the query uses, those of the path's target (the
  * rel's, in the order the planner builds the scan's target list from it) and
@@ -41,9 +49,7 @@ topic_scan_columns(RelOptInfo *rel, PathTarget *target, List *quals, TupleDesc d
 	{
 		Var		   *var = (Var *) lfirst(lc);
 
-		if (!IsA(var, Var) || var->varno != rel->relid || var->varlevelsup != 0 ||
-			var->varattno < 1 || var->varattno > desc->natts ||
-			list_member(vars, var))
+		if (!plain_column(var, rel, desc) || list_member(vars, var))
 			return false;
 		vars = lappend(vars, var);
 	}
@@ -51,8 +57,7 @@ topic_scan_columns(RelOptInfo *rel, PathTarget *target, List *quals, TupleDesc d
 	{
 		Var		   *var = (Var *) lfirst(lc);
 
-		if (!IsA(var, Var) || var->varno != rel->relid || var->varlevelsup != 0 ||
-			var->varattno < 1 || var->varattno > desc->natts)
+		if (!plain_column(var, rel, desc))
 			return false;
 		if (!list_member(vars, var))
 			vars = lappend(vars, var);
@@ -71,23 +76,23 @@ topic_scan_columns(RelOptInfo *rel, PathTarget *target, List *quals, TupleDesc d
 }
 
 /*
- * A scan tuple's columns (an IntList of record column numbers, from
- * topic_scan_columns' target list) for topic_column_map_deform, which
- * decodes no further than last_needed (-1: the last of the columns; a
- * caller that knows fewer are used, as TopicFetch does when its row is every
- * column, passes that).
+ * The record column of each column of a scan tuple, read off the plan's
+ * custom_scan_tlist (plain Vars: topic_scan_columns' list, or every column),
+ * for topic_column_map_deform, which decodes no further than last_needed
+ * (-1: the last of the columns; TopicFetch, whose row may be every column
+ * when fewer are used, passes the last one used).
  */
 void
-topic_column_map_init(TopicColumnMap *map, List *columns, int last_needed)
+topic_column_map_init(TopicColumnMap *map, List *scan_tlist, int last_needed)
 {
 	ListCell   *lc;
 
 	map->ncols = 0;
 	map->prefix = true;
 	map->last_needed = Max(last_needed, 0);
-	foreach(lc, columns)
+	foreach(lc, scan_tlist)
 	{
-		AttrNumber	attno = (AttrNumber) lfirst_int(lc);
+		AttrNumber	attno = ((Var *) ((TargetEntry *) lfirst(lc))->expr)->varattno;
 
 		Assert(attno >= 1 && attno <= Natts_topic && map->ncols < Natts_topic);
 		map->columns[map->ncols] = attno;

@@ -439,13 +439,7 @@ seek_begin(CustomScanState *node, EState *estate, int eflags)
 	state->backward = list_nth_int(cscan->custom_private, SEEK_NEXPRS) != 0;
 	state->narrow = cscan->custom_scan_tlist != NIL;
 	if (state->narrow)
-	{
-		List	   *columns = NIL;
-
-		foreach(lc, cscan->custom_scan_tlist)
-			columns = lappend_int(columns, ((Var *) ((TargetEntry *) lfirst(lc))->expr)->varattno);
-		topic_column_map_init(&state->colmap, columns, -1);
-	}
+		topic_column_map_init(&state->colmap, cscan->custom_scan_tlist, -1);
 	state->reader = palloc0(sizeof(TopicReader));	/* no page pinned */
 	state->started = false;
 }
