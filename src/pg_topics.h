@@ -341,6 +341,7 @@ typedef struct TopicFetchArgs
 	int64		wait_ms;
 } TopicFetchArgs;
 
+extern void topic_check_read_range(int64 from_seq, int32 max_records);
 extern void topic_fetch_check_args(const Datum *values, const bool *nulls,
 								   TopicFetchArgs *args);
 extern Relation topic_fetch_open(const TopicFetchArgs *args);

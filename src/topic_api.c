@@ -412,6 +412,20 @@ pg_topics_fetch(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* The start and count of a read, as fetch() and _consume_partition() take them. */
+void
+topic_check_read_range(int64 from_seq, int32 max_records)
+{
+	if (from_seq < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_seq must not be negative")));
+	if (max_records < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must be at least 1")));
+}
+
 /*
  * Check the arguments of fetch(topic, partition, from_seq, max_records,
  * max_bytes, wait), for the function and for the TopicFetch scan that
@@ -433,14 +447,7 @@ topic_fetch_check_args(const Datum *values, const bool *nulls, TopicFetchArgs *a
 	args->from_seq = DatumGetInt64(values[2]);
 	args->max_records = DatumGetInt32(values[3]);
 	args->max_bytes = -1;
-	if (args->from_seq < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("from_seq must not be negative")));
-	if (args->max_records < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_records must be at least 1")));
+	topic_check_read_range(args->from_seq, args->max_records);
 	if (!nulls[4])
 	{
 		args->max_bytes = DatumGetInt32(values[4]);

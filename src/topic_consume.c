@@ -115,14 +115,7 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	memset(&cs, 0, sizeof(cs));
 	cs.max_records = PG_GETARG_INT32(4);
 	cs.max_bytes = -1;
-	if (from_seq < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("from_seq must not be negative")));
-	if (cs.max_records < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_records must be at least 1")));
+	topic_check_read_range(from_seq, cs.max_records);
 
 	rel = topic_open(relid, AccessShareLock, ACL_SELECT);
 	topic_check_partition(rel, partition);
