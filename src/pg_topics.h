@@ -505,6 +505,8 @@ typedef struct TopicReader
 								 * seq wanted */
 	TopicStatusCache status_cache;
 	Buffer		buf;			/* pinned page whose records are handed out */
+	Page		page;			/* where they are read: buf's page, or the
+								 * copy */
 	char	   *copy;			/* on a standby: the page, copied under its
 								 * lock, handed out instead (see
 								 * topic_reader.c) */
@@ -528,14 +530,11 @@ extern bool topic_reader_next_page(TopicReader *r);
 static inline bool
 topic_reader_next(TopicReader *r, Page *page, OffsetNumber *off)
 {
-	Page		p;
-
 	if (unlikely(r->ivis >= r->nvis) && !topic_reader_next_page(r))
 		return false;
-	p = r->copy ? (Page) r->copy : BufferGetPage(r->buf);
 	if (r->ivis + TOPIC_PREFETCH_DISTANCE < r->nvis)
-		topic_prefetch_record(p, r->vis[r->ivis + TOPIC_PREFETCH_DISTANCE]);
-	*page = p;
+		topic_prefetch_record(r->page, r->vis[r->ivis + TOPIC_PREFETCH_DISTANCE]);
+	*page = r->page;
 	*off = r->vis[r->ivis++];
 	return true;
 }

@@ -215,6 +215,7 @@ reader_load_page(TopicReader *r)
 
 	/* ... and hand the records out with only the pin held */
 	r->buf = buf;
+	r->page = r->copy ? (Page) r->copy : page;
 	r->position = Max(r->position, scanned_to);
 	return true;
 }
@@ -303,6 +304,7 @@ reader_load_prev_page(TopicReader *r)
 			memcpy(r->copy, page, BLCKSZ);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		r->buf = buf;
+		r->page = r->copy ? (Page) r->copy : page;
 		return true;
 	}
 }

@@ -486,11 +486,12 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 
 		if (scan->ivis < scan->nvis)
 		{
-			OffsetNumber off = scan->vis[scan->ivis++];
 			Page		page = scan->cpage;
+			OffsetNumber off;
 
-			if (scan->ivis + TOPIC_PREFETCH_DISTANCE <= scan->nvis)
-				topic_prefetch_record(page, scan->vis[scan->ivis + TOPIC_PREFETCH_DISTANCE - 1]);
+			if (scan->ivis + TOPIC_PREFETCH_DISTANCE < scan->nvis)
+				topic_prefetch_record(page, scan->vis[scan->ivis + TOPIC_PREFETCH_DISTANCE]);
+			off = scan->vis[scan->ivis++];
 
 			if (likely(slot->tts_ops == &TTSOpsTopic))
 				topic_slot_set_record(slot, page, off);
