@@ -146,35 +146,24 @@ def settle():
 # ---------------------------------------------------------------------------
 
 def produce_single():
-    secs = ARGS.seconds
     for clients in ARGS.clients:
         progress('single-record produce, %d clients' % clients)
         fresh_topic('b_single', 4)
         fresh_outbox('b_outbox_single')
         reset_pgq()
         q("SELECT pgq.create_queue('bq_single')")
+        reset_pgmq('bm_single')
         settle()
         wl = 'single-record produce, %d client%s' % (clients, '' if clients == 1 else 's')
-        tps = pgbench("\\set k random(1, 1000000)\n"
-                      "SELECT * FROM topics.produce('b_single', 'key-' || :k, repeat('x', 100));\n",
-                      clients, secs, 'topic produce')
-        record('produce', wl, 'pg_topics', tps, 'records/s')
-        tps = pgbench("\\set k random(1, 1000000)\n"
-                      "INSERT INTO b_outbox_single (partition, key, value) "
-                      "VALUES (:k % 4, 'key-' || :k, convert_to(repeat('x', 100), 'UTF8'));\n",
-                      clients, secs, 'heap outbox insert')
-        record('produce', wl, 'heap+btree', tps, 'records/s')
-        tps = pgbench("\\set k random(1, 1000000)\n"
-                      "SELECT pgq.insert_event('bq_single', 'key-' || :k, repeat('x', 100));\n",
-                      clients, secs, 'pgq insert_event')
-        record('produce', wl, 'PgQ', tps, 'records/s')
+        k = "\\set k random(1, 1000000)\n"
+        runs = [('pg_topics', k + "SELECT * FROM topics.produce('b_single', 'key-' || :k, repeat('x', 100));\n"),
+                ('heap+btree', k + "INSERT INTO b_outbox_single (partition, key, value) "
+                 "VALUES (:k % 4, 'key-' || :k, convert_to(repeat('x', 100), 'UTF8'));\n"),
+                ('PgQ', k + "SELECT pgq.insert_event('bq_single', 'key-' || :k, repeat('x', 100));\n")]
         if HAVE_PGMQ:
-            reset_pgmq('bm_single')
-            tps = pgbench("\\set k random(1, 1000000)\n"
-                          "SELECT pgmq.send('bm_single', jsonb_build_object('key', 'key-' || :k, "
-                          "'value', repeat('x', 100)));\n",
-                          clients, secs, 'pgmq send')
-            record('produce', wl, 'pgmq', tps, 'records/s')
+            runs.append(('pgmq', k + "SELECT pgmq.send('bm_single', jsonb_build_object('key', 'key-' || :k, "
+                         "'value', repeat('x', 100)));\n"))
+        paired('produce', wl, runs, clients, ARGS.rounds, 1)
 
 
 def produce_batch():
@@ -284,7 +273,7 @@ def load_read_tables():
     settle()
 
 
-def paired(wl, runs, clients, rounds, unit_per_tx):
+def paired(section, wl, runs, clients, rounds, unit_per_tx):
     """Run pgbench with each of runs [(system, script)] in turn, rounds times,
     ARGS.seconds / rounds seconds each, and record each system's median rate.
     The first system is pg_topics; each peer's ratio is the median of the
@@ -303,7 +292,7 @@ def paired(wl, runs, clients, rounds, unit_per_tx):
         if system != runs[0][0]:
             ratios = sorted(a / b for a, b in zip(ours, rates[system]))
             extra.update(ratio=statistics.median(ratios), ratio_min=ratios[0], ratio_max=ratios[-1])
-        record('read', wl, system, statistics.median(rates[system]), 'records/s', **extra)
+        record(section, wl, system, statistics.median(rates[system]), 'records/s', **extra)
 
 
 def fetch_random():
@@ -324,13 +313,13 @@ def fetch_random():
     for clients in (1, 2):
         wl = 'fetch 1000 records from a random seq, %d client%s' % (clients, '' if clients == 1 else 's')
         progress(wl)
-        paired(wl, runs, clients, ARGS.rounds, 1000)
+        paired('read', wl, runs, clients, ARGS.rounds, 1000)
 
 
 def latest_records():
     wl = 'latest 10 records (ORDER BY seq DESC LIMIT 10)'
     progress(wl)
-    paired(wl, [(system, "SELECT count(*), sum(length(value)) FROM (SELECT value FROM %s "
+    paired('read', wl, [(system, "SELECT count(*), sum(length(value)) FROM (SELECT value FROM %s "
                  "WHERE partition = 0 ORDER BY seq DESC LIMIT 10) s;\n" % rel)
                 for system, rel in (('pg_topics', 'b_read'), ('heap+btree', 'b_outbox_read'))],
            1, ARGS.rounds, 10)
