@@ -167,7 +167,6 @@ def produce_single():
 
 
 def produce_batch():
-    secs = ARGS.seconds
     sizes = [(100, 1000, 'batch produce, 1000 x 100 B')]
     if not ARGS.quick:
         sizes += [(1024, 100, 'batch produce, 100 x 1 KiB'), (16384, 10, 'batch produce, 10 x 16 KiB')]
@@ -187,39 +186,31 @@ def produce_batch():
         keys = "ARRAY(SELECT 'key-' || g FROM generate_series(1, %d) g)" % n
         vals = "ARRAY(SELECT %s FROM generate_series(1, %d) g)" % (val, n)
 
-        def run(system, script, table_bytes, count):
-            start = lsn()
-            tps = pgbench(script, 1, secs, '%s %s' % (system, wl))
-            wal = wal_since(start)
-            records = count()
-            record('produce', wl, system, tps * n, 'records/s',
-                   mb_s=tps * n * (size + 10) / 1e6,
-                   wal_bytes_per_record=wal / max(records, 1),
-                   disk_bytes_per_record=table_bytes() / max(records, 1))
-
-        run('pg_topics', "SELECT count(*) FROM topics.produce_batch('b_batch', %s, %s);\n" % (keys, vals),
-            lambda: rel_bytes('b_batch'),
-            lambda: q1("SELECT sum(next_seq) FROM topics.partitions WHERE topic = 'b_batch'::regclass"))
+        runs = [('pg_topics', "SELECT count(*) FROM topics.produce_batch('b_batch', %s, %s);\n" % (keys, vals),
+                 lambda: rel_bytes('b_batch'),
+                 lambda: q1("SELECT sum(next_seq) FROM topics.partitions WHERE topic = 'b_batch'::regclass"))]
         if size == 100:
-            run('pg_topics INSERT..SELECT',
-                "INSERT INTO b_batch_ins (key, value) SELECT 'key-' || g, convert_to(%s, 'UTF8') "
-                "FROM generate_series(1, %d) g;\n" % (val, n),
-                lambda: rel_bytes('b_batch_ins'),
-                lambda: q1("SELECT sum(next_seq) FROM topics.partitions WHERE topic = 'b_batch_ins'::regclass"))
-        run('heap+btree',
-            "INSERT INTO b_outbox_batch (partition, key, value) SELECT g %% 4, 'key-' || g, "
-            "convert_to(%s, 'UTF8') FROM generate_series(1, %d) g;\n" % (val, n),
-            lambda: rel_bytes('b_outbox_batch'),
-            lambda: q1('SELECT count(*) FROM b_outbox_batch'))
-        run('PgQ', "SELECT count(pgq.insert_event('bq_batch', 'key-' || g, %s)) "
-            "FROM generate_series(1, %d) g;\n" % (val, n),
-            pgq_bytes, lambda: pgq_count())
+            runs.append(('pg_topics INSERT..SELECT',
+                         "INSERT INTO b_batch_ins (key, value) SELECT 'key-' || g, convert_to(%s, 'UTF8') "
+                         "FROM generate_series(1, %d) g;\n" % (val, n),
+                         lambda: rel_bytes('b_batch_ins'),
+                         lambda: q1("SELECT sum(next_seq) FROM topics.partitions "
+                                    "WHERE topic = 'b_batch_ins'::regclass")))
+        runs.append(('heap+btree',
+                     "INSERT INTO b_outbox_batch (partition, key, value) SELECT g %% 4, 'key-' || g, "
+                     "convert_to(%s, 'UTF8') FROM generate_series(1, %d) g;\n" % (val, n),
+                     lambda: rel_bytes('b_outbox_batch'),
+                     lambda: q1('SELECT count(*) FROM b_outbox_batch')))
+        runs.append(('PgQ', "SELECT count(pgq.insert_event('bq_batch', 'key-' || g, %s)) "
+                     "FROM generate_series(1, %d) g;\n" % (val, n),
+                     pgq_bytes, pgq_count))
         if HAVE_PGMQ:
-            run('pgmq', "SELECT count(*) FROM pgmq.send_batch('bm_batch', "
-                "ARRAY(SELECT jsonb_build_object('key', 'key-' || g, 'value', %s) "
-                "FROM generate_series(1, %d) g));\n" % (val, n),
-                lambda: pgmq_bytes('bm_batch'),
-                lambda: q1('SELECT count(*) FROM pgmq.q_bm_batch'))
+            runs.append(('pgmq', "SELECT count(*) FROM pgmq.send_batch('bm_batch', "
+                         "ARRAY(SELECT jsonb_build_object('key', 'key-' || g, 'value', %s) "
+                         "FROM generate_series(1, %d) g));\n" % (val, n),
+                         lambda: pgmq_bytes('bm_batch'),
+                         lambda: q1('SELECT count(*) FROM pgmq.q_bm_batch')))
+        paired('produce', wl, runs, 1, ARGS.rounds, n, value_bytes=size + 10)
 
 
 def pgq_count():
@@ -240,19 +231,35 @@ def copy_load():
             h.write('%d\tkey-%d\t%s\n' % (i % 4, i, val))
     os.chmod(path, 0o644)
     os.chmod(hpath, 0o644)
-    fresh_topic('b_copy', 4)
-    fresh_outbox('b_outbox_copy')
-    for system, sql, rel in (('pg_topics', "COPY b_copy (key, value) FROM '%s'" % path, 'b_copy'),
-                             ('heap+btree', "COPY b_outbox_copy (partition, key, value) FROM '%s'" % hpath,
-                              'b_outbox_copy')):
-        settle()
-        start = lsn()
-        t0 = time.monotonic()
-        q(sql)
-        elapsed = time.monotonic() - t0
-        wal = wal_since(start)
-        record('produce', wl, system, n / elapsed, 'records/s', mb_s=n * 110 / elapsed / 1e6,
-               wal_bytes_per_record=wal / n, disk_bytes_per_record=rel_bytes(rel) / n)
+    copies = (('pg_topics', "COPY b_copy (key, value) FROM '%s'" % path, 'b_copy'),
+              ('heap+btree', "COPY b_outbox_copy (partition, key, value) FROM '%s'" % hpath, 'b_outbox_copy'))
+    # each round loads fresh tables, the two systems in turn (see paired)
+    rates = {system: [] for system, _, _ in copies}
+    wal = {system: [] for system, _, _ in copies}
+    disk = {system: [] for system, _, _ in copies}
+    for i in range(ARGS.copy_rounds):
+        for system, sql, rel in copies:
+            progress('  COPY %s, round %d of %d' % (system, i + 1, ARGS.copy_rounds))
+            if system == 'pg_topics':
+                fresh_topic(rel, 4)
+            else:
+                fresh_outbox(rel)
+            settle()
+            start = lsn()
+            t0 = time.monotonic()
+            q(sql)
+            elapsed = time.monotonic() - t0
+            wal[system].append(wal_since(start) / n)
+            disk[system].append(rel_bytes(rel) / n)
+            rates[system].append(n / elapsed)
+    for system, _, _ in copies:
+        rate = statistics.median(rates[system])
+        extra = {'rounds': ARGS.copy_rounds}
+        if system != 'pg_topics':
+            extra.update(round_ratios(rates['pg_topics'], rates[system]))
+        record('produce', wl, system, rate, 'records/s', mb_s=rate * 110 / 1e6,
+               wal_bytes_per_record=statistics.median(wal[system]),
+               disk_bytes_per_record=statistics.median(disk[system]), **extra)
 
 
 # ---------------------------------------------------------------------------
@@ -273,26 +280,46 @@ def load_read_tables():
     settle()
 
 
-def paired(section, wl, runs, clients, rounds, unit_per_tx):
+def round_ratios(ours, theirs):
+    """The median and range of the ratios of two systems' rates, round by
+    round (the rounds run the systems in turn: see paired)."""
+    ratios = sorted(a / b for a, b in zip(ours, theirs))
+    return dict(ratio=statistics.median(ratios), ratio_min=ratios[0], ratio_max=ratios[-1])
+
+
+def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None):
     """Run pgbench with each of runs [(system, script)] in turn, rounds times,
     ARGS.seconds / rounds seconds each, and record each system's median rate.
     The first system is pg_topics; each peer's ratio is the median of the
     rounds' ratios, each taken between runs a few seconds apart, so that a
     drift of the machine's speed during the workload (10-20% on a shared VM)
-    falls on both sides of a ratio rather than on one."""
+    falls on both sides of a ratio rather than on one.
+
+    A run given as (system, script, table_bytes, count) also gets WAL bytes
+    per record (the WAL written during its own rounds over the records it
+    stored) and bytes on disk per record, and MB/s of value_bytes per record."""
     secs = max(1, ARGS.seconds // rounds)
-    rates = {system: [] for system, _ in runs}
+    rates = {run[0]: [] for run in runs}
+    wal = {run[0]: 0 for run in runs}
     for i in range(rounds):
-        for system, script in runs:
+        for run in runs:
+            system, script = run[0], run[1]
+            start = lsn()
             rates[system].append(unit_per_tx * pgbench(
                 script, clients, secs, '%s, round %d of %d' % (system, i + 1, rounds)))
+            wal[system] += wal_since(start)
     ours = rates[runs[0][0]]
-    for system, _ in runs:
+    for run in runs:
+        system = run[0]
+        rate = statistics.median(rates[system])
         extra = {'rounds': rounds}
         if system != runs[0][0]:
-            ratios = sorted(a / b for a, b in zip(ours, rates[system]))
-            extra.update(ratio=statistics.median(ratios), ratio_min=ratios[0], ratio_max=ratios[-1])
-        record(section, wl, system, statistics.median(rates[system]), 'records/s', **extra)
+            extra.update(round_ratios(ours, rates[system]))
+        if len(run) == 4:
+            records = max(run[3](), 1)
+            extra.update(mb_s=rate * value_bytes / 1e6, wal_bytes_per_record=wal[system] / records,
+                         disk_bytes_per_record=run[2]() / records)
+        record(section, wl, system, rate, 'records/s', **extra)
 
 
 def fetch_random():
@@ -338,19 +365,18 @@ def full_scan():
         rels = (('pg_topics', 'b_read'), ('heap+btree', 'b_outbox_read'))
         for _, rel in rels:
             q('SELECT count(*), sum(length(value)) FROM %s' % rel)     # warm
-        times = {system: [] for system, _ in rels}
+        rates = {system: [] for system, _ in rels}
         for _ in range(ARGS.scan_rounds):
             for system, rel in rels:
                 t0 = time.monotonic()
                 q('SELECT count(*), sum(length(value)) FROM %s' % rel)
-                times[system].append(time.monotonic() - t0)
-        ratios = sorted(h / t for t, h in zip(times['pg_topics'], times['heap+btree']))
+                rates[system].append(n / (time.monotonic() - t0))
         for system, _ in rels:
-            best = min(times[system])
+            best = max(rates[system])
             extra = {'rounds': ARGS.scan_rounds}
             if system != 'pg_topics':
-                extra.update(ratio=statistics.median(ratios), ratio_min=ratios[0], ratio_max=ratios[-1])
-            record('read', wl, system, n / best, 'records/s', mb_s=n * 110 / best / 1e6, **extra)
+                extra.update(round_ratios(rates['pg_topics'], rates[system]))
+            record('read', wl, system, best, 'records/s', mb_s=best * 110 / 1e6, **extra)
 
     q('SET max_parallel_workers_per_gather = 0')
     progress('full replay scan')
@@ -726,13 +752,13 @@ def main():
         ARGS.copy_records, ARGS.read_records, ARGS.consume_records = 100000, 100000, 50000
         ARGS.memory_records = 50000
         ARGS.latency_rounds = 30
-        ARGS.rounds, ARGS.scan_rounds = 3, 3
+        ARGS.rounds, ARGS.scan_rounds, ARGS.copy_rounds = 3, 3, 1
     else:
         ARGS.seconds, ARGS.clients = 15, [1, 8, 32]
         ARGS.copy_records, ARGS.read_records, ARGS.consume_records = 1000000, 1000000, 400000
         ARGS.memory_records = 1000000
         ARGS.latency_rounds = 200
-        ARGS.rounds, ARGS.scan_rounds = 5, 7
+        ARGS.rounds, ARGS.scan_rounds, ARGS.copy_rounds = 5, 7, 3
     CONN = connect()
     q('CREATE EXTENSION IF NOT EXISTS pg_topics')
     q('CREATE EXTENSION IF NOT EXISTS pgq')
