@@ -419,32 +419,142 @@ def seek_cost():
 # Consume
 # ---------------------------------------------------------------------------
 
+def topic_consumer(group):
+    """A group member's connection: step(calls) consumes 1000 records per
+    call, a transaction each, and returns how many it got."""
+    c = connect(autocommit=False, appname='member')
+
+    def step(calls):
+        got = 0
+        with c.cursor() as cur:
+            for _ in range(calls):
+                cur.execute("SELECT count(*) FROM topics.consume(%s, 'b_cons', 1000)", (group,))
+                got += cur.fetchone()[0]
+                c.commit()
+        return got
+    return c, step
+
+
+def pgq_consumer():
+    """PgQ's consumer loop: a batch (1000 events, one tick) per transaction."""
+    c = connect(autocommit=False, appname='pgq')
+
+    def step(batches):
+        got = 0
+        with c.cursor() as cur:
+            for _ in range(batches):
+                cur.execute("SELECT pgq.next_batch('bq_cons', 'c')")
+                batch = cur.fetchone()[0]
+                if batch is None:
+                    c.commit()
+                    break
+                cur.execute('SELECT count(*) FROM pgq.get_batch_events(%s)', (batch,))
+                got += cur.fetchone()[0]
+                cur.execute('SELECT pgq.finish_batch(%s)', (batch,))
+                c.commit()
+        return got
+    return c, step
+
+
+def pgmq_consumer():
+    """pgmq's: read 1000 messages, delete them, commit (a queue forgets what
+    was consumed)."""
+    c = connect(autocommit=False, appname='pgmq')
+
+    def step(batches):
+        got = 0
+        with c.cursor() as cur:
+            for _ in range(batches):
+                cur.execute("SELECT array_agg(msg_id) FROM pgmq.read('bm_cons', 30, 1000)")
+                ids = cur.fetchone()[0]
+                if not ids:
+                    c.commit()
+                    break
+                cur.execute("SELECT count(*) FROM pgmq.delete('bm_cons', %s::bigint[])", (ids,))
+                got += cur.fetchone()[0]
+                c.commit()
+        return got
+    return c, step
+
+
 def consume_group():
     n = ARGS.consume_records
+    batches = n // 1000
     progress('loading %s records for the consumer workloads' % format(n, ','))
     fresh_topic('b_cons', 4)
     q("INSERT INTO b_cons (key, value) SELECT 'key-' || g, convert_to(repeat('x', 100), 'UTF8') "
       "FROM generate_series(1, %s) g", (n,))
     q('VACUUM ANALYZE b_cons')
+    # PgQ: the same records as events, ticked every 1000 events
+    progress('loading %s events into PgQ' % format(n, ','))
+    reset_pgq()
+    q("SELECT pgq.create_queue('bq_cons')")
+    q("SELECT pgq.register_consumer('bq_cons', 'c')")
+    for _ in range(batches):
+        q("SELECT count(pgq.insert_event('bq_cons', 'key-' || g, repeat('x', 100))) "
+          "FROM generate_series(1, 1000) g")
+        q("SELECT pgq.force_tick('bq_cons')")
+        q("SELECT pgq.ticker('bq_cons')")
+    if HAVE_PGMQ:
+        progress('loading %s messages into pgmq' % format(n, ','))
+        reset_pgmq('bm_cons')
+        for _ in range(batches):
+            q("SELECT count(*) FROM pgmq.send_batch('bm_cons', ARRAY(SELECT jsonb_build_object("
+              "'key', 'key-' || g, 'value', repeat('x', 100)) FROM generate_series(1, 1000) g))")
+        q('VACUUM ANALYZE pgmq.q_bm_cons')
     settle()
-    for members in (1, 2, 4):
-        wl = 'consume in a group, %d member%s' % (members, '' if members == 1 else 's')
+
+    # one consumer each, in turn: every round takes a fifth of each queue
+    wl = 'consume in a group, 1 member'
+    progress(wl)
+    # create the group's rows first, as a running group has them
+    q("SELECT count(*) FROM topics.consume('bench1', 'b_cons', 1)")
+    consumers = [('pg_topics', topic_consumer('bench1'))]
+    consumers.append(('PgQ', pgq_consumer()))
+    if HAVE_PGMQ:
+        consumers.append(('pgmq', pgmq_consumer()))
+    rates = {system: [] for system, _ in consumers}
+    got = {system: 0 for system, _ in consumers}
+    for i in range(ARGS.rounds):
+        calls = batches // ARGS.rounds if i < ARGS.rounds - 1 else batches - (batches // ARGS.rounds) * i
+        for system, (_, step) in consumers:
+            progress('  %s, round %d of %d: %d batches of 1000' % (system, i + 1, ARGS.rounds, calls))
+            t0 = time.monotonic()
+            k = step(calls)
+            rates[system].append(k / (time.monotonic() - t0))
+            got[system] += k
+    for system, (c, step) in consumers:
+        if system == 'pg_topics':
+            # a call stops at the end of its partition, so the rounds' calls
+            # can leave a few records behind: drain them, untimed
+            while True:
+                k = step(1)
+                if k == 0:
+                    break
+                got[system] += k
+        c.close()
+        expected = n - 1 if system == 'pg_topics' else batches * 1000
+        if got[system] != expected:
+            sys.exit('%s consumer got %d records, expected %d' % (system, got[system], expected))
+        extra = {'rounds': ARGS.rounds}
+        if system != 'pg_topics':
+            extra.update(round_ratios(rates['pg_topics'], rates[system]))
+        record('consume', wl, system, statistics.median(rates[system]), 'records/s', **extra)
+
+    for members in (2, 4):
+        wl = 'consume in a group, %d members' % members
         progress(wl)
         group = 'bench%d' % members
         counts = [0] * members
-        # create the group's rows first, as a running group has them
         q("SELECT count(*) FROM topics.consume(%s, 'b_cons', 1)", (group,))
 
         def member(i):
-            c = connect(autocommit=False, appname='member')
+            c, step = topic_consumer(group)
             empty = 0
-            with c.cursor() as cur:
-                while empty < 2:
-                    cur.execute("SELECT count(*) FROM topics.consume(%s, 'b_cons', 1000)", (group,))
-                    got = cur.fetchone()[0]
-                    c.commit()
-                    counts[i] += got
-                    empty = empty + 1 if got == 0 else 0
+            while empty < 2:
+                got = step(1)
+                counts[i] += got
+                empty = empty + 1 if got == 0 else 0
             c.close()
         threads = [threading.Thread(target=member, args=(i,)) for i in range(members)]
         t0 = time.monotonic()
@@ -457,66 +567,6 @@ def consume_group():
         if total != n:
             sys.exit('consume: expected %d records, got %d' % (n, total))
         record('consume', wl, 'pg_topics', n / elapsed, 'records/s')
-
-    # PgQ: the same records as events, ticked every 1000 events
-    wl = 'consume in batches (PgQ: 1 consumer)'
-    progress('loading %s events into PgQ' % format(n, ','))
-    reset_pgq()
-    q("SELECT pgq.create_queue('bq_cons')")
-    q("SELECT pgq.register_consumer('bq_cons', 'c')")
-    for _ in range(n // 1000):
-        q("SELECT count(pgq.insert_event('bq_cons', 'key-' || g, repeat('x', 100))) "
-          "FROM generate_series(1, 1000) g")
-        q("SELECT pgq.force_tick('bq_cons')")
-        q("SELECT pgq.ticker('bq_cons')")
-    progress(wl)
-    c = connect(autocommit=False, appname='pgq')
-    got = 0
-    t0 = time.monotonic()
-    with c.cursor() as cur:
-        while True:
-            cur.execute("SELECT pgq.next_batch('bq_cons', 'c')")
-            batch = cur.fetchone()[0]
-            if batch is None:
-                c.commit()
-                break
-            cur.execute('SELECT count(*) FROM pgq.get_batch_events(%s)', (batch,))
-            got += cur.fetchone()[0]
-            cur.execute('SELECT pgq.finish_batch(%s)', (batch,))
-            c.commit()
-    elapsed = time.monotonic() - t0
-    c.close()
-    if got != n // 1000 * 1000:
-        sys.exit('PgQ consumer got %d events, expected %d' % (got, n // 1000 * 1000))
-    record('consume', 'consume in a group, 1 member', 'PgQ', got / elapsed, 'records/s')
-
-    # pgmq: read 1000 messages, delete them, commit (a queue forgets what was consumed)
-    if HAVE_PGMQ:
-        progress('loading %s messages into pgmq' % format(n, ','))
-        reset_pgmq('bm_cons')
-        for _ in range(n // 1000):
-            q("SELECT count(*) FROM pgmq.send_batch('bm_cons', ARRAY(SELECT jsonb_build_object("
-              "'key', 'key-' || g, 'value', repeat('x', 100)) FROM generate_series(1, 1000) g))")
-        q('VACUUM ANALYZE pgmq.q_bm_cons')
-        progress('consume in batches (pgmq: read + delete, 1 consumer)')
-        c = connect(autocommit=False, appname='pgmq')
-        got = 0
-        t0 = time.monotonic()
-        with c.cursor() as cur:
-            while True:
-                cur.execute("SELECT array_agg(msg_id) FROM pgmq.read('bm_cons', 30, 1000)")
-                ids = cur.fetchone()[0]
-                if not ids:
-                    c.commit()
-                    break
-                cur.execute("SELECT count(*) FROM pgmq.delete('bm_cons', %s::bigint[])", (ids,))
-                got += cur.fetchone()[0]
-                c.commit()
-        elapsed = time.monotonic() - t0
-        c.close()
-        if got != n // 1000 * 1000:
-            sys.exit('pgmq consumer got %d messages, expected %d' % (got, n // 1000 * 1000))
-        record('consume', 'consume in a group, 1 member', 'pgmq', got / elapsed, 'records/s')
 
 
 def get_records_loop():
