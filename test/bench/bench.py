@@ -25,6 +25,7 @@ RESULTS = []          # dicts: section, workload, system, value, unit, extra
 
 
 HAVE_PGMQ = False
+WAL_PASS = 100        # transactions of the WAL measurement after a produce workload's rounds
 
 
 def progress(msg):
@@ -66,15 +67,19 @@ def record(section, workload, system, value, unit, **extra):
                         value=value, unit=unit, **extra))
 
 
-def pgbench(script, clients, seconds, label):
-    """Run pgbench with one custom script; return transactions per second."""
+def pgbench(script, clients, seconds, label, transactions=None):
+    """Run pgbench with one custom script for seconds (or a number of
+    transactions per client); return transactions per second."""
     with tempfile.NamedTemporaryFile('w', suffix='.sql', delete=False) as f:
         f.write(script)
         path = f.name
     os.chmod(path, 0o644)
     cmd = ['pgbench', '-n', '-h', ARGS.host, '-p', str(ARGS.port), '-U', 'postgres',
-           '-c', str(clients), '-j', str(min(clients, 2)), '-T', str(seconds), '-f', path, ARGS.db]
-    progress('  pgbench %s: %d client(s), %d s' % (label, clients, seconds))
+           '-c', str(clients), '-j', str(min(clients, 2))]
+    cmd += ['-t', str(transactions)] if transactions else ['-T', str(seconds)]
+    cmd += ['-f', path, ARGS.db]
+    progress('  pgbench %s: %d client(s), %s' % (label, clients, '%d transactions' % transactions
+                                                 if transactions else '%d s' % seconds))
     out = subprocess.run(cmd, capture_output=True, text=True)
     os.unlink(path)
     m = re.search(r'tps = ([0-9.]+) \(without initial connection time\)', out.stdout)
@@ -296,18 +301,23 @@ def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None):
     falls on both sides of a ratio rather than on one.
 
     A run given as (system, script, table_bytes, count) also gets WAL bytes
-    per record (the WAL written during its own rounds over the records it
-    stored) and bytes on disk per record, and MB/s of value_bytes per record."""
+    per record, from a pass of its own after the rounds (a CHECKPOINT, then
+    100 transactions alone: WAL of other systems' tables, such as autovacuum's,
+    would otherwise be counted for whichever system ran while it was
+    written), bytes on disk per record over all it stored, and MB/s of
+    value_bytes per record."""
     secs = max(1, ARGS.seconds // rounds)
     rates = {run[0]: [] for run in runs}
-    wal = {run[0]: 0 for run in runs}
     for i in range(rounds):
-        for run in runs:
-            system, script = run[0], run[1]
-            start = lsn()
+        for system, script in (run[:2] for run in runs):
             rates[system].append(unit_per_tx * pgbench(
                 script, clients, secs, '%s, round %d of %d' % (system, i + 1, rounds)))
-            wal[system] += wal_since(start)
+    wal = {}
+    for system, script in (run[:2] for run in runs if len(run) == 4):
+        settle()
+        start = lsn()
+        pgbench(script, 1, None, '%s, WAL pass' % system, transactions=WAL_PASS)
+        wal[system] = wal_since(start) / (WAL_PASS * unit_per_tx)
     ours = rates[runs[0][0]]
     for run in runs:
         system = run[0]
@@ -317,7 +327,7 @@ def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None):
             extra.update(round_ratios(ours, rates[system]))
         if len(run) == 4:
             records = max(run[3](), 1)
-            extra.update(mb_s=rate * value_bytes / 1e6, wal_bytes_per_record=wal[system] / records,
+            extra.update(mb_s=rate * value_bytes / 1e6, wal_bytes_per_record=wal[system],
                          disk_bytes_per_record=run[2]() / records)
         record(section, wl, system, rate, 'records/s', **extra)
 
