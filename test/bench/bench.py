@@ -429,62 +429,58 @@ def seek_cost():
 # Consume
 # ---------------------------------------------------------------------------
 
-def topic_consumer(group):
-    """A group member's connection: step(calls) consumes 1000 records per
-    call, a transaction each, and returns how many it got."""
-    c = connect(autocommit=False, appname='member')
+def consumer(appname, one_call):
+    """A consumer's connection and its step(calls): one_call(cursor) takes
+    one batch and returns how many records it got, or None when the queue
+    is empty; each call is a transaction."""
+    c = connect(autocommit=False, appname=appname)
 
     def step(calls):
         got = 0
         with c.cursor() as cur:
             for _ in range(calls):
-                cur.execute("SELECT count(*) FROM topics.consume(%s, 'b_cons', 1000)", (group,))
-                got += cur.fetchone()[0]
+                k = one_call(cur)
                 c.commit()
+                if k is None:
+                    break
+                got += k
         return got
     return c, step
+
+
+def topic_consumer(group):
+    """A member of a pg_topics group: 1000 records per consume."""
+    def one_call(cur):
+        cur.execute("SELECT count(*) FROM topics.consume(%s, 'b_cons', 1000)", (group,))
+        return cur.fetchone()[0]
+    return consumer('member', one_call)
 
 
 def pgq_consumer():
     """PgQ's consumer loop: a batch (1000 events, one tick) per transaction."""
-    c = connect(autocommit=False, appname='pgq')
-
-    def step(batches):
-        got = 0
-        with c.cursor() as cur:
-            for _ in range(batches):
-                cur.execute("SELECT pgq.next_batch('bq_cons', 'c')")
-                batch = cur.fetchone()[0]
-                if batch is None:
-                    c.commit()
-                    break
-                cur.execute('SELECT count(*) FROM pgq.get_batch_events(%s)', (batch,))
-                got += cur.fetchone()[0]
-                cur.execute('SELECT pgq.finish_batch(%s)', (batch,))
-                c.commit()
-        return got
-    return c, step
+    def one_call(cur):
+        cur.execute("SELECT pgq.next_batch('bq_cons', 'c')")
+        batch = cur.fetchone()[0]
+        if batch is None:
+            return None
+        cur.execute('SELECT count(*) FROM pgq.get_batch_events(%s)', (batch,))
+        k = cur.fetchone()[0]
+        cur.execute('SELECT pgq.finish_batch(%s)', (batch,))
+        return k
+    return consumer('pgq', one_call)
 
 
 def pgmq_consumer():
     """pgmq's: read 1000 messages, delete them, commit (a queue forgets what
     was consumed)."""
-    c = connect(autocommit=False, appname='pgmq')
-
-    def step(batches):
-        got = 0
-        with c.cursor() as cur:
-            for _ in range(batches):
-                cur.execute("SELECT array_agg(msg_id) FROM pgmq.read('bm_cons', 30, 1000)")
-                ids = cur.fetchone()[0]
-                if not ids:
-                    c.commit()
-                    break
-                cur.execute("SELECT count(*) FROM pgmq.delete('bm_cons', %s::bigint[])", (ids,))
-                got += cur.fetchone()[0]
-                c.commit()
-        return got
-    return c, step
+    def one_call(cur):
+        cur.execute("SELECT array_agg(msg_id) FROM pgmq.read('bm_cons', 30, 1000)")
+        ids = cur.fetchone()[0]
+        if not ids:
+            return None
+        cur.execute("SELECT count(*) FROM pgmq.delete('bm_cons', %s::bigint[])", (ids,))
+        return cur.fetchone()[0]
+    return consumer('pgmq', one_call)
 
 
 def consume_group():
