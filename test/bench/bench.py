@@ -67,7 +67,7 @@ def record(section, workload, system, value, unit, **extra):
                         value=value, unit=unit, **extra))
 
 
-def pgbench(script, clients, seconds, label, transactions=None):
+def pgbench(script, clients, seconds, label, transactions=None, protocol='simple'):
     """Run pgbench with one custom script for seconds (or a number of
     transactions per client); return transactions per second."""
     with tempfile.NamedTemporaryFile('w', suffix='.sql', delete=False) as f:
@@ -75,7 +75,7 @@ def pgbench(script, clients, seconds, label, transactions=None):
         path = f.name
     os.chmod(path, 0o644)
     cmd = ['pgbench', '-n', '-h', ARGS.host, '-p', str(ARGS.port), '-U', 'postgres',
-           '-c', str(clients), '-j', str(min(clients, 2))]
+           '-c', str(clients), '-j', str(min(clients, 2)), '-M', protocol]
     cmd += ['-t', str(transactions)] if transactions else ['-T', str(seconds)]
     cmd += ['-f', path, ARGS.db]
     progress('  pgbench %s: %d client(s), %s' % (label, clients, '%d transactions' % transactions
@@ -292,7 +292,7 @@ def round_ratios(ours, theirs):
     return dict(ratio=statistics.median(ratios), ratio_min=ratios[0], ratio_max=ratios[-1])
 
 
-def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None):
+def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, protocol='simple'):
     """Run pgbench with each of runs [(system, script)] in turn, rounds times,
     ARGS.seconds / rounds seconds each, and record each system's median rate.
     The first system is pg_topics; each peer's ratio is the median of the
@@ -311,7 +311,7 @@ def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None):
     for i in range(rounds):
         for system, script in (run[:2] for run in runs):
             rates[system].append(unit_per_tx * pgbench(
-                script, clients, secs, '%s, round %d of %d' % (system, i + 1, rounds)))
+                script, clients, secs, '%s, round %d of %d' % (system, i + 1, rounds), protocol=protocol))
     wal = {}
     for system, script in (run[:2] for run in runs if len(run) == 4):
         settle()
@@ -351,6 +351,11 @@ def fetch_random():
         wl = 'fetch 1000 records from a random seq, %d client%s' % (clients, '' if clients == 1 else 's')
         progress(wl)
         paired('read', wl, runs, clients, ARGS.rounds, 1000)
+    # drivers that prepare statements (JDBC after a few executions, pgx)
+    # skip parse and plan on both sides
+    wl = 'fetch 1000 records from a random seq, 1 client, prepared statements'
+    progress(wl)
+    paired('read', wl, runs, 1, ARGS.rounds, 1000, protocol='prepared')
 
 
 def latest_records():
