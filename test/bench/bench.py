@@ -236,35 +236,32 @@ def copy_load():
             h.write('%d\tkey-%d\t%s\n' % (i % 4, i, val))
     os.chmod(path, 0o644)
     os.chmod(hpath, 0o644)
-    copies = (('pg_topics', "COPY b_copy (key, value) FROM '%s'" % path, 'b_copy'),
-              ('heap+btree', "COPY b_outbox_copy (partition, key, value) FROM '%s'" % hpath, 'b_outbox_copy'))
-    # each round loads fresh tables, the two systems in turn (see paired)
-    rates = {system: [] for system, _, _ in copies}
-    wal = {system: [] for system, _, _ in copies}
-    disk = {system: [] for system, _, _ in copies}
-    for i in range(ARGS.copy_rounds):
-        for system, sql, rel in copies:
-            progress('  COPY %s, round %d of %d' % (system, i + 1, ARGS.copy_rounds))
-            if system == 'pg_topics':
-                fresh_topic(rel, 4)
-            else:
-                fresh_outbox(rel)
-            settle()
-            start = lsn()
-            t0 = time.monotonic()
-            q(sql)
-            elapsed = time.monotonic() - t0
-            wal[system].append(wal_since(start) / n)
-            disk[system].append(rel_bytes(rel) / n)
-            rates[system].append(n / elapsed)
-    for system, _, _ in copies:
-        rate = statistics.median(rates[system])
-        extra = {'rounds': ARGS.copy_rounds}
-        if system != 'pg_topics':
-            extra.update(round_ratios(rates['pg_topics'], rates[system]))
-        record('produce', wl, system, rate, 'records/s', mb_s=rate * 110 / 1e6,
-               wal_bytes_per_record=statistics.median(wal[system]),
-               disk_bytes_per_record=statistics.median(disk[system]), **extra)
+    copies = {'pg_topics': ("COPY b_copy (key, value) FROM '%s'" % path, 'b_copy'),
+              'heap+btree': ("COPY b_outbox_copy (partition, key, value) FROM '%s'" % hpath, 'b_outbox_copy')}
+    wal = {system: [] for system in copies}
+    disk = {system: [] for system in copies}
+
+    def load(system, i):
+        # each round loads fresh tables
+        sql, rel = copies[system]
+        progress('  COPY %s, round %d of %d' % (system, i + 1, ARGS.copy_rounds))
+        if system == 'pg_topics':
+            fresh_topic(rel, 4)
+        else:
+            fresh_outbox(rel)
+        settle()
+        start = lsn()
+        t0 = time.monotonic()
+        q(sql)
+        elapsed = time.monotonic() - t0
+        wal[system].append(wal_since(start) / n)
+        disk[system].append(rel_bytes(rel) / n)
+        return n / elapsed
+    rates = interleave(copies, ARGS.copy_rounds, load)
+    record_rounds('produce', wl, rates,
+                  extra=lambda system, rate: dict(mb_s=rate * 110 / 1e6,
+                                                  wal_bytes_per_record=statistics.median(wal[system]),
+                                                  disk_bytes_per_record=statistics.median(disk[system])))
 
 
 # ---------------------------------------------------------------------------
@@ -285,20 +282,46 @@ def load_read_tables():
     settle()
 
 
+def interleave(systems, rounds, measure):
+    """Call measure(system, round) for each of systems in turn, rounds
+    times, and return each system's rates, round by round.  Within a round
+    the systems run seconds apart, so that a drift of the machine's speed
+    during a workload (10-20% on a shared VM) falls on both sides of a
+    ratio rather than on one."""
+    rates = {system: [] for system in systems}
+    for i in range(rounds):
+        for system in systems:
+            rates[system].append(measure(system, i))
+    return rates
+
+
 def round_ratios(ours, theirs):
     """The median and range of the ratios of two systems' rates, round by
-    round (the rounds run the systems in turn: see paired)."""
+    round."""
     ratios = sorted(a / b for a, b in zip(ours, theirs))
     return dict(ratio=statistics.median(ratios), ratio_min=ratios[0], ratio_max=ratios[-1])
 
 
+def record_rounds(section, wl, rates, pick=statistics.median, extra=None):
+    """Record each system's rate, the pick of its rounds (interleave's
+    result; the first system is pg_topics), with each peer's ratio: the
+    median of the rounds' ratios and their range.  extra(system, rate)
+    gives further fields."""
+    ours = next(iter(rates.values()))
+    for system, rs in rates.items():
+        rate = pick(rs)
+        fields = {'rounds': len(rs)}
+        if rs is not ours:
+            fields.update(round_ratios(ours, rs))
+        if extra:
+            fields.update(extra(system, rate))
+        record(section, wl, system, rate, 'records/s', **fields)
+
+
 def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, protocol='simple'):
-    """Run pgbench with each of runs [(system, script)] in turn, rounds times,
-    ARGS.seconds / rounds seconds each, and record each system's median rate.
-    The first system is pg_topics; each peer's ratio is the median of the
-    rounds' ratios, each taken between runs a few seconds apart, so that a
-    drift of the machine's speed during the workload (10-20% on a shared VM)
-    falls on both sides of a ratio rather than on one.
+    """Run pgbench with each of runs [(system, script)] in turn (interleave),
+    rounds times, ARGS.seconds / rounds seconds each, and record each
+    system's median rate; the first system is pg_topics.
 
     A run given as (system, script, table_bytes, count) also gets WAL bytes
     per record, from a pass of its own after the rounds (a CHECKPOINT, then
@@ -307,29 +330,24 @@ def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, pr
     written), bytes on disk per record over all it stored, and MB/s of
     value_bytes per record."""
     secs = max(1, ARGS.seconds // rounds)
-    rates = {run[0]: [] for run in runs}
-    for i in range(rounds):
-        for system, script in (run[:2] for run in runs):
-            rates[system].append(unit_per_tx * pgbench(
-                script, clients, secs, '%s, round %d of %d' % (system, i + 1, rounds), protocol=protocol))
+    by_system = {run[0]: run for run in runs}
+    rates = interleave(by_system, rounds, lambda system, i: unit_per_tx * pgbench(
+        by_system[system][1], clients, secs, '%s, round %d of %d' % (system, i + 1, rounds),
+        protocol=protocol))
     wal = {}
     for system, script in (run[:2] for run in runs if len(run) == 4):
         settle()
         start = lsn()
         pgbench(script, 1, None, '%s, WAL pass' % system, transactions=WAL_PASS)
         wal[system] = wal_since(start) / (WAL_PASS * unit_per_tx)
-    ours = rates[runs[0][0]]
-    for run in runs:
-        system = run[0]
-        rate = statistics.median(rates[system])
-        extra = {'rounds': rounds}
-        if system != runs[0][0]:
-            extra.update(round_ratios(ours, rates[system]))
-        if len(run) == 4:
-            records = max(run[3](), 1)
-            extra.update(mb_s=rate * value_bytes / 1e6, wal_bytes_per_record=wal[system],
-                         disk_bytes_per_record=run[2]() / records)
-        record(section, wl, system, rate, 'records/s', **extra)
+
+    def sizes(system, rate):
+        run = by_system[system]
+        if len(run) != 4:
+            return {}
+        return dict(mb_s=rate * value_bytes / 1e6, wal_bytes_per_record=wal[system],
+                    disk_bytes_per_record=run[2]() / max(run[3](), 1))
+    record_rounds(section, wl, rates, extra=sizes)
 
 
 def fetch_random():
@@ -376,22 +394,18 @@ def full_scan():
     same state for both."""
     n = ARGS.read_records
 
+    rels = {'pg_topics': 'b_read', 'heap+btree': 'b_outbox_read'}
+
+    def scan(system, i):
+        t0 = time.monotonic()
+        q('SELECT count(*), sum(length(value)) FROM %s' % rels[system])
+        return n / (time.monotonic() - t0)
+
     def measure(wl):
-        rels = (('pg_topics', 'b_read'), ('heap+btree', 'b_outbox_read'))
-        for _, rel in rels:
+        for rel in rels.values():
             q('SELECT count(*), sum(length(value)) FROM %s' % rel)     # warm
-        rates = {system: [] for system, _ in rels}
-        for _ in range(ARGS.scan_rounds):
-            for system, rel in rels:
-                t0 = time.monotonic()
-                q('SELECT count(*), sum(length(value)) FROM %s' % rel)
-                rates[system].append(n / (time.monotonic() - t0))
-        for system, _ in rels:
-            best = max(rates[system])
-            extra = {'rounds': ARGS.scan_rounds}
-            if system != 'pg_topics':
-                extra.update(round_ratios(rates['pg_topics'], rates[system]))
-            record('read', wl, system, best, 'records/s', mb_s=best * 110 / 1e6, **extra)
+        record_rounds('read', wl, interleave(rels, ARGS.scan_rounds, scan), pick=max,
+                      extra=lambda system, rate: dict(mb_s=rate * 110 / 1e6))
 
     q('SET max_parallel_workers_per_gather = 0')
     progress('full replay scan')
@@ -520,21 +534,20 @@ def consume_group():
     progress(wl)
     # create the group's rows first, as a running group has them
     q("SELECT count(*) FROM topics.consume('bench1', 'b_cons', 1)")
-    consumers = [('pg_topics', topic_consumer('bench1'))]
-    consumers.append(('PgQ', pgq_consumer()))
+    consumers = {'pg_topics': topic_consumer('bench1'), 'PgQ': pgq_consumer()}
     if HAVE_PGMQ:
-        consumers.append(('pgmq', pgmq_consumer()))
-    rates = {system: [] for system, _ in consumers}
-    got = {system: 0 for system, _ in consumers}
-    for i in range(ARGS.rounds):
+        consumers['pgmq'] = pgmq_consumer()
+    got = {system: 0 for system in consumers}
+
+    def take(system, i):
         calls = batches // ARGS.rounds if i < ARGS.rounds - 1 else batches - (batches // ARGS.rounds) * i
-        for system, (_, step) in consumers:
-            progress('  %s, round %d of %d: %d batches of 1000' % (system, i + 1, ARGS.rounds, calls))
-            t0 = time.monotonic()
-            k = step(calls)
-            rates[system].append(k / (time.monotonic() - t0))
-            got[system] += k
-    for system, (c, step) in consumers:
+        progress('  %s, round %d of %d: %d batches of 1000' % (system, i + 1, ARGS.rounds, calls))
+        t0 = time.monotonic()
+        k = consumers[system][1](calls)
+        got[system] += k
+        return k / (time.monotonic() - t0)
+    rates = interleave(consumers, ARGS.rounds, take)
+    for system, (c, step) in consumers.items():
         if system == 'pg_topics':
             # a call stops at the end of its partition, so the rounds' calls
             # can leave a few records behind: drain them, untimed
@@ -547,10 +560,7 @@ def consume_group():
         expected = n - 1 if system == 'pg_topics' else batches * 1000
         if got[system] != expected:
             sys.exit('%s consumer got %d records, expected %d' % (system, got[system], expected))
-        extra = {'rounds': ARGS.rounds}
-        if system != 'pg_topics':
-            extra.update(round_ratios(rates['pg_topics'], rates[system]))
-        record('consume', wl, system, statistics.median(rates[system]), 'records/s', **extra)
+    record_rounds('consume', wl, rates)
 
     for members in (2, 4):
         wl = 'consume in a group, %d members' % members
