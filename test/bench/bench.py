@@ -27,6 +27,7 @@ RESULTS = []          # dicts: section, workload, system, value, unit, extra
 
 HAVE_PGMQ = False
 WAL_PASS = 100        # transactions of the WAL measurement after a produce workload's rounds
+WAL_PASS_RECORDS = 1000   # ... or more, to produce at least this many records
 
 
 def progress(msg):
@@ -96,6 +97,10 @@ def rel_bytes(rel):
     return int(q1('SELECT pg_total_relation_size(%s::regclass)', (rel,)))
 
 
+def topic_count(name):
+    return q1('SELECT sum(next_seq) FROM topics.partitions WHERE topic = %s::regclass', (name,))
+
+
 def pgq_bytes():
     return int(q1("""SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
                      JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -148,9 +153,12 @@ def settle():
 
 
 @contextlib.contextmanager
-def own_wal():
-    """Measure the WAL that the work inside writes, after a CHECKPOINT.
-    Yields a function that returns the WAL bytes flushed since, less those
+def own_wal(warmup=None):
+    """Measure the WAL that the work inside writes, after a CHECKPOINT and
+    warmup(), if given: the first change of each page after a checkpoint
+    logs the whole page, once per checkpoint (30 min here), which a pass of
+    100 single-record produces would count at a few hundred bytes a
+    record, on every side.  Yields a function that returns the WAL bytes flushed since, less those
     of records that carry no transaction id (read with pg_walinspect): what
     autovacuum, the checkpointer and the background writer wrote meanwhile.
     Every record a produce writes carries its transaction's id, its commit
@@ -161,6 +169,8 @@ def own_wal():
     43k pages came to 18,950 B per record by the plain LSN difference, and
     to 1,113 B by this count, as with nothing beside them."""
     settle()
+    if warmup:
+        warmup()
     start = q1('SELECT pg_current_wal_flush_lsn()')
 
     def written():
@@ -190,14 +200,19 @@ def produce_single():
         settle()
         wl = 'single-record produce, %d client%s' % (clients, '' if clients == 1 else 's')
         k = "\\set k random(1, 1000000)\n"
-        runs = [('pg_topics', k + "SELECT * FROM topics.produce('b_single', 'key-' || :k, repeat('x', 100));\n"),
+        # with WAL (commit record included) and disk bytes per record, as batches
+        runs = [('pg_topics', k + "SELECT * FROM topics.produce('b_single', 'key-' || :k, repeat('x', 100));\n",
+                 lambda: rel_bytes('b_single'), lambda: topic_count('b_single')),
                 ('heap+btree', k + "INSERT INTO b_outbox_single (partition, key, value) "
-                 "VALUES (:k % 4, 'key-' || :k, convert_to(repeat('x', 100), 'UTF8'));\n"),
-                ('PgQ', k + "SELECT pgq.insert_event('bq_single', 'key-' || :k, repeat('x', 100));\n")]
+                 "VALUES (:k % 4, 'key-' || :k, convert_to(repeat('x', 100), 'UTF8'));\n",
+                 lambda: rel_bytes('b_outbox_single'), lambda: q1('SELECT count(*) FROM b_outbox_single')),
+                ('PgQ', k + "SELECT pgq.insert_event('bq_single', 'key-' || :k, repeat('x', 100));\n",
+                 pgq_bytes, pgq_count)]
         if HAVE_PGMQ:
             runs.append(('pgmq', k + "SELECT pgmq.send('bm_single', jsonb_build_object('key', 'key-' || :k, "
-                         "'value', repeat('x', 100)));\n"))
-        paired('produce', wl, runs, clients, ARGS.rounds, 1)
+                         "'value', repeat('x', 100)));\n",
+                         lambda: pgmq_bytes('bm_single'), lambda: q1('SELECT count(*) FROM pgmq.q_bm_single')))
+        paired('produce', wl, runs, clients, ARGS.rounds, 1, value_bytes=110)
 
 
 def produce_batch():
@@ -221,15 +236,12 @@ def produce_batch():
         vals = "ARRAY(SELECT %s FROM generate_series(1, %d) g)" % (val, n)
 
         runs = [('pg_topics', "SELECT count(*) FROM topics.produce_batch('b_batch', %s, %s);\n" % (keys, vals),
-                 lambda: rel_bytes('b_batch'),
-                 lambda: q1("SELECT sum(next_seq) FROM topics.partitions WHERE topic = 'b_batch'::regclass"))]
+                 lambda: rel_bytes('b_batch'), lambda: topic_count('b_batch'))]
         if size == 100:
             runs.append(('pg_topics INSERT..SELECT',
                          "INSERT INTO b_batch_ins (key, value) SELECT 'key-' || g, convert_to(%s, 'UTF8') "
                          "FROM generate_series(1, %d) g;\n" % (val, n),
-                         lambda: rel_bytes('b_batch_ins'),
-                         lambda: q1("SELECT sum(next_seq) FROM topics.partitions "
-                                    "WHERE topic = 'b_batch_ins'::regclass")))
+                         lambda: rel_bytes('b_batch_ins'), lambda: topic_count('b_batch_ins')))
         runs.append(('heap+btree',
                      "INSERT INTO b_outbox_batch (partition, key, value) SELECT g %% 4, 'key-' || g, "
                      "convert_to(%s, 'UTF8') FROM generate_series(1, %d) g;\n" % (val, n),
@@ -352,11 +364,12 @@ def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, pr
     system's median rate; the first system is pg_topics.
 
     A run given as (system, script, table_bytes, count) also gets WAL bytes
-    per record, from a pass of its own after the rounds (own_wal: 100
-    transactions alone, with autovacuum off; in the rounds WAL of other
-    systems' tables, such as autovacuum's, would be counted for whichever
-    system ran while it was written), bytes on disk per record over all it
-    stored, and MB/s of value_bytes per record."""
+    per record, from a pass of its own after the rounds (own_wal, warmed up
+    by 100 transactions: then at least 100 transactions and 1000 records of
+    the system alone; in the rounds the WAL of other systems' tables, such
+    as autovacuum's, would be counted for whichever system ran while it was
+    written), bytes on disk per record over all it stored, and MB/s of
+    value_bytes per record."""
     secs = max(1, ARGS.seconds // rounds)
     by_system = {run[0]: run for run in runs}
     rates = interleave(by_system, rounds, lambda system, i: unit_per_tx * pgbench(
@@ -364,9 +377,11 @@ def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, pr
         protocol=protocol))
     wal = {}
     for system, script in (run[:2] for run in runs if len(run) == 4):
-        with own_wal() as written:
-            pgbench(script, 1, None, '%s, WAL pass' % system, transactions=WAL_PASS)
-            wal[system] = written() / (WAL_PASS * unit_per_tx)
+        n = max(WAL_PASS, -(-WAL_PASS_RECORDS // unit_per_tx))
+        with own_wal(lambda: pgbench(script, 1, None, '%s, WAL pass warm-up' % system,
+                                     transactions=WAL_PASS)) as written:
+            pgbench(script, 1, None, '%s, WAL pass' % system, transactions=n)
+            wal[system] = written() / (n * unit_per_tx)
 
     def sizes(system, rate):
         run = by_system[system]
