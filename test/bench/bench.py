@@ -174,14 +174,16 @@ def own_wal(warmup=None):
     start = q1('SELECT pg_current_wal_flush_lsn()')
 
     def written():
-        total, other = q("""SELECT pg_wal_lsn_diff(e, %s), coalesce(sum(pg_wal_lsn_diff(w.end_lsn, w.start_lsn))
-                                                        FILTER (WHERE w.xid = '0'), 0)
-                            FROM pg_current_wal_flush_lsn() e
-                            LEFT JOIN pg_get_wal_records_info(%s, e) w ON true
-                            GROUP BY e""", (start, start))[0]
-        if other > total / 100:
-            progress('  %d kB of WAL written meanwhile by other processes: not counted' % (other // 1024))
-        return int(total - other)
+        end = q1('SELECT pg_current_wal_flush_lsn()')
+        other = q("""SELECT resource_manager || ' ' || record_type, sum(pg_wal_lsn_diff(end_lsn, start_lsn))
+                     FROM pg_get_wal_records_info(%s, %s) WHERE xid = '0'
+                     GROUP BY 1 ORDER BY 2 DESC""", (start, end))
+        total = int(q1('SELECT pg_wal_lsn_diff(%s, %s)', (end, start)))
+        other_bytes = int(sum(row[1] for row in other))
+        if other_bytes > total / 100:
+            progress('  %d kB of WAL written meanwhile by other processes (%s): not counted' %
+                     (other_bytes // 1024, ', '.join('%s %d kB' % (kind, size // 1024) for kind, size in other[:3])))
+        return total - other_bytes
     yield written
 
 
