@@ -60,6 +60,17 @@ def lsn():
     return q1('SELECT pg_current_wal_insert_lsn()')
 
 
+def wait_flushed(target):
+    """Wait until WAL is flushed up to target: an asynchronous commit makes
+    the WAL writer flush it within wal_writer_delay."""
+    q('SELECT txid_current()')
+    deadline = time.monotonic() + 30
+    while q1('SELECT pg_current_wal_flush_lsn() < %s', (target,)):
+        if time.monotonic() > deadline:
+            sys.exit('WAL not flushed up to %s after 30 s' % target)
+        time.sleep(0.05)
+
+
 def wal_since(start):
     return int(q1('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)', (start,)))
 
@@ -101,10 +112,14 @@ def topic_count(name):
     return q1('SELECT sum(next_seq) FROM topics.partitions WHERE topic = %s::regclass', (name,))
 
 
+# a queue's event tables (event_N, and its rotating event_N_0..2) and their template
+PGQ_EVENT_TABLES = """SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = 'pgq' AND c.relname LIKE 'event_%' AND c.relkind = 'r'"""
+
+
 def pgq_bytes():
-    return int(q1("""SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
-                     JOIN pg_namespace n ON n.oid = c.relnamespace
-                     WHERE n.nspname = 'pgq' AND c.relname LIKE 'event_%' AND c.relkind = 'r'"""))
+    return int(q1('SELECT coalesce(sum(pg_total_relation_size(t::regclass)), 0) FROM (%s) s(t)'
+                  % PGQ_EVENT_TABLES))
 
 
 def reset_pgq():
@@ -217,6 +232,15 @@ def produce_single():
         paired('produce', wl, runs, clients, ARGS.rounds, 1, value_bytes=110)
 
 
+def reset_batch_tables():
+    fresh_topic('b_batch', 4)
+    fresh_topic('b_batch_ins', 4)
+    fresh_outbox('b_outbox_batch')
+    reset_pgq()
+    q("SELECT pgq.create_queue('bq_batch')")
+    reset_pgmq('bm_batch')
+
+
 def produce_batch():
     sizes = [(100, 1000, 'batch produce, 1000 x 100 B')]
     if not ARGS.quick:
@@ -227,12 +251,7 @@ def produce_batch():
         val = "(SELECT string_agg(md5(g::text || '-' || i), '') FROM generate_series(1, %d) i)" % (size // 32)
         if size == 100:
             val = "repeat('x', 100)"
-        fresh_topic('b_batch', 4)
-        fresh_topic('b_batch_ins', 4)
-        fresh_outbox('b_outbox_batch')
-        reset_pgq()
-        q("SELECT pgq.create_queue('bq_batch')")
-        reset_pgmq('bm_batch')
+        reset_batch_tables()
         settle()
         keys = "ARRAY(SELECT 'key-' || g FROM generate_series(1, %d) g)" % n
         vals = "ARRAY(SELECT %s FROM generate_series(1, %d) g)" % (val, n)
@@ -259,6 +278,57 @@ def produce_batch():
                          lambda: pgmq_bytes('bm_batch'),
                          lambda: q1('SELECT count(*) FROM pgmq.q_bm_batch')))
         paired('produce', wl, runs, 1, ARGS.rounds, n, value_bytes=size + 10)
+        if size == 100:
+            vacuum_wal(runs, {'pg_topics': lambda: ['b_batch'],
+                              'heap+btree': lambda: ['b_outbox_batch'],
+                              'PgQ': lambda: [r[0] for r in q(PGQ_EVENT_TABLES)],
+                              'pgmq': lambda: ['pgmq.q_bm_batch']})
+
+
+def vacuum_wal(runs, tables):
+    """WAL that the first VACUUM after a checkpoint writes, per record, for
+    each system of runs (the batch produce runs) with tables[system]: into
+    fresh tables, 100 transactions of the system's script with autovacuum
+    off, then a CHECKPOINT and VACUUM of its tables.  What VACUUM marks on a
+    page (heap: the visibility map; pg_topics: frozen records and the page's
+    all-visible flag) costs a full-page image of it when it is the page's
+    first change since the checkpoint.  Counted with pg_walinspect from the
+    records that name a block of the tables, their indexes or TOAST, once
+    the WAL writer has flushed them (VACUUM does not wait for that)."""
+    wl = 'first VACUUM after a CHECKPOINT, 100 batches of 1000 x 100 B'
+    progress(wl)
+    q('ALTER SYSTEM SET autovacuum = off')
+    q('SELECT pg_reload_conf()')
+    try:
+        reset_batch_tables()
+        for system, script, _, count in (run for run in runs if run[0] in tables):
+            pgbench(script, 1, None, '%s, for VACUUM' % system, transactions=WAL_PASS)
+        for system, script, _, count in (run for run in runs if run[0] in tables):
+            rels = tables[system]()
+            nodes = [r[0] for r in q("""SELECT pg_relation_filenode(c.oid)::text FROM pg_class c
+                                        WHERE c.oid = ANY(%s::regclass[])
+                                           OR c.oid IN (SELECT indexrelid FROM pg_index
+                                                        WHERE indrelid = ANY(%s::regclass[]))
+                                           OR c.oid IN (SELECT reltoastrelid FROM pg_class
+                                                        WHERE oid = ANY(%s::regclass[]))
+                                           OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN
+                                                        (SELECT reltoastrelid FROM pg_class
+                                                         WHERE oid = ANY(%s::regclass[])))""",
+                                     (rels, rels, rels, rels)) if r[0] is not None]
+            settle()
+            start = lsn()
+            q('VACUUM %s' % ', '.join(rels))
+            end = lsn()
+            wait_flushed(end)
+            wal = int(q1("""SELECT coalesce(sum(pg_wal_lsn_diff(end_lsn, start_lsn)), 0)
+                            FROM pg_get_wal_records_info(%s, %s)
+                            WHERE block_ref ~ ('rel [0-9]+/[0-9]+/(' || %s || ')( |$)')""",
+                         (start, end, '|'.join(nodes))))
+            n = count()
+            record('produce', wl, system, wal / max(n, 1), 'WAL bytes per record', records=n)
+    finally:
+        q('ALTER SYSTEM RESET autovacuum')
+        q('SELECT pg_reload_conf()')
 
 
 def pgq_count():
