@@ -71,10 +71,6 @@ def wait_flushed(target):
         time.sleep(0.05)
 
 
-def wal_since(start):
-    return int(q1('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)', (start,)))
-
-
 def record(section, workload, system, value, unit, **extra):
     RESULTS.append(dict(section=section, workload=workload, system=system,
                         value=value, unit=unit, **extra))
@@ -170,19 +166,18 @@ def settle():
 @contextlib.contextmanager
 def own_wal(warmup=None):
     """Measure the WAL that the work inside writes, after a CHECKPOINT and
-    warmup(), if given: the first change of each page after a checkpoint
-    logs the whole page, once per checkpoint (30 min here), which a pass of
-    100 single-record produces would count at a few hundred bytes a
-    record, on every side.  Yields a function that returns the WAL bytes flushed since, less those
+    warmup(), if given (the first change of each page after a checkpoint
+    logs the whole page, once per checkpoint: over 100 single-record
+    produces that came to a few hundred bytes a record, on every side).
+    Yields a function that returns the WAL bytes flushed since, less those
     of records that carry no transaction id (read with pg_walinspect): what
     autovacuum, the checkpointer and the background writer wrote meanwhile.
     Every record a produce writes carries its transaction's id, its commit
     record too, and synchronous_commit is on, so all of it is flushed when
-    the work returns.  Autovacuum pruning an earlier workload's table right
-    after the CHECKPOINT writes a full-page image of each page it touches:
-    by hand, 100 calls of produce_batch (100 x 1 KiB) beside a VACUUM of
-    43k pages came to 18,950 B per record by the plain LSN difference, and
-    to 1,113 B by this count, as with nothing beside them."""
+    the work returns.  By hand, 100 calls of produce_batch (100 x 1 KiB)
+    beside a VACUUM that pruned 43k pages (a full-page image each, after
+    the CHECKPOINT) came to 18,950 B per record by the plain LSN
+    difference, and to 1,113 B by this count, as with nothing beside them."""
     settle()
     if warmup:
         warmup()
@@ -301,9 +296,10 @@ def vacuum_wal(runs, tables):
     q('SELECT pg_reload_conf()')
     try:
         reset_batch_tables()
-        for system, script, _, count in (run for run in runs if run[0] in tables):
+        chosen = [run for run in runs if run[0] in tables]
+        for system, script, _, _ in chosen:
             pgbench(script, 1, None, '%s, for VACUUM' % system, transactions=WAL_PASS)
-        for system, script, _, count in (run for run in runs if run[0] in tables):
+        for system, _, _, count in chosen:
             rels = tables[system]()
             nodes = [r[0] for r in q("""SELECT pg_relation_filenode(c.oid)::text FROM pg_class c
                                         WHERE c.oid = ANY(%s::regclass[])
