@@ -90,9 +90,12 @@
 /* page flags */
 #define TOPIC_PAGE_ALL_FROZEN	0x0001	/* every record frozen or invalid */
 #define TOPIC_PAGE_ALL_VISIBLE	0x0002	/* full page whose normal line pointers
-										 * are all frozen records (aborted
+										 * are all records committed before
+										 * every snapshot's horizon (aborted
 										 * ones are LP_DEAD): readers need
-										 * not look at the records */
+										 * not look at the records.  May be
+										 * set without WAL (a hint), when it
+										 * is the only change */
 
 #define TOPIC_PAGE_SPLIT_INCOMPLETE	0x0004	/* dir: right half of a split whose
 												 * parent entry is not made yet */
