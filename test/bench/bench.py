@@ -284,10 +284,12 @@ def vacuum_wal(runs, tables):
     """WAL that the first VACUUM after a checkpoint writes, per record, for
     each system of runs (the batch produce runs) with tables[system]: into
     fresh tables, 100 transactions of the system's script with autovacuum
-    off, then a CHECKPOINT and VACUUM of its tables.  What VACUUM marks on a
-    page (heap: the visibility map; pg_topics: frozen records and the page's
-    all-visible flag) costs a full-page image of it when it is the page's
-    first change since the checkpoint.  Counted with pg_walinspect from the
+    off, then a CHECKPOINT and VACUUM of its tables.  What VACUUM marks
+    costs a full-page image of a page when it is the page's first change
+    since the checkpoint and is WAL-logged (heap: the visibility map's
+    pages; pg_topics up to run 18: every data page, its records frozen and
+    its all-visible flag set; since, the flag is a hint and records are
+    frozen at vacuum_freeze_min_age).  Counted with pg_walinspect from the
     records that name a block of the tables, their indexes or TOAST, once
     the WAL writer has flushed them (VACUUM does not wait for that)."""
     wl = 'first VACUUM after a CHECKPOINT, 100 batches of 1000 x 100 B'
