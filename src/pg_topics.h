@@ -104,6 +104,17 @@
 #define TopicPageAllVisible(page) \
 	((TopicPageGetOpaque(page)->flags & TOPIC_PAGE_ALL_VISIBLE) != 0)
 
+/*
+ * ... for this snapshot.  Not for one taken during recovery: the primary's
+ * VACUUM flags a page by the primary's horizon, which a standby's snapshot
+ * may be older than (heap's scans ignore PD_ALL_VISIBLE there, for the same
+ * reason).  The flag reaches a standby with WAL (a page whose aborted
+ * records VACUUM marked dead) or in a full-page image.
+ */
+#define TopicPageAllVisibleFor(page, snapshot) \
+	(TopicPageAllVisible(page) && \
+	 !((snapshot) != NULL && (snapshot)->takenDuringRecovery))
+
 /* The fixed columns of a topic relation. */
 #define Anum_topic_partition	1
 #define Anum_topic_seq			2
@@ -370,11 +381,12 @@ extern int64 topic_read_partition(Relation rel, int32 partition, int64 from_seq,
 								  TopicRecordCallback cb, void *arg);
 
 /* ------------------------------------------------------------------------
- * topic_xlog.c: WAL for appends
+ * topic_xlog.c: WAL for appends, and recovery conflicts for freezing
  * ------------------------------------------------------------------------
  */
 extern void topic_xlog_append(Relation rel, Buffer buf, uint16 old_lower,
 							  uint16 old_upper);
+extern void topic_xlog_snapshot_conflict(Relation rel, TransactionId horizon);
 
 /* a page changed in a critical section, and where (see topic_xlog_changes) */
 #define TOPIC_MAX_CHANGE_RANGES 2

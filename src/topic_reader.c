@@ -170,7 +170,7 @@ reader_load_page(TopicReader *r)
 	page = BufferGetPage(buf);
 	opaque = TopicPageGetOpaque(page);
 	maxoff = PageGetMaxOffsetNumber(page);
-	all_visible = TopicPageAllVisible(page);
+	all_visible = TopicPageAllVisibleFor(page, r->snapshot);
 	off64 = Max(r->from_seq - opaque->first_seq + 1, FirstOffsetNumber);
 
 	/* decide visibility under the lock ... */
@@ -285,7 +285,7 @@ reader_load_prev_page(TopicReader *r)
 			UnlockReleaseBuffer(buf);	/* reused since: look again */
 			continue;
 		}
-		all_visible = TopicPageAllVisible(page);
+		all_visible = TopicPageAllVisibleFor(page, r->snapshot);
 		off64 = Min((int64) PageGetMaxOffsetNumber(page), r->expect - opaque->first_seq + 1);
 		lo = Max((int64) FirstOffsetNumber, r->from_seq - opaque->first_seq + 1);
 		for (; off64 >= lo; off64--)

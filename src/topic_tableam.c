@@ -412,7 +412,7 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
 	{
 		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 		OffsetNumber off;
-		bool		all_visible = TopicPageAllVisible(page);
+		bool		all_visible = TopicPageAllVisibleFor(page, scan->base.rs_snapshot);
 
 		for (off = FirstOffsetNumber; off <= maxoff; off++)
 		{

@@ -26,6 +26,11 @@
  * page with no aborted record that flag is all that changes, and it is set
  * as a hint (see freeze_page).
  *
+ * A hot standby's snapshot may be older than this VACUUM's horizon, so the
+ * first freeze is preceded by a recovery conflict at the freeze limit (see
+ * topic_xlog_snapshot_conflict), and standby readers ignore the all-visible
+ * flag (see TopicPageAllVisibleFor).
+ *
  * The new relfrozenxid is the oldest xmin left unfrozen, or OldestXmin when
  * none is: every transaction that can still add records has an xid that
  * does not precede OldestXmin.
@@ -49,6 +54,7 @@ typedef struct VacuumCounters
 	double		total;			/* records stored (seq slots in use) */
 	BlockNumber frozen_pages;
 	TransactionId oldest_unfrozen;
+	bool		conflict_logged;	/* standbys told of the freeze horizon */
 } VacuumCounters;
 
 /*
@@ -78,6 +84,7 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 	bool		all_frozen = true;
 	bool		settled = true;
 	bool		aborted = false;
+	bool		froze = false;
 	uint16		want;
 
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
@@ -130,6 +137,7 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 			item = (char *) PageGetItem(wpage, PageGetItemId(wpage, off));
 		}
 		item[TREC_FLAGS_OFF] |= newflag;
+		froze |= (newflag == TREC_XMIN_FROZEN);
 	}
 
 	/* the page's flags, if it is full and settled */
@@ -170,6 +178,22 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 	}
 	if (all_frozen && BlockNumberIsValid(TopicPageGetOpaque(wpage)->next))
 		counters->frozen_pages++;
+	if (froze && !counters->conflict_logged)
+	{
+		/*
+		 * Frozen records are visible to every snapshot, also to a standby's
+		 * that began before they committed: before the first freeze reaches
+		 * a standby, its snapshots older than the freeze limit must go, as
+		 * for heap's freeze records.  Once per VACUUM is enough: a snapshot
+		 * a standby takes after this record sees every transaction before
+		 * the freeze limit as finished, since all had finished here.
+		 */
+		TransactionId horizon = freeze_limit;
+
+		TransactionIdRetreat(horizon);
+		topic_xlog_snapshot_conflict(rel, horizon);
+		counters->conflict_logged = true;
+	}
 	if (xs)
 		GenericXLogFinish(xs);
 	return all_frozen;

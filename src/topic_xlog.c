@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * topic_xlog.c
- *	  WAL for appends to a data page.
+ *	  WAL for appends to a data page, and recovery conflicts for freezing.
  *
  * Appends are the hot path, and GenericXLog's way of finding what changed
  * (copy the whole page, then compare it byte by byte with the modified copy)
@@ -26,12 +26,17 @@
  * of a batch produce in profiles.  topic_xlog_changes writes those records
  * from the byte ranges the caller changed, in the same format.
  *
+ * Generic WAL has one gap for a table: its records carry no recovery-conflict
+ * horizon, and freezing records needs one (see topic_xlog_snapshot_conflict).
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_topics.h"
 
 #include "access/generic_xlog.h"
+#include "access/nbtxlog.h"
 #include "access/rmgr.h"
+#include "access/transam.h"
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -125,4 +130,49 @@ topic_xlog_changes(Relation rel, const TopicPageChange *changes, int n)
 	lsn = XLogInsert(RM_GENERIC_ID, 0);
 	for (i = 0; i < n; i++)
 		PageSetLSN(BufferGetPage(changes[i].buf), lsn);
+}
+
+/*
+ * Before WAL that makes records visible to snapshots that could not see them
+ * (freezing: a frozen record is visible to every snapshot), have hot
+ * standbys resolve the conflict with their snapshots whose xmin is at or
+ * before horizon, the newest xmin the change covers: replay cancels those
+ * queries (after max_standby_streaming_delay), as it does before replaying
+ * heap's freeze records.  On the primary VACUUM decides by its own horizon,
+ * which a standby's snapshot may be older than unless hot_standby_feedback
+ * holds it back.
+ *
+ * Heap's records carry the horizon themselves; generic WAL has no room for
+ * it, and a custom resource manager would make every standby fail to
+ * recover unless the library is preloaded there.  So this writes core's one
+ * record that does nothing but resolve such a conflict: nbtree's
+ * XLOG_BTREE_REUSE_PAGE, whose replay (btree_xlog_reuse_page) resolves a
+ * snapshot conflict for the relation's database and touches no page.  The
+ * block number in it is unused by replay; pg_waldump shows the record as
+ * "Btree REUSE_PAGE" of the topic's relfilenode.
+ */
+void
+topic_xlog_snapshot_conflict(Relation rel, TransactionId horizon)
+{
+	xl_btree_reuse_page xlrec;
+	FullTransactionId next;
+	uint32		epoch;
+
+	if (!RelationNeedsWAL(rel) || !XLogStandbyInfoActive() ||
+		!TransactionIdIsNormal(horizon))
+		return;
+
+	/* the epoch of horizon, which precedes the next xid */
+	next = ReadNextFullTransactionId();
+	epoch = EpochFromFullTransactionId(next);
+	if (horizon > XidFromFullTransactionId(next))
+		epoch--;
+
+	xlrec.node = rel->rd_node;
+	xlrec.block = InvalidBlockNumber;
+	xlrec.latestRemovedFullXid = FullTransactionIdFromEpochAndXid(epoch, horizon);
+
+	XLogBeginInsert();
+	XLogRegisterData((char *) &xlrec, SizeOfBtreeReusePage);
+	XLogInsert(RM_BTREE_ID, XLOG_BTREE_REUSE_PAGE);
 }
