@@ -10,7 +10,9 @@
  * from the first page not yet known to be all-frozen: committed records
  * whose xmin precedes the freeze limit (vacuum_freeze_min_age before
  * OldestXmin, as for heap; OldestXmin itself for VACUUM FREEZE) get
- * TREC_XMIN_FROZEN, aborted ones TREC_XMIN_INVALID, WAL-logged per page
+ * TREC_XMIN_FROZEN, aborted ones TREC_XMIN_INVALID and a dead line pointer
+ * (also when a reader had flagged them, as a hint that a crash can lose),
+ * WAL-logged per page
  * through GenericXLog (only the flag bytes change, so the delta is small,
  * unless it is the page's first change since a checkpoint: then the page is
  * logged whole, which is why records are not frozen as soon as they could
@@ -20,11 +22,10 @@
  * are old enough to freeze (reads, no writes).
  *
  * A full page whose records are all settled (committed before every
- * snapshot's horizon, or aborted) is marked all-visible, with its aborted
- * records' line pointers marked dead: scans then take its records without a
- * visibility check each (heap's all-visible pages do the same for it).  On a
- * page with no aborted record that flag is all that changes, and it is set
- * as a hint (see freeze_page).
+ * snapshot's horizon, or aborted) is marked all-visible: scans then take
+ * every normal line pointer on it without a visibility check each (heap's
+ * all-visible pages do the same for it).  When that flag is all that
+ * changes, it is set as a hint (see freeze_page).
  *
  * A hot standby's snapshot may be older than this VACUUM's horizon, so the
  * first freeze is preceded by a recovery conflict at the freeze limit (see
@@ -61,10 +62,10 @@ typedef struct VacuumCounters
  * Freeze what must be frozen on one data page (exclusively locked): records
  * whose xmin precedes freeze_limit, as heap does, so that a VACUUM soon
  * after the records were produced changes nothing that needs WAL.  Aborted
- * records are marked invalid, with WAL.  A full page whose records are all
- * settled (committed before every snapshot's horizon, or aborted) is
- * flagged all-visible; when nothing else on it changes and it holds no
- * aborted record, the flag is set as a hint, without WAL, like heap's hint
+ * records are marked invalid and their line pointers dead, with WAL.  A full
+ * page whose records are all settled (committed before every snapshot's
+ * horizon, or aborted) is flagged all-visible; when nothing else on it
+ * changes, the flag is set as a hint, without WAL, like heap's hint
  * bits: it is the only byte that changes, so a torn write or a crash that
  * loses it leaves a page readers check record by record, as before.  Had it
  * been WAL-logged, a VACUUM reaching the page after a checkpoint would log
@@ -83,7 +84,6 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 	Page		wpage = page;
 	bool		all_frozen = true;
 	bool		settled = true;
-	bool		aborted = false;
 	bool		froze = false;
 	uint16		want;
 
@@ -100,24 +100,18 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 		counters->records += 1;
 		item = (char *) PageGetItem(wpage, itemid);
 		flags = (uint8) item[TREC_FLAGS_OFF];
-		if (flags & TREC_XMIN_INVALID)
-		{
-			aborted = true;		/* its line pointer is still normal */
-			continue;
-		}
 		if (flags & TREC_XMIN_FROZEN)
 			continue;
 
 		memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
 		newflag = 0;
-		if (!TransactionIdPrecedes(xmin, oldest_xmin) ||
-			TransactionIdIsInProgress(xmin))
+		if (flags & TREC_XMIN_INVALID)
+			newflag = TREC_XMIN_INVALID;	/* a reader found it aborted */
+		else if (!TransactionIdPrecedes(xmin, oldest_xmin) ||
+				 TransactionIdIsInProgress(xmin))
 			settled = false;
 		else if (!TransactionIdDidCommit(xmin))
-		{
 			newflag = TREC_XMIN_INVALID;
-			aborted = true;
-		}
 		else if (TransactionIdPrecedes(xmin, freeze_limit))
 			newflag = TREC_XMIN_FROZEN;
 
@@ -138,6 +132,18 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 		}
 		item[TREC_FLAGS_OFF] |= newflag;
 		froze |= (newflag == TREC_XMIN_FROZEN);
+
+		/*
+		 * An aborted record's line pointer is marked dead, with WAL: the
+		 * new relfrozenxid will pass its xmin, so that it was aborted must
+		 * not rest on the flag alone, which a reader may have set as a hint
+		 * (then this page's WAL would not carry it, the byte being
+		 * unchanged here, and a crash could lose it).  Readers skip dead
+		 * line pointers, and so can take every normal one of an
+		 * all-visible page without looking at the records.
+		 */
+		if (newflag == TREC_XMIN_INVALID)
+			ItemIdMarkDead(PageGetItemId(wpage, off));
 	}
 
 	/* the page's flags, if it is full and settled */
@@ -146,35 +152,14 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 		want |= TOPIC_PAGE_ALL_VISIBLE | (all_frozen ? TOPIC_PAGE_ALL_FROZEN : 0);
 	if (want != TopicPageGetOpaque(wpage)->flags)
 	{
-		if (xs == NULL && !aborted)
+		if (xs == NULL)
 		{
 			/* nothing else changes: a hint (see above) */
 			TopicPageGetOpaque(page)->flags = want;
 			MarkBufferDirtyHint(buf, true);
 		}
 		else
-		{
-			if (xs == NULL)
-			{
-				xs = GenericXLogStart(rel);
-				wpage = GenericXLogRegisterBuffer(xs, buf, 0);
-			}
-
-			/*
-			 * Mark aborted records dead in their line pointers, so that
-			 * readers can take every normal line pointer of an all-visible
-			 * page without looking at the records.
-			 */
-			for (off = FirstOffsetNumber; off <= maxoff; off++)
-			{
-				ItemId		itemid = PageGetItemId(wpage, off);
-
-				if (ItemIdIsNormal(itemid) &&
-					(((uint8 *) PageGetItem(wpage, itemid))[TREC_FLAGS_OFF] & TREC_XMIN_INVALID))
-					ItemIdMarkDead(itemid);
-			}
 			TopicPageGetOpaque(wpage)->flags = want;
-		}
 	}
 	if (all_frozen && BlockNumberIsValid(TopicPageGetOpaque(wpage)->next))
 		counters->frozen_pages++;

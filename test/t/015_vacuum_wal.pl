@@ -8,8 +8,10 @@
 # WAL-logged there would log each page whole), VACUUM FREEZE still freezes
 # and logs, pages with an aborted record still get their line pointers
 # marked dead with WAL, and readers return the same records throughout,
-# across a crash that may lose the hints too.  Pages are read with
-# pageinspect, WAL with pg_walinspect.
+# across a crash that may lose the hints too.  Last, an aborted record
+# that a reader flagged (a hint) is made durable by VACUUM, whose new
+# relfrozenxid passes its xmin.  Pages are read with pageinspect, WAL with
+# pg_walinspect.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -116,5 +118,44 @@ ok($node->safe_psql('postgres', q{SELECT age(relfrozenxid) FROM pg_class WHERE o
 	'relfrozenxid moved forward');
 is($node->safe_psql('postgres', $read), $before, 'SELECT after VACUUM FREEZE: the same records');
 is($node->safe_psql('postgres', $fetch), $fetched, 'fetch after VACUUM FREEZE: the same records');
+
+# An aborted record a reader marked (a hint, no WAL) on a page VACUUM does
+# not flag (the tail page): relfrozenxid passes the record's xmin, so VACUUM
+# must make the mark durable, or a crash that loses the hint leaves a record
+# whose xmin precedes relfrozenxid unfrozen and unmarked (its clog may be
+# gone by then).  The page's image in WAL is taken before the reader marks
+# it, so only VACUUM's own WAL can carry the mark across the crash.
+$node->safe_psql('postgres', q{
+SELECT topics.create_topic('va', 1);
+SELECT count(*) FROM topics.produce_batch('va', '{a,b}'::text[], '{1,2}'::text[]);
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('va', '{x,y,z}'::text[], '{3,4,5}'::text[]);
+ROLLBACK;
+CHECKPOINT;
+SELECT count(*) FROM topics.produce_batch('va', '{c}'::text[], '{6}'::text[]);
+});
+is($node->safe_psql('postgres', 'SELECT string_agg(key, \',\' ORDER BY seq) FROM va'), 'a,b,c',
+	'va: the aborted records unseen (the reader marks them)');
+$node->safe_psql('postgres', 'VACUUM (FREEZE) va');
+# a committed write flushes the WAL before it: VACUUM's new relfrozenxid
+# survives the crash
+$node->safe_psql('postgres', 'INSERT INTO flush_marker VALUES (1)');
+$node->stop('immediate');
+$node->start;
+# records on va's data pages whose xmin precedes relfrozenxid and that are
+# neither frozen nor marked aborted, with line pointers still normal
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM generate_series(0, pg_relation_size('va') / 8192 - 1) blk,
+		LATERAL get_raw_page('va', blk::int) p,
+		LATERAL heap_page_items(p) i,
+		LATERAL (SELECT (get_byte(p, i.lp_off) + 256 * get_byte(p, i.lp_off + 1)
+			+ 65536 * get_byte(p, i.lp_off + 2)
+			+ 16777216::bigint * get_byte(p, i.lp_off + 3))::text::xid) r(xmin)
+	WHERE get_byte(p, (page_header(p)).special + 24) = 3 AND i.lp_flags = 1
+		AND get_byte(p, i.lp_off + 16) & (16 | 32) = 0
+		AND age(r.xmin) > (SELECT age(relfrozenxid) FROM pg_class WHERE oid = 'va'::regclass)}),
+	'0', 'va after a crash: no record older than relfrozenxid left unfrozen and unmarked');
+is($node->safe_psql('postgres', 'SELECT string_agg(key, \',\' ORDER BY seq) FROM va'), 'a,b,c',
+	'va after a crash: the same records');
 
 done_testing();
