@@ -63,3 +63,36 @@ BEGIN
     RETURN 1;
 END;
 $$;
+
+-- A second topic where every other batch aborts, vacuumed (plain and
+-- FREEZE) all the time beside its producer: VACUUM marks aborted records'
+-- line pointers dead, on the tail page too, while batches append to it.
+-- No reader may ever see an aborted record, and no committed one may go
+-- missing: the committed batches' seqs are known from the producer's
+-- results, recorded in soak_abort_committed.
+SELECT topics.create_topic('soak_abort', 1);
+CREATE TABLE soak_abort_committed (seq bigint PRIMARY KEY);
+
+CREATE FUNCTION soak_abort_check() RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+    m bigint;
+BEGIN
+    SELECT count(*) INTO n FROM soak_abort WHERE key = 'a';
+    IF n <> 0 THEN
+        RAISE EXCEPTION '% aborted records visible to a scan', n;
+    END IF;
+    SELECT count(*) INTO n FROM topics.fetch('soak_abort', 0, 0, 1000000) WHERE key = 'a';
+    IF n <> 0 THEN
+        RAISE EXCEPTION '% aborted records returned by fetch', n;
+    END IF;
+    -- every committed batch recorded so far is there, with its value
+    SELECT count(*), count(s.seq) INTO n, m
+    FROM soak_abort_committed c LEFT JOIN soak_abort s
+        ON s.partition = 0 AND s.seq = c.seq AND s.value = convert_to('committed', 'UTF8');
+    IF n <> m THEN
+        RAISE EXCEPTION '% of % committed records missing', n - m, n;
+    END IF;
+    RETURN 1;
+END;
+$$;
