@@ -3,8 +3,9 @@
 -- keeps its topics, records and consumer positions, and gains retention
 -- (0.2), a consume that goes on at the log start when retention races it
 -- (0.3), one whose first call in a new group does not wait for another
--- member's (0.4), and one that moves records in C, going on at the log start
--- without a subtransaction (0.5).
+-- member's (0.4), one that moves records in C, going on at the log start
+-- without a subtransaction (0.5), and the guard that keeps topics out of
+-- publications (0.6).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -49,6 +50,9 @@ SELECT topic, retention FROM topics.topic_config ORDER BY topic::text;
 -- consumed before the update, 50 more now, each counted once
 SELECT count(*) FROM topics.consume('up_group', 'up_orders', 50);
 SELECT sum(seq) AS positions_sum FROM topics.committed('up_group', 'up_orders');
+-- the 0.6 publication guard is in place
+CREATE PUBLICATION up_pub FOR TABLE up_orders;
+SELECT count(*) FROM pg_publication WHERE pubname = 'up_pub';
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

@@ -143,10 +143,18 @@ registry_xact_callback(XactEvent event, void *arg)
 		registered_xid = InvalidTransactionId;	/* a prepared one's entries stay */
 }
 
-/* Called from _PG_init. */
+/*
+ * Called from _PG_init.  The registry lives in shared memory, so it exists
+ * only when the library is preloaded; so does its size setting: a
+ * PGC_POSTMASTER variable cannot be defined by a library loaded later (the
+ * session would end with FATAL), and without the preload the library must
+ * still load for everything that does not need the registry.
+ */
 void
 topic_producers_init(void)
 {
+	if (!process_shared_preload_libraries_in_progress)
+		return;
 	DefineCustomIntVariable("pg_topics.max_open_partitions",
 							"How many (topic, partition) pairs open producer transactions can hold at once.",
 							"Each transaction that produces takes one entry per partition it writes to, until it ends.",
@@ -157,8 +165,6 @@ topic_producers_init(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = registry_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
