@@ -107,11 +107,12 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 		newflag = 0;
 		if (flags & TREC_XMIN_INVALID)
 			newflag = TREC_XMIN_INVALID;	/* a reader found it aborted */
-		else if (!TransactionIdPrecedes(xmin, oldest_xmin) ||
-				 TransactionIdIsInProgress(xmin))
+		else if (TransactionIdIsInProgress(xmin))
 			settled = false;
 		else if (!TransactionIdDidCommit(xmin))
-			newflag = TREC_XMIN_INVALID;
+			newflag = TREC_XMIN_INVALID;	/* aborted (or crashed): final */
+		else if (!TransactionIdPrecedes(xmin, oldest_xmin))
+			settled = false;	/* committed, not yet seen by every snapshot */
 		else if (TransactionIdPrecedes(xmin, freeze_limit))
 			newflag = TREC_XMIN_FROZEN;
 
