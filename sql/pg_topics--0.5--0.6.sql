@@ -98,3 +98,24 @@ COMMENT ON FUNCTION topics._guard_publication() IS
 CREATE EVENT TRIGGER pg_topics_guard_publication ON ddl_command_end
     WHEN TAG IN ('CREATE PUBLICATION', 'ALTER PUBLICATION', 'CREATE TABLE')
     EXECUTE FUNCTION topics._guard_publication();
+
+-- Publications made before 0.6 may name topics already: say so once, here
+-- (the guard refuses the next change to such a publication until the topic
+-- is dropped from it).
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN
+        SELECT p.pubname, r.prrelid::regclass AS topic
+        FROM pg_catalog.pg_publication_rel r
+        JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid
+        JOIN pg_catalog.pg_class c ON c.oid = r.prrelid
+        JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'topic_log'
+        ORDER BY 1, 2
+    LOOP
+        RAISE WARNING 'publication "%" names topic "%", whose records logical replication does not send', t.pubname, t.topic
+            USING HINT = format('Drop it from the publication: ALTER PUBLICATION %I DROP TABLE %s.', t.pubname, t.topic);
+    END LOOP;
+END;
+$$;

@@ -18,6 +18,10 @@ SELECT count(*) FROM topics.produce_batch('up_orders',
     ARRAY(SELECT 'key' || g FROM generate_series(1, 300) g),
     ARRAY(SELECT 'value' || g FROM generate_series(1, 300) g));
 SELECT count(*) FROM topics.consume('up_group', 'up_orders', 50);
+-- a publication that names a topic, made before 0.6, which could not refuse it
+SET client_min_messages = error;    -- not the wal_level warning
+CREATE PUBLICATION up_old_pub FOR TABLE up_orders;
+RESET client_min_messages;
 CREATE TEMP TABLE before AS
 SELECT partition, seq, key, value FROM up_orders;
 -- 0.1 has no retention
@@ -50,9 +54,13 @@ SELECT topic, retention FROM topics.topic_config ORDER BY topic::text;
 -- consumed before the update, 50 more now, each counted once
 SELECT count(*) FROM topics.consume('up_group', 'up_orders', 50);
 SELECT sum(seq) AS positions_sum FROM topics.committed('up_group', 'up_orders');
--- the 0.6 publication guard is in place
+-- the 0.6 publication guard is in place: the update warned of up_old_pub
+-- (above), and a new publication may not name a topic
 CREATE PUBLICATION up_pub FOR TABLE up_orders;
 SELECT count(*) FROM pg_publication WHERE pubname = 'up_pub';
+ALTER PUBLICATION up_old_pub DROP TABLE up_orders;
+SELECT count(*) AS topics_published FROM pg_publication_tables WHERE pubname = 'up_old_pub';
+DROP PUBLICATION up_old_pub;
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;
