@@ -144,12 +144,13 @@ topic_xlog_changes(Relation rel, const TopicPageChange *changes, int n)
  *
  * Heap's records carry the horizon themselves; generic WAL has no room for
  * it, and a custom resource manager would make every standby fail to
- * recover unless the library is preloaded there.  So this writes core's one
- * record that does nothing but resolve such a conflict: nbtree's
- * XLOG_BTREE_REUSE_PAGE, whose replay (btree_xlog_reuse_page) resolves a
- * snapshot conflict for the relation's database and touches no page.  The
- * block number in it is unused by replay; pg_waldump shows the record as
- * "Btree REUSE_PAGE" of the topic's relfilenode.
+ * recover unless the library is preloaded there.  So this writes one of the
+ * two core records that do nothing but resolve such a conflict (gist's
+ * PAGE_REUSE is the other): nbtree's XLOG_BTREE_REUSE_PAGE, whose replay
+ * (btree_xlog_reuse_page) resolves a snapshot conflict for the relation's
+ * database and touches no page.  The block number in it is unused by
+ * replay; pg_waldump shows the record as "Btree REUSE_PAGE" of the topic's
+ * relfilenode.
  */
 void
 topic_xlog_snapshot_conflict(Relation rel, TransactionId horizon)
