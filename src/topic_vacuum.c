@@ -7,19 +7,20 @@
  * records are removed with whole pages by retention), so VACUUM's jobs are
  * to protect against transaction-id wraparound and to flag pages that
  * readers may take whole.  For every partition it walks the data page chain
- * from the first page not yet known to be all-frozen: committed records
- * whose xmin precedes the freeze limit (vacuum_freeze_min_age before
- * OldestXmin, as for heap; OldestXmin itself for VACUUM FREEZE) get
- * TREC_XMIN_FROZEN, aborted ones TREC_XMIN_INVALID and a dead line pointer
- * (also when a reader had flagged them, as a hint that a crash can lose),
- * WAL-logged per page
- * through GenericXLog (only the flag bytes change, so the delta is small,
- * unless it is the page's first change since a checkpoint: then the page is
- * logged whole, which is why records are not frozen as soon as they could
- * be).  A full page whose records are all frozen or invalid never changes
- * again: the partition's frozen_upto moves past it and later VACUUMs never
- * read it again; pages after it are read by every VACUUM until their records
- * are old enough to freeze (reads, no writes).
+ * from the first page not yet known to be all-frozen (an aggressive VACUUM)
+ * or from the first page not yet flagged all-visible (any other; see
+ * first_unflagged_page).  Committed records whose xmin precedes the freeze
+ * limit (vacuum_freeze_min_age before OldestXmin, as for heap; OldestXmin
+ * itself for VACUUM FREEZE) get TREC_XMIN_FROZEN, aborted ones
+ * TREC_XMIN_INVALID and a dead line pointer (also when a reader had flagged
+ * them, as a hint that a crash can lose), WAL-logged per page through
+ * GenericXLog (only the flag bytes change, so the delta is small, unless it
+ * is the page's first change since a checkpoint: then the page is logged
+ * whole, which is why records are not frozen as soon as they could be).  A
+ * full page whose records are all frozen or invalid never changes again:
+ * the partition's frozen_upto moves past it and later VACUUMs never read it
+ * again.  Pages after it that are flagged all-visible are read again only
+ * by aggressive VACUUMs, which freeze their records once old enough.
  *
  * A full page whose records are all settled (committed before every
  * snapshot's horizon, or aborted) is marked all-visible: scans then take
@@ -34,7 +35,8 @@
  *
  * The new relfrozenxid is the oldest xmin left unfrozen, or OldestXmin when
  * none is: every transaction that can still add records has an xid that
- * does not precede OldestXmin.
+ * does not precede OldestXmin.  A VACUUM that skipped pages did not see
+ * their xmins and leaves relfrozenxid as it was.
  *
  *-------------------------------------------------------------------------
  */
@@ -185,6 +187,82 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 	return all_frozen;
 }
 
+/*
+ * Where a non-aggressive VACUUM starts reading partition p: after the last
+ * of the pages from "start" on that it finds already flagged all-visible.
+ * VACUUM flags pages in chain order, as their records settle, so the
+ * flagged ones form a prefix of the pages VACUUM still reads (the pages
+ * after frozen_upto); the boundary is found by a binary search over seqs,
+ * through the directory, reading a few dozen pages instead of all of them.
+ * A flagged page holds no aborted record with a normal line pointer, so
+ * what a skipped page may still need is freezing, once its records pass the
+ * freeze age: the next aggressive VACUUM (vacuum_freeze_table_age, VACUUM
+ * FREEZE, anti-wraparound autovacuum) reads every page after frozen_upto
+ * and does it, as heap's aggressive VACUUM reads the all-visible pages its
+ * others skip.  Where the flags are not a prefix (a crash lost some, or a
+ * long-running transaction held a page back), the search may pass an
+ * unflagged page: readers check its records one by one until an aggressive
+ * VACUUM flags it.  Retention, which frees pages, cannot run beside VACUUM
+ * (both take ShareUpdateExclusiveLock).
+ */
+static BlockNumber
+first_unflagged_page(Relation rel, int32 p, BlockNumber start, int64 next_seq,
+					 BufferAccessStrategy bstrategy)
+{
+	BlockNumber lo_next;
+	int64		lo_end;
+	int64		hi_seq = next_seq;
+	Buffer		buf;
+	Page		page;
+	TopicPageOpaque opaque;
+	int			probes;
+
+	buf = topic_lock_data_page(rel, start, p, BUFFER_LOCK_SHARE, bstrategy);
+	page = BufferGetPage(buf);
+	opaque = TopicPageGetOpaque(page);
+	if (!TopicPageAllVisible(page) || !BlockNumberIsValid(opaque->next))
+	{
+		UnlockReleaseBuffer(buf);
+		return start;
+	}
+	lo_end = opaque->first_seq + PageGetMaxOffsetNumber(page);
+	lo_next = opaque->next;
+	UnlockReleaseBuffer(buf);
+
+	/* bounded, like the tree's depth: 64 halvings cover any int64 range */
+	for (probes = 0; probes < 64 && lo_end < hi_seq; probes++)
+	{
+		int64		mid = lo_end + (hi_seq - lo_end) / 2;
+		TopicPartitionState state;
+		BlockNumber blkno;
+
+		vacuum_delay_point();
+		topic_get_state(rel, p, &state);
+		blkno = topic_find_page(rel, p, mid, &state);
+		if (!BlockNumberIsValid(blkno))
+		{
+			hi_seq = mid;
+			continue;
+		}
+		buf = topic_lock_data_page(rel, blkno, p, BUFFER_LOCK_SHARE, bstrategy);
+		page = BufferGetPage(buf);
+		opaque = TopicPageGetOpaque(page);
+		if (opaque->first_seq >= lo_end && TopicPageAllVisible(page) &&
+			BlockNumberIsValid(opaque->next))
+		{
+			/* flagged: the boundary is after it */
+			lo_end = opaque->first_seq + PageGetMaxOffsetNumber(page);
+			lo_next = opaque->next;
+		}
+		else if (opaque->first_seq <= mid)
+			hi_seq = Max(opaque->first_seq, lo_end);	/* at or before it */
+		else
+			hi_seq = mid;		/* mid fell in a gap before this page */
+		UnlockReleaseBuffer(buf);
+	}
+	return lo_next;
+}
+
 static void
 set_frozen_upto(TopicPartitionState *state, void *arg)
 {
@@ -205,8 +283,10 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 	int			p;
 	BlockNumber nblocks;
 	TransactionId new_frozen_xid;
+	bool		aggressive;
+	bool		skipped = false;
 
-	vacuum_set_xid_limits(rel,
+	aggressive = vacuum_set_xid_limits(rel,
 						  params->freeze_min_age,
 						  params->freeze_table_age,
 						  params->multixact_freeze_min_age,
@@ -226,11 +306,27 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 		BlockNumber blkno;
 		BlockNumber new_frozen_upto;
 		bool		prefix_frozen = true;
+		int64		next_seq;
 
-		counters.total += (double) (topic_partition_next_seq(rel, p, &state) -
-									state.log_start_seq);
+		next_seq = topic_partition_next_seq(rel, p, &state);
+		counters.total += (double) (next_seq - state.log_start_seq);
 		start = BlockNumberIsValid(state.frozen_upto) ? state.frozen_upto : state.head;
 		blkno = new_frozen_upto = start;
+
+		/*
+		 * Like heap's VACUUM with its visibility map, a non-aggressive one
+		 * skips the pages already flagged all-visible; it then cannot know
+		 * the oldest xmin left unfrozen, and leaves relfrozenxid as it is.
+		 */
+		if (!aggressive && BlockNumberIsValid(start))
+		{
+			blkno = first_unflagged_page(rel, p, start, next_seq, bstrategy);
+			if (blkno != start)
+			{
+				skipped = true;
+				prefix_frozen = false;
+			}
+		}
 
 		while (BlockNumberIsValid(blkno))
 		{
@@ -263,6 +359,8 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 	if (TransactionIdIsValid(counters.oldest_unfrozen) &&
 		TransactionIdPrecedes(counters.oldest_unfrozen, new_frozen_xid))
 		new_frozen_xid = counters.oldest_unfrozen;
+	if (skipped)
+		new_frozen_xid = InvalidTransactionId;	/* unknown: left as it is */
 
 	nblocks = RelationGetNumberOfBlocks(rel);
 	vac_update_relstats(rel, nblocks, counters.total, 0, false,
@@ -271,7 +369,9 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 						 (PgStat_Counter) counters.total, 0);
 
 	ereport(params->options & VACOPT_VERBOSE ? INFO : DEBUG2,
-			(errmsg("topic \"%s\": %d partitions, %.0f records stored, %.0f examined, %u pages all-frozen; relfrozenxid %u",
+			(errmsg("topic \"%s\": %d partitions, %.0f records stored, %.0f examined, %u pages all-frozen; relfrozenxid %s",
 					RelationGetRelationName(rel), npartitions, counters.total, counters.records,
-					counters.frozen_pages, new_frozen_xid)));
+					counters.frozen_pages,
+					skipped ? "unchanged (all-visible pages skipped)" :
+					psprintf("%u", new_frozen_xid))));
 }

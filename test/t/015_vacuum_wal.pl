@@ -158,4 +158,43 @@ is($node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', 'SELECT string_agg(key, \',\' ORDER BY seq) FROM va'), 'a,b,c',
 	'va after a crash: the same records');
 
+# A plain (non-aggressive) VACUUM skips the pages an earlier one flagged
+# all-visible, as heap's skips them through its visibility map: it reads
+# the new records (and a few pages to find where they start), flags the new
+# full pages, and leaves relfrozenxid as it was, since it did not see the
+# skipped records' xmins.  An aggressive one (VACUUM FREEZE) reads them all.
+my $vacuum_examined = sub {
+	my ($options) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', "VACUUM ($options) vs");
+	my ($n) = $err =~ /(\d+) examined/;
+	return $n // -1;
+};
+my $vs_flags = $flags =~ s/'vw'/'vs'/gr;
+my $vs_frozenxid = q{SELECT relfrozenxid FROM pg_class WHERE oid = 'vs'::regclass};
+$node->safe_psql('postgres', q{
+SELECT topics.create_topic('vs', 1);
+SELECT count(*) FROM topics.produce_batch('vs', ARRAY(SELECT 'k' || g FROM generate_series(1, 4000) g),
+	ARRAY(SELECT repeat('v', 100) FROM generate_series(1, 4000) g), NULL, 0);
+});
+is($vacuum_examined->('VERBOSE'), 4000, 'vs: the first VACUUM examines every record');
+my $xid_before = $node->safe_psql('postgres', $vs_frozenxid);
+$node->safe_psql('postgres', q{
+SELECT count(*) FROM topics.produce_batch('vs', ARRAY(SELECT 'k' || g FROM generate_series(1, 2000) g),
+	ARRAY(SELECT repeat('v', 100) FROM generate_series(1, 2000) g), NULL, 0);
+});
+my $examined = $vacuum_examined->('VERBOSE');
+ok($examined >= 2000 && $examined < 2300,
+	"vs: the second VACUUM examines the 2000 new records and a few more ($examined)");
+my ($vis, $fro, $full) = $node->safe_psql('postgres', $vs_flags) =~ m{^0\|(\d+)/(\d+)/(\d+)$}m;
+ok($full && $full > 50 && $vis == $full && $fro == 0,
+	"vs: every full page all-visible ($vis of $full), none frozen");
+is($node->safe_psql('postgres', $vs_frozenxid), $xid_before,
+	'vs: relfrozenxid left as it was');
+is($vacuum_examined->('VERBOSE, FREEZE'), 6000, 'vs: VACUUM FREEZE examines every record');
+($vis, $fro, $full) = $node->safe_psql('postgres', $vs_flags) =~ m{^0\|(\d+)/(\d+)/(\d+)$}m;
+ok($full && $vis == $full && $fro == $full, "vs: and freezes every full page ($fro of $full)");
+isnt($node->safe_psql('postgres', $vs_frozenxid), $xid_before, 'vs: relfrozenxid moved');
+is($node->safe_psql('postgres', q{SELECT count(*), count(DISTINCT seq) FROM vs}), '6000|6000',
+	'vs: the records read the same');
+
 done_testing();
