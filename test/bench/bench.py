@@ -324,6 +324,31 @@ def vacuum_wal(runs, tables):
                          (start, end, '|'.join(nodes))))
             n = count()
             record('produce', wl, system, wal / max(n, 1), 'WAL bytes per record', records=n)
+
+        # then 10 more batches each and a second VACUUM: the blocks it
+        # touches (tables, indexes, TOAST; hits and reads), from
+        # pg_statio_all_tables, flushed by this session before each look
+        wl2 = 'second VACUUM, after 10 more batches (10% more records): blocks touched'
+        progress(wl2)
+
+        def touched(rels):
+            q('SELECT pg_stat_force_next_flush()')
+            q('SELECT pg_stat_clear_snapshot()')
+            return int(q1("""SELECT coalesce(sum(coalesce(heap_blks_read, 0) + coalesce(heap_blks_hit, 0)
+                                             + coalesce(idx_blks_read, 0) + coalesce(idx_blks_hit, 0)
+                                             + coalesce(toast_blks_read, 0) + coalesce(toast_blks_hit, 0)
+                                             + coalesce(tidx_blks_read, 0) + coalesce(tidx_blks_hit, 0)), 0)
+                             FROM pg_statio_all_tables WHERE relid = ANY(%s::regclass[])""", (rels,)))
+        for system, script, _, _ in chosen:
+            pgbench(script, 1, None, '%s, 10 more batches' % system, transactions=WAL_PASS // 10)
+        for system, _, _, count in chosen:
+            rels = tables[system]()
+            before = touched(rels)
+            q('VACUUM %s' % ', '.join(rels))
+            blocks = touched(rels) - before
+            size = int(q1('SELECT sum(pg_total_relation_size(r)) / 8192 FROM unnest(%s::regclass[]) r',
+                          (rels,)))
+            record('produce', wl2, system, blocks, 'blocks touched (of %d)' % size, records=count())
     finally:
         q('ALTER SYSTEM RESET autovacuum')
         q('SELECT pg_reload_conf()')
@@ -906,7 +931,8 @@ def report():
                     r['before_kib'], r['after_first_tenth_kib'], r['samples'])
             elif 'before_kib' in r:
                 extra = ' (%.0f KiB before, %s records consumed)' % (r['before_kib'], format(r['records'], ','))
-            val = ('{:,.0f}'.format(r['value']) if r['unit'] in ('records/s', 'statements/s') else '%.2f' % r['value'])
+            val = ('{:,.0f}'.format(r['value']) if r['unit'] in ('records/s', 'statements/s')
+                   or r['unit'].startswith('blocks') else '%.2f' % r['value'])
             lines.append('| %s | %s | %s %s%s | %s | %s | %s | %s |' % (
                 wl, r['system'], val, r['unit'], extra, ratio,
                 '%.1f' % r['mb_s'] if 'mb_s' in r else '',
