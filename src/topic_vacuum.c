@@ -203,11 +203,20 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
  * long-running transaction held a page back), the search may pass an
  * unflagged page: readers check its records one by one until an aggressive
  * VACUUM flags it.  Retention, which frees pages, cannot run beside VACUUM
- * (both take ShareUpdateExclusiveLock).
+ * (both take ShareUpdateExclusiveLock), so the partition's state read at
+ * the start serves every probe: appends only add pages after next_seq, and
+ * a directory root they split since still leads to every entry through
+ * the right-links.
  */
+static inline bool
+page_flagged(Page page)
+{
+	return TopicPageAllVisible(page) && BlockNumberIsValid(TopicPageGetOpaque(page)->next);
+}
+
 static BlockNumber
-first_unflagged_page(Relation rel, int32 p, BlockNumber start, int64 next_seq,
-					 BufferAccessStrategy bstrategy)
+first_unflagged_page(Relation rel, int32 p, BlockNumber start, TopicPartitionState *state,
+					 int64 next_seq, BufferAccessStrategy bstrategy)
 {
 	BlockNumber lo_next;
 	int64		lo_end;
@@ -220,7 +229,7 @@ first_unflagged_page(Relation rel, int32 p, BlockNumber start, int64 next_seq,
 	buf = topic_lock_data_page(rel, start, p, BUFFER_LOCK_SHARE, bstrategy);
 	page = BufferGetPage(buf);
 	opaque = TopicPageGetOpaque(page);
-	if (!TopicPageAllVisible(page) || !BlockNumberIsValid(opaque->next))
+	if (!page_flagged(page))
 	{
 		UnlockReleaseBuffer(buf);
 		return start;
@@ -233,12 +242,10 @@ first_unflagged_page(Relation rel, int32 p, BlockNumber start, int64 next_seq,
 	for (probes = 0; probes < 64 && lo_end < hi_seq; probes++)
 	{
 		int64		mid = lo_end + (hi_seq - lo_end) / 2;
-		TopicPartitionState state;
 		BlockNumber blkno;
 
 		vacuum_delay_point();
-		topic_get_state(rel, p, &state);
-		blkno = topic_find_page(rel, p, mid, &state);
+		blkno = topic_find_page(rel, p, mid, state);
 		if (!BlockNumberIsValid(blkno))
 		{
 			hi_seq = mid;
@@ -247,8 +254,7 @@ first_unflagged_page(Relation rel, int32 p, BlockNumber start, int64 next_seq,
 		buf = topic_lock_data_page(rel, blkno, p, BUFFER_LOCK_SHARE, bstrategy);
 		page = BufferGetPage(buf);
 		opaque = TopicPageGetOpaque(page);
-		if (opaque->first_seq >= lo_end && TopicPageAllVisible(page) &&
-			BlockNumberIsValid(opaque->next))
+		if (opaque->first_seq >= lo_end && page_flagged(page))
 		{
 			/* flagged: the boundary is after it */
 			lo_end = opaque->first_seq + PageGetMaxOffsetNumber(page);
@@ -320,7 +326,7 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 		 */
 		if (!aggressive && BlockNumberIsValid(start))
 		{
-			blkno = first_unflagged_page(rel, p, start, next_seq, bstrategy);
+			blkno = first_unflagged_page(rel, p, start, &state, next_seq, bstrategy);
 			if (blkno != start)
 			{
 				skipped = true;
