@@ -78,13 +78,30 @@ my $reads = sub {
 		(SELECT count(*) FROM topics.fetch('$topic', 0, 0, 100000))};
 };
 
+# A standby session holding a REPEATABLE READ snapshot that sees the
+# topic's first 10 records; and, at the end, that it still sees just them,
+# while a new snapshot sees all 50.
+my $hold_snapshot = sub {
+	my ($topic, %params) = @_;
+	my $session = $standby->background_psql('postgres', %params);
+	$session->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+	is($session->query_safe($reads->($topic)), '10 10 10',
+		"$topic: the standby snapshot sees the 10 records before it");
+	return $session;
+};
+my $release_snapshot = sub {
+	my ($session, $topic, $what) = @_;
+	is($session->query_safe($reads->($topic)), '10 10 10', "$topic: the standby snapshot $what");
+	$session->query_safe('COMMIT');
+	is($session->query_safe($reads->($topic)), '50 50 50',
+		"$topic: a new snapshot sees all 50 records");
+	$session->quit;
+};
+
 # --- a page flagged all-visible, with WAL ---------------------------------
 $produce->('flagged', 10);
 $primary->wait_for_catchup($standby);
-my $s = $standby->background_psql('postgres');
-$s->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
-is($s->query_safe($reads->('flagged')), '10 10 10',
-	'flagged: the standby snapshot sees the 10 records before it');
+my $s = $hold_snapshot->('flagged');
 
 # seqs 10-12 aborted, on the first page: VACUUM marks them dead and flags
 # the page (full, every record settled for the primary) with WAL
@@ -101,22 +118,14 @@ is($standby->safe_psql('postgres', q{
 	SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
 	AND state = 'idle in transaction'}), '1',
 	'flagged: the standby snapshot was not cancelled');
-is($s->query_safe($reads->('flagged')), '10 10 10',
-	'flagged: the standby snapshot still sees only its 10 records');
-$s->query_safe('COMMIT');
-is($s->query_safe($reads->('flagged')), '50 50 50',
-	'flagged: a new snapshot sees all 50 committed records');
-$s->quit;
+$release_snapshot->($s, 'flagged', 'still sees only its 10 records');
 
 # --- frozen records ---------------------------------------------------------
 $produce->('frozen', 10);
 $primary->wait_for_catchup($standby);
 my $confl_before = $standby->safe_psql('postgres',
 	q{SELECT confl_snapshot FROM pg_stat_database_conflicts WHERE datname = 'postgres'});
-$s = $standby->background_psql('postgres', on_error_stop => 0);
-$s->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
-is($s->query_safe($reads->('frozen')), '10 10 10',
-	'frozen: the standby snapshot sees the 10 records before it');
+$s = $hold_snapshot->('frozen', on_error_stop => 0);
 my $pid = $s->query_safe('SELECT pg_backend_pid()');
 
 $produce->('frozen', 40);
@@ -148,10 +157,7 @@ $produce->('held', 10);
 # the oldest xid it may still consider running) passes the records' xmin
 my $later = $primary->safe_psql('postgres', 'SELECT txid_current()');
 $primary->wait_for_catchup($standby);
-$s = $standby->background_psql('postgres');
-$s->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
-is($s->query_safe($reads->('held')), '10 10 10',
-	'held: the standby snapshot sees the 10 records before it');
+$s = $hold_snapshot->('held');
 my $xmin = $s->query_safe(q{SELECT backend_xmin FROM pg_stat_activity WHERE pid = pg_backend_pid()});
 # the standby reports its horizon to the primary: past the records, not
 # past its snapshot's xmin (it reports at wal_receiver_status_interval)
@@ -163,12 +169,7 @@ $produce->('held', 40);
 is($vacuum->('held', '(FREEZE)'), '1',
 	'held: VACUUM FREEZE froze the records before the standby snapshot');
 $primary->wait_for_catchup($standby);
-is($s->query_safe($reads->('held')), '10 10 10',
-	'held: the standby snapshot was not cancelled and sees its 10 records');
-$s->query_safe('COMMIT');
-is($s->query_safe($reads->('held')), '50 50 50',
-	'held: a new snapshot sees all 50 records');
-$s->quit;
+$release_snapshot->($s, 'held', 'was not cancelled and sees its 10 records');
 
 $standby->stop;
 $primary->stop;
