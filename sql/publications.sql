@@ -4,8 +4,9 @@
 -- the records present at its initial copy and none after: a publication
 -- may not name a topic, and one that takes topics in without naming them
 -- (FOR ALL TABLES, FOR TABLES IN SCHEMA) draws a warning, as does a topic
--- created where such a publication takes it in.  In a database of its own,
--- so that FOR ALL TABLES sees only this test's topics.
+-- created, moved or made from a table where such a publication takes it in
+-- (0.7).  In a database of its own, so that FOR ALL TABLES sees only this
+-- test's topics.
 --
 \set VERBOSITY default
 \set SHOW_CONTEXT never
@@ -47,6 +48,36 @@ SELECT topics.create_topic('pub_s2.more', 1);
 ALTER PUBLICATION pub_ok ADD TABLES IN SCHEMA pub_s2;
 SELECT pubname, schemaname, tablename FROM pg_publication_tables
 WHERE pubname <> 'pub_all' ORDER BY 1, 2, 3;
+
+-- a topic moved into a published schema: a warning from the schema's
+-- publication (FOR ALL TABLES had it already); moved out: none
+SELECT topics.create_topic('pub_moving', 1);
+ALTER TABLE pub_moving SET SCHEMA pub_s;
+ALTER TABLE pub_s.pub_moving SET SCHEMA public;
+-- other changes to a published topic do not warn again
+SELECT topics.alter_topic('pub_s.events', 3);
+ALTER TABLE pub_s.events OWNER TO CURRENT_USER;
+-- a table made a topic (SET ACCESS METHOD) where publications take it in:
+-- warned ...
+CREATE TABLE pub_s.made (partition int, seq bigint, ts timestamptz, key text,
+                         value bytea, headers jsonb);
+ALTER TABLE pub_s.made SET ACCESS METHOD topic_log;
+-- ... and refused where a publication names it, which leaves it a heap
+-- table with its rows
+CREATE TABLE pub_named (partition int, seq bigint, ts timestamptz, key text,
+                        value bytea, headers jsonb);
+INSERT INTO pub_named VALUES (0, 0, now(), 'k', 'v', NULL);
+ALTER PUBLICATION pub_ok ADD TABLE pub_named;
+ALTER TABLE pub_named SET ACCESS METHOD topic_log;
+SELECT a.amname, (SELECT count(*) FROM pub_named) AS rows
+FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.oid = 'pub_named'::regclass;
+-- topics made by CREATE TABLE AS and SELECT INTO: warned too
+CREATE TABLE pub_s.copied USING topic_log AS SELECT * FROM pub_s.made;
+SET default_table_access_method = topic_log;
+SELECT * INTO pub_s.selected FROM pub_s.made;
+RESET default_table_access_method;
+SELECT c.oid::regclass AS topic FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+WHERE a.amname = 'topic_log' ORDER BY c.oid::regclass::text;
 
 \c :regress_db
 DROP DATABASE pg_topics_pub;

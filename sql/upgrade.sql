@@ -5,7 +5,8 @@
 -- (0.3), one whose first call in a new group does not wait for another
 -- member's (0.4), one that moves records in C, going on at the log start
 -- without a subtransaction (0.5), and the guard that keeps topics out of
--- publications (0.6).
+-- publications (0.6), which since 0.7 also sees topics moved into a
+-- published schema or made from a table.
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -61,6 +62,14 @@ SELECT count(*) FROM pg_publication WHERE pubname = 'up_pub';
 ALTER PUBLICATION up_old_pub DROP TABLE up_orders;
 SELECT count(*) AS topics_published FROM pg_publication_tables WHERE pubname = 'up_old_pub';
 DROP PUBLICATION up_old_pub;
+-- the 0.7 guard also sees a topic moved into a published schema
+CREATE SCHEMA up_s;
+SET client_min_messages = error;    -- not the wal_level warning
+CREATE PUBLICATION up_schema_pub FOR TABLES IN SCHEMA up_s;
+RESET client_min_messages;
+ALTER TABLE up_new SET SCHEMA up_s;
+SELECT evtname, evttags FROM pg_event_trigger
+WHERE evtname = 'pg_topics_guard_publication';
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

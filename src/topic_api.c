@@ -2,7 +2,7 @@
  *
  * topic_api.c
  *	  SQL-callable functions: produce, produce_batch, fetch, partition
- *	  information, growing a topic, and the DDL guard event trigger.
+ *	  information, growing a topic, and the DDL guard event triggers.
  *
  * Every function opens the topic by OID (a regclass argument), so renames,
  * search_path and DROP TABLE behave as for any table, and checks the
@@ -35,6 +35,7 @@
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "tcop/deparse_utility.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -53,6 +54,7 @@ PG_FUNCTION_INFO_V1(pg_topics_fetch);
 PG_FUNCTION_INFO_V1(pg_topics_partition_info);
 PG_FUNCTION_INFO_V1(pg_topics_partition_bounds);
 PG_FUNCTION_INFO_V1(pg_topics_guard_ddl);
+PG_FUNCTION_INFO_V1(pg_topics_alter_table_change);
 
 /* ------------------------------------------------------------------------
  * Argument helpers
@@ -806,4 +808,51 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 	}
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();
+}
+
+/*
+ * What an ALTER TABLE reported to an event trigger did, for the guard that
+ * keeps topics out of logical replication's publications
+ * (topics._guard_publication, PL/pgSQL).  A topic comes under a FOR TABLES
+ * IN SCHEMA or FOR ALL TABLES publication without a publication command
+ * when it is created, moved into a published schema (ALTER TABLE ... SET
+ * SCHEMA) or made from a table (ALTER TABLE ... SET ACCESS METHOD
+ * topic_log).  The last two share the tag ALTER TABLE with every other
+ * change to a table, such as the n_distinct option alter_topic sets, which
+ * must not warn again and again; which one it was is only in the command's
+ * parse tree, handed over by pg_event_trigger_ddl_commands() as an opaque
+ * pg_ddl_command.  That type has no input (its input function always
+ * fails), so the only values this can be given are the ones PostgreSQL
+ * collected for the running event trigger.
+ *
+ * topics._alter_table_change(command pg_ddl_command) returns text:
+ * 'schema' for ALTER TABLE ... SET SCHEMA, 'access method' for an ALTER
+ * TABLE with a SET ACCESS METHOD subcommand, NULL for anything else.
+ */
+Datum
+pg_topics_alter_table_change(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+	ListCell   *lc;
+
+	switch (cmd->type)
+	{
+		case SCT_Simple:
+			if (cmd->parsetree && IsA(cmd->parsetree, AlterObjectSchemaStmt))
+				PG_RETURN_TEXT_P(cstring_to_text("schema"));
+			break;
+		case SCT_AlterTable:
+			foreach(lc, cmd->d.alterTable.subcmds)
+			{
+				CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
+
+				if (sub->parsetree && IsA(sub->parsetree, AlterTableCmd) &&
+					((AlterTableCmd *) sub->parsetree)->subtype == AT_SetAccessMethod)
+					PG_RETURN_TEXT_P(cstring_to_text("access method"));
+			}
+			break;
+		default:
+			break;
+	}
+	PG_RETURN_NULL();
 }
