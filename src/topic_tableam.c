@@ -356,6 +356,9 @@ topicam_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
 	scan->nbuf = InvalidBuffer;
 	if (RecoveryInProgress())
 		scan->copy = palloc(BLCKSZ);
+	/* pg_stat_*_tables.seq_scan, as heap counts it: at the start and rescans */
+	if (flags & SO_TYPE_SEQSCAN)
+		pgstat_count_heap_scan(rel);
 	return (TableScanDesc) scan;
 }
 
@@ -404,6 +407,8 @@ topicam_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
 	topicam_scan_release_ahead(scan);
 	scan->started = false;
 	scan->status_cache.valid = false;
+	if (sscan->rs_flags & SO_TYPE_SEQSCAN)
+		pgstat_count_heap_scan(sscan->rs_rd);
 }
 
 /*
