@@ -262,6 +262,15 @@ typedef struct TopicNewRecord
 	struct varlena *headers;
 	Size		itemsz;			/* encoded size, set by topic_record_prepare */
 	ItemPointerData tid;		/* out: where it went */
+
+	/*
+	 * Zero for a record this transaction produces.  VACUUM FULL copies
+	 * records of other transactions: their xmin and TREC_XMIN_* flags, and
+	 * a dead line pointer for a placeholder that only keeps a seq in use.
+	 */
+	TransactionId xmin;
+	uint8		xmin_flags;
+	bool		dead;
 } TopicNewRecord;
 
 /* Visibility of a record for a reader. */
@@ -437,6 +446,7 @@ extern int	topics_debug_fail_in_split;
  * ------------------------------------------------------------------------
  */
 extern void topic_record_prepare(Relation rel, TopicNewRecord *rec);
+extern void topic_record_fit(Relation rel, TopicNewRecord *rec);
 extern void topic_record_write(char *dst, const TopicNewRecord *rec,
 							   TransactionId xmin, CommandId cid);
 extern void topic_record_decode(Page page, OffsetNumber off, TopicRecord *rec);
@@ -659,6 +669,8 @@ extern bool topic_producers_open_before(Relation rel, int32 partition, int64 seq
  */
 extern void topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 							 BufferAccessStrategy bstrategy);
+extern void topic_vacuum_full(Relation old_rel, Relation new_rel, TransactionId freeze_limit,
+							  double *num_tuples, double *tups_vacuumed);
 
 /* ------------------------------------------------------------------------
  * murmur2.c

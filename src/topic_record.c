@@ -124,7 +124,18 @@ topic_record_prepare(Relation rel, TopicNewRecord *rec)
 							rec->key ? VARSIZE_ANY_EXHDR(rec->key) : 0,
 							rec->value ? VARSIZE_ANY_EXHDR(rec->value) : 0,
 							rec->headers ? VARSIZE_ANY_EXHDR(rec->headers) : 0);
+	topic_record_fit(rel, rec);
+}
 
+/*
+ * Size a record and compress or toast its largest fields when it would not
+ * fit inline, without the size limit: VACUUM FULL copies records stored
+ * under an earlier pg_topics.max_record_bytes.  Fields may be plain, or
+ * compressed inline as stored (external ones must be fetched first).
+ */
+void
+topic_record_fit(Relation rel, TopicNewRecord *rec)
+{
 	rec->itemsz = record_size(rec);
 	if (rec->itemsz > TOPIC_MAX_INLINE_RECORD)
 	{
@@ -166,13 +177,14 @@ topic_record_prepare(Relation rel, TopicNewRecord *rec)
 
 /*
  * Write a prepared record at dst, which must have room for rec->itemsz bytes
- * and be 4-byte aligned within its page.
+ * and be 4-byte aligned within its page.  xmin is the producing
+ * transaction's, unless the record carries its own (VACUUM FULL's copies).
  */
 void
 topic_record_write(char *dst, const TopicNewRecord *rec, TransactionId xmin,
 				   CommandId cid)
 {
-	uint8		flags = 0;
+	uint8		flags = rec->xmin_flags;
 	Size		cur = TREC_HEADER_SIZE;
 
 	if (rec->key == NULL)
@@ -182,6 +194,8 @@ topic_record_write(char *dst, const TopicNewRecord *rec, TransactionId xmin,
 	if (rec->headers == NULL)
 		flags |= TREC_NULL_HEADERS;
 
+	if (TransactionIdIsValid(rec->xmin))
+		xmin = rec->xmin;
 	memcpy(dst + TREC_XMIN_OFF, &xmin, sizeof(TransactionId));
 	memcpy(dst + TREC_CID_OFF, &cid, sizeof(CommandId));
 	memcpy(dst + TREC_TS_OFF, &rec->ts, sizeof(TimestampTz));

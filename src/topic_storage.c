@@ -939,6 +939,8 @@ topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 				phdr->pd_lower += sizeof(ItemIdData);
 				ItemIdSetNormal(itemid, phdr->pd_upper, rec->itemsz);
 				topic_record_write((char *) page + phdr->pd_upper, rec, xid, cid);
+				if (rec->dead)
+					ItemIdMarkDead(itemid);
 
 				rec->seq = opaque->first_seq + PageGetMaxOffsetNumber(page) - 1;
 				rec->partition = partition;

@@ -27,6 +27,7 @@
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
@@ -883,8 +884,16 @@ topicam_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	*freezeXid = RecentXmin;
 	*minmulti = GetOldestMultiXactId();
 
+	/*
+	 * With wal_level = minimal, nothing of a relfilenode created in this
+	 * transaction is WAL-logged: PostgreSQL syncs the file, or logs it whole,
+	 * at commit.  Its first pages must not be logged either (until 7ebbe8d
+	 * they were): replaying those images after a crash would put back the
+	 * empty state pages over the ones appends in the same transaction had
+	 * changed, unlogged, and synced at commit.
+	 */
 	srel = RelationCreateStorage(*newrnode, persistence, true);
-	topic_init_storage(srel, true, carry, npartitions);
+	topic_init_storage(srel, XLogIsNeeded(), carry, npartitions);
 	if (carry)
 		pfree(carry);
 }
@@ -921,6 +930,10 @@ topicam_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	smgrclose(dstrel);
 }
 
+/*
+ * VACUUM FULL (CLUSTER needs an index, and a topic has none): copy the
+ * committed records into the new storage (topic_vacuum_full).
+ */
 static void
 topicam_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 								  Relation OldIndex, bool use_sort,
@@ -931,12 +944,9 @@ topicam_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 								  double *tups_vacuumed,
 								  double *tups_recently_dead)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("CLUSTER and VACUUM FULL are not supported on topic \"%s\"",
-					RelationGetRelationName(OldTable)),
-			 errdetail("A topic has no dead records to reclaim, and rewriting it would renumber nothing but cost a full copy."),
-			 errhint("Use plain VACUUM, which freezes records, or TRUNCATE to empty the topic.")));
+	Assert(OldIndex == NULL && !use_sort);
+	topic_vacuum_full(OldTable, NewTable, *xid_cutoff, num_tuples, tups_vacuumed);
+	*tups_recently_dead = 0;
 }
 
 static void

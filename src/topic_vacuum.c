@@ -42,14 +42,18 @@
  */
 #include "pg_topics.h"
 
+#include "access/detoast.h"
 #include "access/generic_xlog.h"
 #include "access/multixact.h"
 #include "access/transam.h"
+#include "catalog/storage.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/procarray.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
 
 typedef struct VacuumCounters
 {
@@ -380,4 +384,252 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 					counters.frozen_pages,
 					skipped ? "unchanged (all-visible pages skipped)" :
 					psprintf("%u", new_frozen_xid))));
+}
+
+/* ------------------------------------------------------------------------
+ * VACUUM FULL
+ * ------------------------------------------------------------------------
+ */
+
+/* Records copied per append: a few pages' worth, in their own context. */
+#define FULL_BATCH_RECORDS	1024
+#define FULL_BATCH_BYTES	(4 * 1024 * 1024)
+
+typedef struct FullCopy
+{
+	Relation	new_rel;
+	MemoryContext batch_cxt;
+	TopicNewRecord *recs;
+	int			nrecs;
+	Size		bytes;
+	TransactionId freeze_limit;
+	bool		froze;			/* a record written frozen */
+} FullCopy;
+
+static void
+full_flush(FullCopy *copy)
+{
+	if (copy->nrecs == 0)
+		return;
+	topic_append(copy->new_rel, copy->recs, copy->nrecs, GetCurrentCommandId(true));
+	copy->nrecs = 0;
+	copy->bytes = 0;
+	MemoryContextReset(copy->batch_cxt);
+}
+
+/*
+ * A field of a stored record, copied.  One TOAST keeps out of line is
+ * fetched and decompressed, so that topic_record_fit can store it out of
+ * line again (it compresses and moves only plain fields); one compressed
+ * inline stays so.
+ */
+static struct varlena *
+full_field(Datum d)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+
+	if (VARATT_IS_EXTERNAL(v))
+		return detoast_attr(v);
+	return (struct varlena *) DatumGetPointer(datumCopy(d, false, -1));
+}
+
+/*
+ * Queue a copy of a committed record, or, when dead, a placeholder (no
+ * fields, a dead line pointer) that keeps its seq in use.
+ */
+static void
+full_add(FullCopy *copy, const TopicRecord *rec, bool dead)
+{
+	MemoryContext old = MemoryContextSwitchTo(copy->batch_cxt);
+	TopicNewRecord *nr = &copy->recs[copy->nrecs];
+
+	memset(nr, 0, sizeof(TopicNewRecord));
+	nr->partition = rec->partition;
+	nr->seq = rec->seq;
+	nr->ts_given = true;
+	nr->ts = rec->ts;
+	if (dead)
+	{
+		/* no xmin: this transaction's, under a dead line pointer */
+		nr->xmin_flags = TREC_XMIN_INVALID;
+		nr->dead = true;
+	}
+	else
+	{
+		nr->xmin = rec->xmin;
+		if (!(rec->flags & TREC_NULL_KEY))
+			nr->key = full_field(rec->key);
+		if (!(rec->flags & TREC_NULL_VALUE))
+			nr->value = full_field(rec->value);
+		if (!(rec->flags & TREC_NULL_HEADERS))
+			nr->headers = full_field(rec->headers);
+
+		/* the new relfrozenxid is the freeze limit: nothing older unfrozen */
+		if ((rec->flags & TREC_XMIN_FROZEN) ||
+			TransactionIdPrecedes(rec->xmin, copy->freeze_limit))
+		{
+			nr->xmin_flags = TREC_XMIN_FROZEN;
+			copy->froze = true;
+		}
+		else
+			nr->xmin_flags = TREC_XMIN_COMMITTED;
+	}
+	topic_record_fit(copy->new_rel, nr);
+	MemoryContextSwitchTo(old);
+
+	copy->bytes += nr->itemsz;
+	if (++copy->nrecs >= FULL_BATCH_RECORDS || copy->bytes >= FULL_BATCH_BYTES)
+		full_flush(copy);
+}
+
+/*
+ * VACUUM FULL (relation_copy_for_cluster; a topic has no index to CLUSTER
+ * on): copy the committed records into the new storage that will replace
+ * the old, with their partitions, seqs, timestamps and xmins, leaving out
+ * the aborted ones and those compaction removed.  Their seqs become unused
+ * line pointers, four bytes each instead of the record, so this is how the
+ * space of a compacted topic's middle pages comes back.  Every partition
+ * keeps its log start and its next seq: aborted records at its end leave
+ * one placeholder with a dead line pointer, as seqs are never reused (a
+ * consumer may have moved past them).  Fields TOAST keeps out of line are
+ * fetched and stored again into the new TOAST relation.  Records whose xmin
+ * precedes freeze_limit (the new relfrozenxid) are written frozen, the
+ * others with their xmin, hinted committed; no transaction can be adding
+ * records, as the caller holds AccessExclusiveLock.
+ *
+ * Not MVCC-safe, as for heap: a snapshot older than the rewrite sees the
+ * frozen records.  Standbys are told of the freeze limit first, as for
+ * VACUUM's freezing.
+ */
+void
+topic_vacuum_full(Relation old_rel, Relation new_rel, TransactionId freeze_limit,
+				  double *num_tuples, double *tups_vacuumed)
+{
+	int			npartitions;
+	TopicPartitionState *states = topic_read_all_states(old_rel, &npartitions);
+	TopicPartitionState *start = palloc(sizeof(TopicPartitionState) * npartitions);
+	BufferAccessStrategy bstrategy = GetAccessStrategy(BAS_BULKREAD);
+	FullCopy	copy;
+	int			p;
+
+	/*
+	 * The new storage, empty and just created in this transaction: made
+	 * again with the old partition count, each partition empty at its log
+	 * start.
+	 */
+	for (p = 0; p < npartitions; p++)
+		start[p].next_seq_base = states[p].log_start_seq;
+	RelationTruncate(new_rel, 0);
+	if (new_rel->rd_amcache)
+		pfree(new_rel->rd_amcache);
+	new_rel->rd_amcache = NULL;
+	topic_init_storage(RelationGetSmgr(new_rel), RelationNeedsWAL(new_rel), start,
+					   npartitions);
+
+	memset(&copy, 0, sizeof(copy));
+	copy.new_rel = new_rel;
+	copy.freeze_limit = freeze_limit;
+	copy.batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "topic VACUUM FULL",
+										   ALLOCSET_DEFAULT_SIZES);
+	copy.recs = palloc(sizeof(TopicNewRecord) * FULL_BATCH_RECORDS);
+	*num_tuples = 0;
+	*tups_vacuumed = 0;
+
+	for (p = 0; p < npartitions; p++)
+	{
+		int64		next_seq = states[p].next_seq_base;
+		int64		copied_to = states[p].log_start_seq;	/* next seq in use */
+		TimestampTz last_ts = 0;
+		BlockNumber blkno = states[p].head;
+
+		while (BlockNumberIsValid(blkno))
+		{
+			Buffer		buf = topic_lock_data_page(old_rel, blkno, p, BUFFER_LOCK_SHARE,
+												   bstrategy);
+			Page		page = BufferGetPage(buf);
+			OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+			OffsetNumber off;
+
+			/*
+			 * Under ACCESS EXCLUSIVE nothing changes the page (this copy sets
+			 * no hints on it): the pin is enough to read it while appending
+			 * to the new storage and fetching values from TOAST, which must
+			 * not happen under a buffer lock.
+			 */
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+			vacuum_delay_point();
+			for (off = FirstOffsetNumber; off <= maxoff; off++)
+			{
+				ItemId		itemid = PageGetItemId(page, off);
+				TopicRecord rec;
+				bool		committed;
+
+				if (!ItemIdIsNormal(itemid))
+				{
+					/* removed by compaction, or an aborted record VACUUM marked */
+					if (ItemIdIsDead(itemid))
+						*tups_vacuumed += 1;
+					continue;
+				}
+				topic_record_decode(page, off, &rec);
+				if (rec.seq < states[p].log_start_seq)
+					continue;	/* before the log start: gone already */
+				last_ts = Max(last_ts, rec.ts);
+
+				if (rec.flags & TREC_XMIN_INVALID)
+					committed = false;
+				else if (rec.flags & (TREC_XMIN_FROZEN | TREC_XMIN_COMMITTED))
+					committed = true;
+				else if (TransactionIdIsInProgress(rec.xmin))
+					elog(ERROR, "record " INT64_FORMAT " of partition %d of topic \"%s\" belongs to running transaction %u",
+						 rec.seq, p, RelationGetRelationName(old_rel), rec.xmin);
+				else
+					committed = TransactionIdDidCommit(rec.xmin);
+
+				if (!committed)
+				{
+					*tups_vacuumed += 1;
+					continue;
+				}
+				full_add(&copy, &rec, false);
+				*num_tuples += 1;
+				copied_to = rec.seq + 1;
+			}
+			blkno = TopicPageGetOpaque(page)->next;
+
+			/* the batch's fields are copies: the page may go */
+			ReleaseBuffer(buf);
+		}
+
+		/*
+		 * Seqs are never reused: when the partition ends with records left
+		 * out, a placeholder takes its last seq (with the partition's latest
+		 * ts, which keeps time seeks' floors as they were).
+		 */
+		if (copied_to < next_seq)
+		{
+			TopicRecord placeholder;
+
+			memset(&placeholder, 0, sizeof(placeholder));
+			placeholder.partition = p;
+			placeholder.seq = next_seq - 1;
+			placeholder.ts = last_ts;
+			full_add(&copy, &placeholder, true);
+		}
+		full_flush(&copy);
+	}
+
+	if (copy.froze && RelationNeedsWAL(new_rel))
+	{
+		TransactionId horizon = freeze_limit;
+
+		TransactionIdRetreat(horizon);
+		topic_xlog_snapshot_conflict(new_rel, horizon);
+	}
+
+	FreeAccessStrategy(bstrategy);
+	MemoryContextDelete(copy.batch_cxt);
+	pfree(copy.recs);
+	pfree(start);
+	pfree(states);
 }
