@@ -337,7 +337,10 @@ topic_check_partition(Relation rel, int32 partition)
 						partition, RelationGetRelationName(rel)),
 				 errdetail("The topic has %d partition%s, numbered 0 to %d.",
 						   cache->npartitions, cache->npartitions == 1 ? "" : "s",
-						   cache->npartitions - 1)));
+						   cache->npartitions - 1),
+				 partition > 0 ?
+				 errhint("Use a partition from 0 to %d, or add partitions with topics.alter_topic(topic, partitions => %d).",
+						 cache->npartitions - 1, partition + 1) : 0));
 }
 
 /* ------------------------------------------------------------------------
