@@ -12,6 +12,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use FindBin;
 use lib $FindBin::RealBin;
 use TopicsNode;
@@ -60,12 +61,15 @@ sub check_node
 
 # --- streaming replication and a crash -----------------------------------
 
-my $primary = topics_node('vf_primary', init => { allows_streaming => 1 });
+my $primary = topics_node('vf_primary', init => { allows_streaming => 1 },
+	conf => ['max_prepared_transactions = 5']);
 $primary->start;
 $primary->safe_psql('postgres', $setup);
 $primary->backup('b');
 my $standby = PostgreSQL::Test::Cluster->new('vf_standby');
 $standby->init_from_backup($primary, 'b', has_streaming => 1);
+# a standby needs at least the primary's max_prepared_transactions
+$standby->append_conf('postgresql.conf', 'max_prepared_transactions = 5');
 $standby->start;
 
 my $before = $primary->safe_psql('postgres', $digest);
@@ -94,6 +98,34 @@ is( $primary->safe_psql('postgres',
 $primary->wait_for_catchup($standby);
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM vf}), $count + 3,
 	'the standby has the new records');
+
+# A prepared transaction that produced keeps its lock on the topic until
+# COMMIT PREPARED: VACUUM FULL waits for it (it copies committed records
+# only), then copies its records too; meanwhile readers queue behind it.
+# (The isolation tester cannot see a session waiting for a prepared
+# transaction, so this is here.)
+$primary->safe_psql('postgres', q{
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('vf', ARRAY['prep1', 'prep2'], ARRAY['p1', 'p2'], NULL, 1);
+PREPARE TRANSACTION 'vf_prepared';
+});
+my ($vf_out, $vf_err) = ('', '');
+my $vacuum = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $primary->connstr('postgres'),
+		'-c', 'VACUUM FULL vf' ],
+	'>', \$vf_out, '2>', \$vf_err);
+ok( $primary->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM pg_locks WHERE relation = 'vf'::regclass AND NOT granted}),
+	'VACUUM FULL waits for the prepared transaction');
+$primary->safe_psql('postgres', q{COMMIT PREPARED 'vf_prepared'});
+ok($vacuum->finish, 'VACUUM FULL finished after COMMIT PREPARED');
+is($primary->safe_psql('postgres', q{SELECT count(*) FROM vf WHERE key LIKE 'prep%'}), '2',
+	'the prepared transaction\'s records were copied');
+is($primary->safe_psql('postgres', q{SELECT count(*) FROM vf}), $count + 5,
+	'and every record before them');
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM vf}), $count + 5,
+	'the standby replays it');
 $standby->stop;
 $primary->stop;
 
