@@ -146,6 +146,8 @@ SELECT count(*) AS aborted_visible FROM im_t WHERE key = 'aborted';
 SELECT topics.create_topic('im_am', 1);
 SELECT * FROM topics.produce('im_am', 'k', 'v');
 SELECT im_try('ALTER TABLE im_am SET ACCESS METHOD heap') AS sqlstate;
+-- the message, with where to go instead
+ALTER TABLE im_am SET ACCESS METHOD heap;
 SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.oid = 'im_am'::regclass;
 UPDATE im_am SET key = 'changed';
 SELECT key FROM im_am;

@@ -133,3 +133,24 @@ CREATE EVENT TRIGGER pg_topics_guard_publication ON ddl_command_end
     WHEN TAG IN ('CREATE PUBLICATION', 'ALTER PUBLICATION', 'CREATE TABLE', 'CREATE TABLE AS',
                  'SELECT INTO', 'ALTER TABLE')
     EXECUTE FUNCTION topics._guard_publication();
+
+-- Since VACUUM FULL rewrites a topic's storage (keeping every record's seq
+-- and ts), the rewrite guard's message says what it still refuses, ALTER
+-- TABLE's rewrites, and where to go instead.
+CREATE OR REPLACE FUNCTION topics._guard_rewrite()
+RETURNS event_trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    rel oid := pg_catalog.pg_event_trigger_table_rewrite_oid();
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_am a ON a.oid = c.relam
+               WHERE c.oid = rel AND a.amname = 'topic_log') THEN
+        RAISE EXCEPTION 'cannot rewrite topic "%"', rel::regclass
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'ALTER TABLE cannot change a topic''s columns, persistence or access method.',
+                  HINT = 'VACUUM FULL rewrites a topic''s storage; to make its records a table, create one and copy them with INSERT ... SELECT.';
+    END IF;
+END;
+$$;
