@@ -1,4 +1,4 @@
-/* pg_topics 0.6 -> 0.7: the publication guard sees every way a topic comes under a publication */
+/* pg_topics 0.6 -> 0.7: the publication guard sees every way a topic comes under a publication; the rewrite guard names VACUUM FULL */
 
 \echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.7'" to load this file. \quit
 
