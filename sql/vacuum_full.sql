@@ -34,6 +34,8 @@ SELECT sum(records_removed) > 2000 AS compacted FROM topics.maintain('vf_t');
 CREATE TEMP TABLE vf_before AS SELECT * FROM vf_t;
 CREATE TEMP TABLE vf_bounds AS SELECT * FROM topics.partition_bounds('vf_t');
 CREATE TEMP TABLE vf_size AS SELECT pg_relation_size('vf_t') AS bytes;
+-- a shard iterator taken before, used after
+CREATE TEMP TABLE vf_it AS SELECT topics.get_shard_iterator('vf_t', 1, 'TRIM_HORIZON') AS it;
 SELECT count(*) AS records FROM vf_before;
 
 -- records stored under a larger pg_topics.max_record_bytes are copied as
@@ -61,6 +63,8 @@ SELECT count(*) = (SELECT count(*) FROM vf_before WHERE partition = 1) AS fetche
 FROM topics.fetch('vf_t', 1, (SELECT log_start_seq FROM vf_bounds WHERE partition = 1), 10000);
 SELECT cardinality(records) = (SELECT count(*) FROM vf_before WHERE partition = 0) AS iterated_all
 FROM topics.get_records(topics.get_shard_iterator('vf_t', 0, 'TRIM_HORIZON'), 10000);
+SELECT cardinality(records) = (SELECT count(*) FROM vf_before WHERE partition = 1) AS old_iterator_goes_on
+FROM topics.get_records((SELECT it FROM vf_it), 10000);
 SELECT count(*) FROM topics.consume('vf_g', 'vf_t', 10000);
 SELECT count(*) FROM topics.consume('vf_g', 'vf_t', 10000);
 SELECT count(*) FROM topics.consume('vf_g', 'vf_t', 10000);
