@@ -320,6 +320,8 @@ extern BlockNumber topic_find_page(Relation rel, int32 partition, int64 seq,
 extern BlockNumber topic_find_page_at_or_before(Relation rel, int32 partition, int64 seq,
 												TopicPartitionState *state);
 extern bool topic_page_is_data(Page page);
+extern void topic_not_data_page(Relation rel, Page page, BlockNumber blkno,
+								int32 partition) pg_attribute_noreturn();
 extern bool topic_page_is_data_of(Page page, int32 partition);
 extern Buffer topic_read_tail(Relation rel, int32 partition, TopicPartitionState *state);
 extern Buffer topic_new_buffer(Relation rel);

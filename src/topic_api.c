@@ -491,21 +491,70 @@ set_stable_hint(TopicPartitionState *state, void *arg)
 /*
  * Pin where the walk of partition_last_stable starts, the stable hint or
  * (from_head, or without a hint) the head, while holding the state page;
- * InvalidBuffer when the partition has no page.
+ * InvalidBuffer when the partition has no page.  *used_head says which.
  */
 static Buffer
-pin_stable_start(Relation rel, int32 partition, bool from_head, BlockNumber *old_hint)
+pin_stable_start(Relation rel, int32 partition, bool from_head, BlockNumber *old_hint,
+				 bool *used_head)
 {
 	int			idx;
 	Buffer		statebuf = topic_lock_state_page(rel, partition, BUFFER_LOCK_SHARE, &idx);
 	TopicPartitionState *st = topic_state_ptr(BufferGetPage(statebuf), idx);
-	BlockNumber start = (BlockNumberIsValid(st->stable_hint) && !from_head) ?
-		st->stable_hint : st->head;
-	Buffer		buf = BlockNumberIsValid(start) ? ReadBuffer(rel, start) : InvalidBuffer;
+	BlockNumber start;
+	Buffer		buf;
 
+	*used_head = from_head || !BlockNumberIsValid(st->stable_hint);
+	start = *used_head ? st->head : st->stable_hint;
+	buf = BlockNumberIsValid(start) ? ReadBuffer(rel, start) : InvalidBuffer;
 	*old_hint = st->stable_hint;
 	UnlockReleaseBuffer(statebuf);
 	return buf;
+}
+
+/*
+ * The page where the walk starts, pinned, checked to be the one the state
+ * still names.  Pinning it under the state page does not stop retention:
+ * retention may already hold the page's cleanup lock (taken while nobody
+ * pinned it), free it once it has the state page, and a producer may then
+ * reuse it as a new tail.  So, with the page share-locked, the state is read
+ * again: when the page is no longer a data page of the partition, or no
+ * longer the hint or the head it was taken as, the walk starts again from
+ * the head (through dd13b58 the walk failed with "invalid data page" there,
+ * which the soak made likely once it ran VACUUM FULL, which leaves no hint,
+ * so that walks start at the head, where retention works).
+ * Once checked, the pin keeps it: retention frees only unpinned pages, and
+ * producers reuse only freed ones.  Returned unlocked.
+ */
+static Buffer
+stable_start(Relation rel, int32 partition, BlockNumber *old_hint)
+{
+	bool		from_head = false;
+
+	for (;;)
+	{
+		bool		used_head;
+		Buffer		buf = pin_stable_start(rel, partition, from_head, old_hint, &used_head);
+		TopicPartitionState st;
+		BlockNumber blkno;
+
+		if (!BufferIsValid(buf))
+			return InvalidBuffer;
+		blkno = BufferGetBlockNumber(buf);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		if (topic_page_is_data_of(BufferGetPage(buf), partition))
+		{
+			/* data page, then state page: the lock order */
+			topic_get_state(rel, partition, &st);
+			if (blkno == (used_head ? st.head : st.stable_hint))
+			{
+				LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+				return buf;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+		CHECK_FOR_INTERRUPTS();
+		from_head = true;
+	}
 }
 
 /*
@@ -514,36 +563,25 @@ pin_stable_start(Relation rel, int32 partition, bool from_head, BlockNumber *old
  * partition's stable_hint and moves the hint past full pages whose records
  * are all finished, so repeated calls only read the recent pages.
  *
- * The walk holds a pin at every step: the first page is pinned before the
- * state page is let go, and each next page before the current one is
- * released.  Retention frees only unpinned pages, head first, and moves the
- * hint past a page in the same WAL record that frees it, so no page of the
- * walk can be freed and reused for newer records under it (which would make
- * it skip running transactions and report too high an offset), and the new
- * hint, pinned until it is stored, is never a freed page.
+ * The walk holds a pin at every step: the first page once stable_start has
+ * checked it against the state, and each next page before the current one
+ * is released.  Retention frees only unpinned pages, head first, and moves
+ * the hint past a page in the same WAL record that frees it, so no page of
+ * the walk can be freed and reused for newer records under it (which would
+ * make it skip running transactions and report too high an offset), and
+ * the new hint, pinned until it is stored, is never a freed page.
  */
 static int64
 partition_last_stable(Relation rel, int32 partition, int64 next)
 {
 	BlockNumber old_hint;
-	Buffer		buf = pin_stable_start(rel, partition, false, &old_hint);
+	Buffer		buf = stable_start(rel, partition, &old_hint);
 	Buffer		hintbuf;
 	bool		advancing = true;
 	int64		result = next;
 
 	if (!BufferIsValid(buf))
 		return result;
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	if (!topic_page_is_data_of(BufferGetPage(buf), partition))
-	{
-		/* a hint an older version left on a page since freed: the head */
-		UnlockReleaseBuffer(buf);
-		buf = pin_stable_start(rel, partition, true, &old_hint);
-		if (!BufferIsValid(buf))
-			return result;
-	}
-	else
-		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 	hintbuf = buf;
 	IncrBufferRefCount(hintbuf);
 
@@ -561,10 +599,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		if (!topic_page_is_data_of(page, partition))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("topic \"%s\" has an invalid data page at block %u",
-							RelationGetRelationName(rel), BufferGetBlockNumber(buf))));
+			topic_not_data_page(rel, page, BufferGetBlockNumber(buf), partition);
 		opaque = TopicPageGetOpaque(page);
 		maxoff = PageGetMaxOffsetNumber(page);
 		for (off = FirstOffsetNumber; off <= maxoff; off++)

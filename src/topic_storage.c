@@ -71,11 +71,35 @@ topic_lock_data_page(Relation rel, BlockNumber blkno, int32 partition, int mode,
 	LockBuffer(buf, mode);
 	page = BufferGetPage(buf);
 	if (!topic_page_is_data_of(page, partition))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("topic \"%s\" has an invalid data page at block %u",
-						RelationGetRelationName(rel), blkno)));
+		topic_not_data_page(rel, page, blkno, partition);
 	return buf;
+}
+
+/*
+ * Fail on a page that was to be a data page of "partition", saying what it
+ * is instead (for whoever has to find out how it got there).
+ */
+void
+topic_not_data_page(Relation rel, Page page, BlockNumber blkno, int32 partition)
+{
+	static const char *const kinds[] = {"unknown", "meta", "state", "data", "directory", "free"};
+	TopicPageOpaque opaque = TopicPageGetOpaque(page);
+	bool		ours = !PageIsNew(page) &&
+		((PageHeader) page)->pd_special == BLCKSZ - TOPIC_SPECIAL_SIZE &&
+		opaque->page_id == TOPIC_PAGE_ID;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("topic \"%s\" has an invalid data page at block %u",
+					RelationGetRelationName(rel), blkno),
+			 ours ?
+			 errdetail("A data page of partition %d was expected; the page is a %s page of partition %d (first seq " INT64_FORMAT ", next block %u, flags 0x%x).",
+					   partition,
+					   kinds[opaque->kind <= TOPIC_PAGE_FREE ? opaque->kind : 0],
+					   opaque->partition, opaque->first_seq, opaque->next,
+					   opaque->flags) :
+			 errdetail("A data page of partition %d was expected; the page is %s.",
+					   partition, PageIsNew(page) ? "new (all zeroes)" : "not a topic page")));
 }
 
 bool
