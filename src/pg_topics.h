@@ -306,6 +306,8 @@ extern int	topics_shard_iterator_ttl;
  */
 extern void topic_init_storage(SMgrRelation srel, bool needs_wal,
 							   const TopicPartitionState *carry, int npartitions);
+extern void topic_reset_storage(Relation rel, const TopicPartitionState *carry,
+								int npartitions);
 extern TopicPartitionState *topic_read_all_states(Relation rel, int *npartitions);
 extern TopicRelCache *topic_get_cache(Relation rel);
 extern void topic_check_partition(Relation rel, int32 partition);
@@ -319,6 +321,7 @@ extern BlockNumber topic_find_page(Relation rel, int32 partition, int64 seq,
 								   TopicPartitionState *state);
 extern BlockNumber topic_find_page_at_or_before(Relation rel, int32 partition, int64 seq,
 												TopicPartitionState *state);
+extern bool topic_page_is_ours(Page page);
 extern bool topic_page_is_data(Page page);
 extern void topic_not_data_page(Relation rel, Page page, BlockNumber blkno,
 								int32 partition) pg_attribute_noreturn();
@@ -494,6 +497,7 @@ topic_prefetch_record(Page page, OffsetNumber off)
  */
 extern TopicRecordStatus topic_record_status(Relation rel, Buffer buf, char *item,
 											 Snapshot snapshot);
+extern TopicRecordStatus topic_record_status_now(Buffer buf, char *item);
 extern bool topic_xid_in_progress_now(Buffer buf, char *item);
 
 /* The last answer for a hinted-committed xmin, for one reader and snapshot. */

@@ -115,9 +115,7 @@ dir_page_is(Page page, int32 partition, int level)
 {
 	TopicPageOpaque opaque = TopicPageGetOpaque(page);
 
-	return !PageIsNew(page) &&
-		((PageHeader) page)->pd_special == BLCKSZ - TOPIC_SPECIAL_SIZE &&
-		opaque->page_id == TOPIC_PAGE_ID && opaque->kind == TOPIC_PAGE_DIR &&
+	return topic_page_is_ours(page) && opaque->kind == TOPIC_PAGE_DIR &&
 		opaque->partition == partition && (level < 0 || opaque->level == level);
 }
 
@@ -140,9 +138,7 @@ dir_lock(Relation rel, BlockNumber blkno, int32 partition, int mode, int level,
 	page = BufferGetPage(buf);
 	if (dir_page_is(page, partition, level))
 		return buf;
-	if (!stale_ok || PageIsNew(page) ||
-		((PageHeader) page)->pd_special != BLCKSZ - TOPIC_SPECIAL_SIZE ||
-		TopicPageGetOpaque(page)->page_id != TOPIC_PAGE_ID)
+	if (!stale_ok || !topic_page_is_ours(page))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("topic \"%s\" has an invalid directory page at block %u",

@@ -132,9 +132,7 @@ topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buf);
 	opaque = TopicPageGetOpaque(page);
-	if (PageIsNew(page) ||
-		((PageHeader) page)->pd_special != BLCKSZ - TOPIC_SPECIAL_SIZE ||
-		opaque->page_id != TOPIC_PAGE_ID || opaque->kind != TOPIC_PAGE_FREE ||
+	if (!topic_page_is_ours(page) || opaque->kind != TOPIC_PAGE_FREE ||
 		opaque->partition != partition)
 	{
 		UnlockReleaseBuffer(buf);

@@ -84,9 +84,7 @@ topic_not_data_page(Relation rel, Page page, BlockNumber blkno, int32 partition)
 {
 	static const char *const kinds[] = {"unknown", "meta", "state", "data", "directory", "free"};
 	TopicPageOpaque opaque = TopicPageGetOpaque(page);
-	bool		ours = !PageIsNew(page) &&
-		((PageHeader) page)->pd_special == BLCKSZ - TOPIC_SPECIAL_SIZE &&
-		opaque->page_id == TOPIC_PAGE_ID;
+	bool		ours = topic_page_is_ours(page);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
@@ -102,16 +100,19 @@ topic_not_data_page(Relation rel, Page page, BlockNumber blkno, int32 partition)
 					   partition, PageIsNew(page) ? "new (all zeroes)" : "not a topic page")));
 }
 
+/* Whether page is a page of this access method, of any kind. */
+bool
+topic_page_is_ours(Page page)
+{
+	return !PageIsNew(page) &&
+		((PageHeader) page)->pd_special == BLCKSZ - TOPIC_SPECIAL_SIZE &&
+		TopicPageGetOpaque(page)->page_id == TOPIC_PAGE_ID;
+}
+
 bool
 topic_page_is_data(Page page)
 {
-	TopicPageOpaque opaque;
-
-	if (PageIsNew(page) ||
-		((PageHeader) page)->pd_special != BLCKSZ - TOPIC_SPECIAL_SIZE)
-		return false;
-	opaque = TopicPageGetOpaque(page);
-	return opaque->page_id == TOPIC_PAGE_ID && opaque->kind == TOPIC_PAGE_DATA;
+	return topic_page_is_ours(page) && TopicPageGetOpaque(page)->kind == TOPIC_PAGE_DATA;
 }
 
 /* Whether page is a data page of "partition". */
@@ -286,6 +287,22 @@ topic_init_storage(SMgrRelation srel, bool needs_wal,
 	 */
 	if (needs_wal)
 		smgrimmedsync(srel, MAIN_FORKNUM);
+}
+
+/*
+ * New, empty storage, in place, for a relation whose relfilenode was created
+ * in this transaction (TRUNCATE of a topic created in it, VACUUM FULL's
+ * transient table): the file is cut to nothing and written again, logged
+ * as the relation needs, and the cache of the old metapage is dropped.
+ */
+void
+topic_reset_storage(Relation rel, const TopicPartitionState *carry, int npartitions)
+{
+	RelationTruncate(rel, 0);
+	if (rel->rd_amcache)
+		pfree(rel->rd_amcache);
+	rel->rd_amcache = NULL;
+	topic_init_storage(RelationGetSmgr(rel), RelationNeedsWAL(rel), carry, npartitions);
 }
 
 /* ------------------------------------------------------------------------

@@ -908,11 +908,7 @@ topicam_relation_nontransactional_truncate(Relation rel)
 	int			npartitions;
 	TopicPartitionState *carry = topic_read_all_states(rel, &npartitions);
 
-	RelationTruncate(rel, 0);
-	if (rel->rd_amcache)
-		pfree(rel->rd_amcache);
-	rel->rd_amcache = NULL;
-	topic_init_storage(RelationGetSmgr(rel), RelationNeedsWAL(rel), carry, npartitions);
+	topic_reset_storage(rel, carry, npartitions);
 	pfree(carry);
 }
 

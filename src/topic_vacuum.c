@@ -46,7 +46,6 @@
 #include "access/generic_xlog.h"
 #include "access/multixact.h"
 #include "access/transam.h"
-#include "catalog/storage.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -63,6 +62,23 @@ typedef struct VacuumCounters
 	TransactionId oldest_unfrozen;
 	bool		conflict_logged;	/* standbys told of the freeze horizon */
 } VacuumCounters;
+
+/*
+ * Frozen records are visible to every snapshot, also to a standby's that
+ * began before they committed: before the first freeze reaches a standby,
+ * its snapshots older than the freeze limit must go, as for heap's freeze
+ * records.  Once per VACUUM is enough: a snapshot a standby takes after this
+ * record sees every transaction before the freeze limit as finished, since
+ * all had finished here.
+ */
+static void
+log_freeze_conflict(Relation rel, TransactionId freeze_limit)
+{
+	TransactionId horizon = freeze_limit;
+
+	TransactionIdRetreat(horizon);
+	topic_xlog_snapshot_conflict(rel, horizon);
+}
 
 /*
  * Freeze what must be frozen on one data page (exclusively locked): records
@@ -172,18 +188,7 @@ freeze_page(Relation rel, Buffer buf, TransactionId oldest_xmin,
 		counters->frozen_pages++;
 	if (froze && !counters->conflict_logged)
 	{
-		/*
-		 * Frozen records are visible to every snapshot, also to a standby's
-		 * that began before they committed: before the first freeze reaches
-		 * a standby, its snapshots older than the freeze limit must go, as
-		 * for heap's freeze records.  Once per VACUUM is enough: a snapshot
-		 * a standby takes after this record sees every transaction before
-		 * the freeze limit as finished, since all had finished here.
-		 */
-		TransactionId horizon = freeze_limit;
-
-		TransactionIdRetreat(horizon);
-		topic_xlog_snapshot_conflict(rel, horizon);
+		log_freeze_conflict(rel, freeze_limit);
 		counters->conflict_logged = true;
 	}
 	if (xs)
@@ -498,8 +503,8 @@ full_add(FullCopy *copy, const TopicRecord *rec, bool dead)
  * records, as the caller holds AccessExclusiveLock.
  *
  * Not MVCC-safe, as for heap: a snapshot older than the rewrite sees the
- * frozen records.  Standbys are told of the freeze limit first, as for
- * VACUUM's freezing.
+ * frozen records.  Standbys are told of the freeze limit before it
+ * commits, as for VACUUM's freezing.
  */
 void
 topic_vacuum_full(Relation old_rel, Relation new_rel, TransactionId freeze_limit,
@@ -519,12 +524,7 @@ topic_vacuum_full(Relation old_rel, Relation new_rel, TransactionId freeze_limit
 	 */
 	for (p = 0; p < npartitions; p++)
 		start[p].next_seq_base = states[p].log_start_seq;
-	RelationTruncate(new_rel, 0);
-	if (new_rel->rd_amcache)
-		pfree(new_rel->rd_amcache);
-	new_rel->rd_amcache = NULL;
-	topic_init_storage(RelationGetSmgr(new_rel), RelationNeedsWAL(new_rel), start,
-					   npartitions);
+	topic_reset_storage(new_rel, start, npartitions);
 
 	memset(&copy, 0, sizeof(copy));
 	copy.new_rel = new_rel;
@@ -562,7 +562,7 @@ topic_vacuum_full(Relation old_rel, Relation new_rel, TransactionId freeze_limit
 			{
 				ItemId		itemid = PageGetItemId(page, off);
 				TopicRecord rec;
-				bool		committed;
+				TopicRecordStatus status;
 
 				if (!ItemIdIsNormal(itemid))
 				{
@@ -576,17 +576,12 @@ topic_vacuum_full(Relation old_rel, Relation new_rel, TransactionId freeze_limit
 					continue;	/* before the log start: gone already */
 				last_ts = Max(last_ts, rec.ts);
 
-				if (rec.flags & TREC_XMIN_INVALID)
-					committed = false;
-				else if (rec.flags & (TREC_XMIN_FROZEN | TREC_XMIN_COMMITTED))
-					committed = true;
-				else if (TransactionIdIsInProgress(rec.xmin))
+				/* no hints on the page, which is not locked */
+				status = topic_record_status_now(InvalidBuffer, (char *) PageGetItem(page, itemid));
+				if (status == TREC_IN_PROGRESS)
 					elog(ERROR, "record " INT64_FORMAT " of partition %d of topic \"%s\" belongs to running transaction %u",
 						 rec.seq, p, RelationGetRelationName(old_rel), rec.xmin);
-				else
-					committed = TransactionIdDidCommit(rec.xmin);
-
-				if (!committed)
+				if (status == TREC_ABORTED)
 				{
 					*tups_vacuumed += 1;
 					continue;
@@ -619,13 +614,8 @@ topic_vacuum_full(Relation old_rel, Relation new_rel, TransactionId freeze_limit
 		full_flush(&copy);
 	}
 
-	if (copy.froze && RelationNeedsWAL(new_rel))
-	{
-		TransactionId horizon = freeze_limit;
-
-		TransactionIdRetreat(horizon);
-		topic_xlog_snapshot_conflict(new_rel, horizon);
-	}
+	if (copy.froze)
+		log_freeze_conflict(new_rel, freeze_limit);
 
 	FreeAccessStrategy(bstrategy);
 	MemoryContextDelete(copy.batch_cxt);

@@ -130,21 +130,29 @@ topic_record_status(Relation rel, Buffer buf, char *item, Snapshot snapshot)
 /*
  * Status as of now, without a snapshot: in progress while the inserting
  * transaction runs (the current one included), else committed or aborted.
- * Used for the last stable offset and by ANALYZE.
+ * buf is the record's buffer (share-locked, for hints) or InvalidBuffer.
+ * Used for the last stable offset, by ANALYZE and by VACUUM FULL.
  */
-bool
-topic_xid_in_progress_now(Buffer buf, char *item)
+TopicRecordStatus
+topic_record_status_now(Buffer buf, char *item)
 {
 	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
 	TransactionId xmin;
 
-	if (flags & (TREC_XMIN_INVALID | TREC_XMIN_FROZEN | TREC_XMIN_COMMITTED))
-		return false;
+	if (flags & TREC_XMIN_INVALID)
+		return TREC_ABORTED;
+	if (flags & (TREC_XMIN_FROZEN | TREC_XMIN_COMMITTED))
+		return TREC_VISIBLE;
 	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
 	if (TransactionIdIsCurrentTransactionId(xmin) || TransactionIdIsInProgress(xmin))
-		return true;
-	(void) finished_status(buf, item, xmin);
-	return false;
+		return TREC_IN_PROGRESS;
+	return finished_status(buf, item, xmin);
+}
+
+bool
+topic_xid_in_progress_now(Buffer buf, char *item)
+{
+	return topic_record_status_now(buf, item) == TREC_IN_PROGRESS;
 }
 
 /*
