@@ -101,7 +101,12 @@ def pgbench(script, clients, seconds, label, transactions=None, protocol='simple
 
 
 def rel_bytes(rel):
-    return int(q1('SELECT pg_total_relation_size(%s::regclass)', (rel,)))
+    return rels_bytes([rel])
+
+
+def rels_bytes(rels):
+    """Bytes on disk of the relations named in rels, with indexes and TOAST."""
+    return int(q1('SELECT sum(pg_total_relation_size(r)) FROM unnest(%s::regclass[]) r', (rels,)))
 
 
 def topic_count(name):
@@ -346,30 +351,25 @@ def vacuum_wal(runs, tables):
             before = touched(rels)
             q('VACUUM %s' % ', '.join(rels))
             blocks = touched(rels) - before
-            size = int(q1('SELECT sum(pg_total_relation_size(r)) / 8192 FROM unnest(%s::regclass[]) r',
-                          (rels,)))
-            record('produce', wl2, system, blocks, 'blocks touched (of %d)' % size, records=count())
+            record('produce', wl2, system, blocks, 'blocks touched (of %d)' % (rels_bytes(rels) // 8192),
+                   records=count())
 
         # and VACUUM FULL of the same tables: records copied per second,
-        # WAL per record (all WAL between the two LSNs: the new storage has
-        # new relfilenodes, and with autovacuum off nothing else writes),
-        # bytes on disk per record after
+        # its own WAL per record (own_wal: the rewrite runs in a transaction
+        # with an xid, and commits synchronously), bytes on disk per record
+        # after
         wl3 = 'VACUUM FULL of the same tables (110 batches of 1000 x 100 B)'
         progress(wl3)
         for system, _, _, count in chosen:
             rels = tables[system]()
             n = int(count())
-            settle()
-            start = lsn()
-            t0 = time.monotonic()
-            q('VACUUM FULL %s' % ', '.join(rels))
-            secs = time.monotonic() - t0
-            end = lsn()
-            wait_flushed(end)
-            wal = int(q1('SELECT pg_wal_lsn_diff(%s, %s)', (end, start)))
-            size = int(q1('SELECT sum(pg_total_relation_size(r)) FROM unnest(%s::regclass[]) r', (rels,)))
+            with own_wal() as written:
+                t0 = time.monotonic()
+                q('VACUUM FULL %s' % ', '.join(rels))
+                secs = time.monotonic() - t0
+                wal = written()
             record('produce', wl3, system, n / secs, 'records/s', records=n,
-                   wal_bytes_per_record=wal / max(n, 1), disk_bytes_per_record=size / max(n, 1))
+                   wal_bytes_per_record=wal / max(n, 1), disk_bytes_per_record=rels_bytes(rels) / max(n, 1))
     finally:
         q('ALTER SYSTEM RESET autovacuum')
         q('SELECT pg_reload_conf()')
