@@ -124,3 +124,40 @@ SELECT partition, seq FROM topics.produce('cg_grow', 'b', 'y', NULL, 1);
 SELECT partition, seq, key FROM topics.consume('cg_grow_g', 'cg_grow', 10);
 SELECT partition, seq FROM topics.committed('cg_grow_g', 'cg_grow') ORDER BY partition;
 SELECT topics.drop_topic('cg_grow');
+
+-- aborted records after a group's position: consume moves the position
+-- past them and reads on in the other partitions (before 0.8 it returned
+-- nothing on every call, choosing the partition with the aborted records
+-- for its larger lag)
+SELECT topics.create_topic('cg_ab', 2);
+SELECT count(*) FROM topics.produce_batch('cg_ab', ARRAY['a'], ARRAY['1'], partition => 0);
+SELECT partition, seq FROM topics.consume('cg_ab_g', 'cg_ab', 10);
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('cg_ab', ARRAY['x', 'x', 'x', 'x', 'x'], ARRAY['1', '2', '3', '4', '5'], partition => 0);
+ROLLBACK;
+SELECT count(*) FROM topics.produce_batch('cg_ab', ARRAY['b', 'b'], ARRAY['1', '2'], partition => 1);
+SELECT partition, seq, key FROM topics.consume('cg_ab_g', 'cg_ab', 10);
+SELECT partition, seq, key FROM topics.consume('cg_ab_g', 'cg_ab', 10);
+SELECT partition, committed_seq, next_seq, lag FROM topics.consumer_lag
+WHERE group_id = 'cg_ab_g' ORDER BY partition;
+-- aborted records before committed ones: the committed ones come, after the gap
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('cg_ab', ARRAY['y', 'y', 'y'], ARRAY['1', '2', '3'], partition => 1);
+ROLLBACK;
+SELECT partition, seq FROM topics.produce('cg_ab', 'c', '3', partition => 1);
+SELECT partition, seq, key FROM topics.consume('cg_ab_g', 'cg_ab', 10);
+-- _consume_partition over aborted records only returns nothing and moves
+-- the position past them (with max_records 1 too); reading from the next
+-- seq it leaves the position alone
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('cg_ab', ARRAY['z', 'z'], ARRAY['1', '2'], partition => 0);
+ROLLBACK;
+SELECT count(*) FROM topics._consume_partition('cg_ab_g', 'cg_ab', 0, 6, 10);
+SELECT partition, seq FROM topics.committed('cg_ab_g', 'cg_ab') ORDER BY partition;
+SELECT topics.commit('cg_ab_g', 'cg_ab', 0, 6);
+SELECT count(*) FROM topics._consume_partition('cg_ab_g', 'cg_ab', 0, 6, 1);
+SELECT partition, seq FROM topics.committed('cg_ab_g', 'cg_ab') ORDER BY partition;
+SELECT topics.commit('cg_ab_g', 'cg_ab', 0, 6);
+SELECT count(*) FROM topics._consume_partition('cg_ab_g', 'cg_ab', 0, 8, 10);
+SELECT partition, seq FROM topics.committed('cg_ab_g', 'cg_ab') ORDER BY partition;
+SELECT topics.drop_topic('cg_ab');

@@ -6,7 +6,8 @@
 -- member's (0.4), one that moves records in C, going on at the log start
 -- without a subtransaction (0.5), and the guard that keeps topics out of
 -- publications (0.6), which since 0.7 also sees topics moved into a
--- published schema or made from a table.
+-- published schema or made from a table, and a consume that goes on to the
+-- next partition when one has nothing to read yet (0.8).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -34,7 +35,8 @@ SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
 -- the 0.5 consume is in place (with 0.4's advisory lock to join a group)
 SELECT prosrc LIKE '%topics._consume_partition(%' AS consume_reads_in_c,
        prosrc NOT LIKE '%EXCEPTION WHEN%' AS consume_without_subtransaction,
-       prosrc LIKE '%pg_try_advisory_xact_lock%' AS consume_does_not_wait_to_join
+       prosrc LIKE '%pg_try_advisory_xact_lock%' AS consume_does_not_wait_to_join,
+       prosrc LIKE '%o.partition <> ALL (tried)%' AS consume_tries_the_next_partition
 FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
 
 -- records and positions are untouched

@@ -68,7 +68,8 @@ FROM topics.get_records((SELECT it FROM vf_it), 10000);
 SELECT count(*) FROM topics.consume('vf_g', 'vf_t', 10000);
 SELECT count(*) FROM topics.consume('vf_g', 'vf_t', 10000);
 SELECT count(*) FROM topics.consume('vf_g', 'vf_t', 10000);
-SELECT c.partition, c.seq = (SELECT max(seq) + 1 FROM vf_before b WHERE b.partition = c.partition)
+-- (to the next seq: past partition 2's trailing aborted records too)
+SELECT c.partition, c.seq = (SELECT next_seq FROM vf_bounds b WHERE b.partition = c.partition)
        AS consumed_all
 FROM topics.committed('vf_g', 'vf_t') c ORDER BY 1;
 -- new records take the next seqs; partition 2 ended with aborted records,

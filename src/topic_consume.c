@@ -86,11 +86,18 @@ move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
  *
  * Up to max_records records of the partition from from_seq on (from the log
  * start if retention removed from_seq), in seq order and stopping before
- * the first record of a transaction still in progress, as fetch() reads;
- * when there is at least one, the group's committed offset of the partition
- * becomes the seq after the last.  consume() calls it holding the lock on
- * that offset's row; a direct call takes the row lock with the UPDATE and
- * needs the same privileges as the UPDATE.
+ * the first record of a transaction still in progress, as fetch() reads.
+ * The group's committed offset of the partition moves to where the read
+ * stopped: the seq after the last record returned, or past the aborted
+ * records (and seqs never used) the read stepped over when it returned
+ * none, as a Kafka read_committed consumer's position moves past aborted
+ * batches.  Before 0.8 it moved only when a record came back, so a
+ * partition whose records after the position were all aborted kept its
+ * lag for good, and consume(), which took the partition with the largest
+ * lag, returned nothing from it on every call while the group's other
+ * partitions waited.  consume() calls it holding the lock on that offset's
+ * row; a direct call takes the row lock with the UPDATE and needs the same
+ * privileges as the UPDATE.
  */
 Datum
 pg_topics_consume_partition(PG_FUNCTION_ARGS)
@@ -100,6 +107,7 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	Oid			relid;
 	int32		partition;
 	int64		from_seq;
+	int64		position;
 	Relation	rel;
 	TopicCollectState cs;
 
@@ -123,11 +131,11 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	cs.tupstore = rsinfo->setResult;
 	cs.tupdesc = rsinfo->setDesc;
-	(void) topic_read_partition(rel, partition, from_seq, -1, GetActiveSnapshot(),
-								TOPIC_READ_STABLE, true, topic_collect_record, &cs);
+	position = topic_read_partition(rel, partition, from_seq, -1, GetActiveSnapshot(),
+									TOPIC_READ_STABLE, true, topic_collect_record, &cs);
 	table_close(rel, NoLock);
 
-	if (cs.count > 0)
-		move_committed_offset(group_id, relid, partition, cs.last_seq + 1);
+	if (cs.count > 0 || position > from_seq)
+		move_committed_offset(group_id, relid, partition, position);
 	return (Datum) 0;
 }
