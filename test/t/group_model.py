@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""A model check of consumer groups: producers and group members interleaved
+at random (from a seed, so a failure replays), one step at a time.
+
+usage: group_model.py HOST PORT DBNAME SEED STEPS
+
+Three producers produce batches (to a chosen partition or by key) in
+transactions left open across steps, then commit or roll back; three
+members of one group consume in transactions left open across steps, then
+commit (the records count as delivered) or roll back (they come again).
+When nothing is open: VACUUM, VACUUM FULL, or one partition more.  Checks:
+ - liveness: when a member's consume returns nothing while no other member
+   holds a partition, no committed record is left that it could read (one
+   not delivered with no open producer's record before it in its partition);
+ - at the end, after draining the group: every committed record delivered
+   exactly once by committed consumes, in seq order per partition, and no
+   aborted record delivered.
+Prints a summary line and one line per error; exits 1 on any error.  A
+statement that blocks fails after statement_timeout: nothing here may wait.
+"""
+import random
+import sys
+
+import psycopg2
+
+host, port, dbname, seed, steps = sys.argv[1:6]
+seed, steps = int(seed), int(steps)
+rnd = random.Random(seed)
+
+
+def conn():
+    c = psycopg2.connect(host=host, port=int(port), dbname=dbname)
+    c.autocommit = True
+    c.cursor().execute("SET statement_timeout = '60s'")
+    return c
+
+
+admin = conn().cursor()
+npart = rnd.randint(1, 4)
+topic = 'model_%d' % seed
+group = 'model_group'
+admin.execute("SELECT topics.create_topic(%s, %s)", (topic, npart))
+producers = [dict(c=conn(), open=False, pending=[]) for _ in range(3)]
+members = [dict(c=conn(), open=False, pending=[]) for _ in range(3)]
+committed_records = set()
+aborted_records = set()
+delivered = []                  # (partition, seq), in the order committed
+errors = []
+serial = 0
+
+
+def produce(p):
+    global serial
+    cur = p['c'].cursor()
+    if not p['open']:
+        cur.execute("BEGIN")
+        p['open'] = True
+    n = rnd.randint(1, 30)
+    part = rnd.randrange(npart) if rnd.random() < 0.7 else None
+    keys = ['k%d' % rnd.randrange(50) for _ in range(n)]
+    values = []
+    for _ in range(n):
+        serial += 1
+        values.append(psycopg2.Binary(('v%d' % serial).encode()))
+    cur.execute("SELECT partition, seq FROM topics.produce_batch(%s, %s, %s::bytea[], NULL, %s)",
+                (topic, keys, values, part))
+    p['pending'] += [tuple(r) for r in cur.fetchall()]
+
+
+def end_producer(p, commit):
+    p['c'].cursor().execute("COMMIT" if commit else "ROLLBACK")
+    (committed_records if commit else aborted_records).update(p['pending'])
+    p['pending'] = []
+    p['open'] = False
+
+
+def consume(m):
+    cur = m['c'].cursor()
+    if not m['open']:
+        cur.execute("BEGIN")
+        m['open'] = True
+    cur.execute("SELECT partition, seq FROM topics.consume(%s, %s, %s)",
+                (group, topic, rnd.randint(1, 40)))
+    got = [tuple(r) for r in cur.fetchall()]
+    m['pending'] += got
+    if got or any(x['open'] for x in members if x is not m):
+        return len(got)
+    # no other member holds a partition: no record may be left to read
+    taken = set(delivered) | set(m['pending'])
+    first_open = {}
+    for p in producers:
+        for part, seq in p['pending']:
+            first_open[part] = min(first_open.get(part, seq), seq)
+    ready = sorted(r for r in committed_records
+                   if r not in taken and r[1] < first_open.get(r[0], 1 << 62))
+    if ready:
+        errors.append('consume returned nothing with %d records to read, e.g. %s'
+                      % (len(ready), ready[:3]))
+    return 0
+
+
+def end_member(m, commit):
+    m['c'].cursor().execute("COMMIT" if commit else "ROLLBACK")
+    if commit:
+        delivered.extend(m['pending'])
+    m['pending'] = []
+    m['open'] = False
+
+
+for step in range(steps):
+    r = rnd.random()
+    if r < 0.35:
+        p = rnd.choice(producers)
+        if p['open'] and rnd.random() < 0.5:
+            end_producer(p, rnd.random() < 0.75)
+        else:
+            produce(p)
+    elif r < 0.9:
+        m = rnd.choice(members)
+        if m['open'] and rnd.random() < 0.5:
+            end_member(m, rnd.random() < 0.8)
+        else:
+            consume(m)
+    elif not any(x['open'] for x in producers + members):
+        # these wait for open transactions on the topic: only when none is
+        if rnd.random() < 0.1 and npart < 6:
+            npart += 1
+            admin.execute("SELECT topics.alter_topic(%s, partitions => %s)", (topic, npart))
+        elif rnd.random() < 0.3:
+            admin.execute("VACUUM FULL " + topic)
+        else:
+            admin.execute("VACUUM " + topic)
+
+for p in producers:
+    if p['open']:
+        end_producer(p, rnd.random() < 0.75)
+for m in members:
+    if m['open']:
+        end_member(m, True)
+# drain the group with one member, a transaction a call
+for _ in range(100000):
+    n = consume(members[0])
+    end_member(members[0], True)
+    if n == 0:
+        break
+
+seen = set()
+last = {}
+for rec in delivered:
+    if rec in seen:
+        errors.append('delivered twice: %s' % (rec,))
+    if rec in aborted_records:
+        errors.append('aborted record delivered: %s' % (rec,))
+    if rec[0] in last and rec[1] <= last[rec[0]]:
+        errors.append('partition %d: seq %d delivered after %d' % (rec[0], rec[1], last[rec[0]]))
+    seen.add(rec)
+    last[rec[0]] = rec[1]
+missing = sorted(committed_records - seen)
+if missing:
+    errors.append('%d committed records never delivered, e.g. %s' % (len(missing), missing[:5]))
+admin.execute("SELECT partition, committed_seq, next_seq FROM topics.consumer_lag "
+              "WHERE group_id = %s AND topic = %s::regclass ORDER BY partition", (group, topic))
+lag = admin.fetchall()
+for part, pos, next_seq in lag:
+    if pos != next_seq:
+        errors.append('partition %d: the drained group is at %d, the next seq is %d'
+                      % (part, pos, next_seq))
+print('seed %d: %d steps, %d partitions, %d records committed, %d aborted, %d delivered'
+      % (seed, steps, npart, len(committed_records), len(aborted_records), len(delivered)))
+for e in errors[:20]:
+    print('error: ' + e)
+sys.exit(1 if errors else 0)
