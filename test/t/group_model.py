@@ -1,14 +1,22 @@
 #!/usr/bin/python3
-"""A model check of consumer groups: producers and group members interleaved
-at random (from a seed, so a failure replays), one step at a time.
+"""A model check of consumer groups and readers: producers, group members and
+readers interleaved at random (from a seed, so a failure replays), one
+step at a time.
 
 usage: group_model.py HOST PORT DBNAME SEED STEPS
 
-Three producers produce batches (to a chosen partition or by key) in
-transactions left open across steps, then commit or roll back; three
+Three producers produce batches (produce_batch or INSERT, to a chosen
+partition or by key) in transactions left open across steps, then commit
+or roll back; a fetch reader and a shard-iterator reader follow each
+partition (fetch from the seq after the last one returned, get_records
+with the next iterator), outside transactions; three
 members of one group consume in transactions left open across steps, then
 commit (the records count as delivered) or roll back (they come again).
 When nothing is open: VACUUM, VACUUM FULL, or one partition more.  Checks:
+ - readers: only committed records, each once, from where they asked; a
+   read that returns nothing leaves no committed record to read (one with
+   no open producer's record before it in its partition), and at the end
+   each reader has had every committed record;
  - liveness: when a member's consume returns nothing while no other member
    holds a partition, no committed record is left that it could read (one
    not delivered with no open producer's record before it in its partition);
@@ -42,6 +50,7 @@ group = 'model_group'
 admin.execute("SELECT topics.create_topic(%s, %s)", (topic, npart))
 producers = [dict(c=conn(), open=False, pending=[]) for _ in range(3)]
 members = [dict(c=conn(), open=False, pending=[]) for _ in range(3)]
+readers = [dict(c=conn(), kind=kind, pos={}, it={}, seen=set()) for kind in ('fetch', 'get_records')]
 committed_records = set()
 aborted_records = set()
 delivered = []                  # (partition, seq), in the order committed
@@ -62,8 +71,13 @@ def produce(p):
     for _ in range(n):
         serial += 1
         values.append(psycopg2.Binary(('v%d' % serial).encode()))
-    cur.execute("SELECT partition, seq FROM topics.produce_batch(%s, %s, %s::bytea[], NULL, %s)",
-                (topic, keys, values, part))
+    if rnd.random() < 0.7:
+        cur.execute("SELECT partition, seq FROM topics.produce_batch(%s, %s, %s::bytea[], NULL, %s)",
+                    (topic, keys, values, part))
+    else:
+        cur.execute("INSERT INTO " + topic + " (key, value, partition) "
+                    "SELECT unnest(%s::text[]), unnest(%s::bytea[]), %s RETURNING partition, seq",
+                    (keys, values, part))
     p['pending'] += [tuple(r) for r in cur.fetchall()]
 
 
@@ -87,16 +101,61 @@ def consume(m):
         return len(got)
     # no other member holds a partition: no record may be left to read
     taken = set(delivered) | set(m['pending'])
-    first_open = {}
-    for p in producers:
-        for part, seq in p['pending']:
-            first_open[part] = min(first_open.get(part, seq), seq)
+    first_open = first_open_seqs()
     ready = sorted(r for r in committed_records
                    if r not in taken and r[1] < first_open.get(r[0], 1 << 62))
     if ready:
         errors.append('consume returned nothing with %d records to read, e.g. %s'
                       % (len(ready), ready[:3]))
     return 0
+
+
+def first_open_seqs():
+    """per partition, the lowest seq an open producer transaction holds"""
+    first = {}
+    for p in producers:
+        for part, seq in p['pending']:
+            first[part] = min(first.get(part, seq), seq)
+    return first
+
+
+def read(reader, part):
+    """one fetch or get_records call of a reader; returns how many came"""
+    cur = reader['c'].cursor()
+    start = reader['pos'].get(part, 0)
+    if reader['kind'] == 'fetch':
+        cur.execute("SELECT seq FROM topics.fetch(%s, %s, %s, %s)",
+                    (topic, part, start, rnd.randint(1, 40)))
+        seqs = [r[0] for r in cur.fetchall()]
+        if seqs:
+            reader['pos'][part] = seqs[-1] + 1
+    else:
+        it = reader['it'].get(part)
+        if it is None:
+            cur.execute("SELECT topics.get_shard_iterator(%s, %s, 'TRIM_HORIZON')", (topic, part))
+            it = cur.fetchone()[0]
+        cur.execute("SELECT ARRAY(SELECT (r).seq FROM unnest(records) r), next_shard_iterator "
+                    "FROM topics.get_records(%s, %s)", (it, rnd.randint(1, 40)))
+        seqs, reader['it'][part] = cur.fetchone()
+        if seqs:
+            reader['pos'][part] = seqs[-1] + 1
+    for seq in seqs:
+        rec = (part, seq)
+        if rec not in committed_records:
+            errors.append('%s returned %s, which is not committed' % (reader['kind'], rec))
+        if rec in reader['seen']:
+            errors.append('%s returned %s twice' % (reader['kind'], rec))
+        if seq < start:
+            errors.append('%s from %d returned seq %d' % (reader['kind'], start, seq))
+        reader['seen'].add(rec)
+    if not seqs:
+        limit = first_open_seqs().get(part, 1 << 62)
+        ready = sorted(r for r in committed_records
+                       if r[0] == part and r[1] >= start and r[1] < limit)
+        if ready:
+            errors.append('%s returned nothing with %d records to read, e.g. %s'
+                          % (reader['kind'], len(ready), ready[:3]))
+    return len(seqs)
 
 
 def end_member(m, commit):
@@ -115,6 +174,8 @@ for step in range(steps):
             end_producer(p, rnd.random() < 0.75)
         else:
             produce(p)
+    elif r < 0.45:
+        read(rnd.choice(readers), rnd.randrange(npart))
     elif r < 0.9:
         m = rnd.choice(members)
         if m['open'] and rnd.random() < 0.5:
@@ -143,6 +204,15 @@ for _ in range(100000):
     end_member(members[0], True)
     if n == 0:
         break
+
+for reader in readers:
+    for part in range(npart):
+        while read(reader, part) > 0:
+            pass
+    missing = sorted(committed_records - reader['seen'])
+    if missing:
+        errors.append('%s never returned %d committed records, e.g. %s'
+                      % (reader['kind'], len(missing), missing[:5]))
 
 seen = set()
 last = {}
