@@ -160,4 +160,12 @@ SELECT partition, seq FROM topics.committed('cg_ab_g', 'cg_ab') ORDER BY partiti
 SELECT topics.commit('cg_ab_g', 'cg_ab', 0, 6);
 SELECT count(*) FROM topics._consume_partition('cg_ab_g', 'cg_ab', 0, 8, 10);
 SELECT partition, seq FROM topics.committed('cg_ab_g', 'cg_ab') ORDER BY partition;
+-- a position below the log start of a partition with nothing left (TRUNCATE
+-- here, retention alike) moves to the log start, and the lag goes
+SELECT topics.commit('cg_ab_g', 'cg_ab', 1, 0);
+TRUNCATE cg_ab;
+SELECT partition, committed_seq, next_seq, lag FROM topics.consumer_lag
+WHERE group_id = 'cg_ab_g' ORDER BY partition;
+SELECT count(*) FROM topics.consume('cg_ab_g', 'cg_ab', 10);
+SELECT partition, seq FROM topics.committed('cg_ab_g', 'cg_ab') ORDER BY partition;
 SELECT topics.drop_topic('cg_ab');

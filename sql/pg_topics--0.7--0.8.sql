@@ -13,8 +13,10 @@
 --    (a long batch, a prepared transaction): the group stopped until that
 --    transaction ended.
 -- Since 0.8 _consume_partition (C) moves the position past aborted records
--- it reads over, and consume tries the partitions in order of lag, taking
--- the next one when a partition hands out nothing.  The partitions it tried
+-- it reads over and up to the log start (so a partition that retention or
+-- TRUNCATE emptied below the position no longer shows a lag to consume),
+-- and consume tries the partitions in order of lag, taking the next one
+-- when a partition hands out nothing.  The partitions it tried
 -- stay locked by the caller until its transaction ends, as the partition it
 -- reads from does (other members skip them, and they have nothing to read).
 CREATE OR REPLACE FUNCTION topics.consume(group_id text, topic regclass, max_records integer DEFAULT 1000,
@@ -28,7 +30,6 @@ DECLARE
     gen bigint;
     part integer;
     pos bigint;
-    log_start bigint;
     deadline timestamptz;
     tried integer[];
 BEGIN
@@ -86,7 +87,7 @@ BEGIN
             -- the partition with the most records waiting that no other
             -- member of the group holds and this call has not tried; the
             -- row lock lasts until our transaction ends
-            SELECT o.partition, o.seq, b.log_start_seq INTO part, pos, log_start
+            SELECT o.partition, o.seq INTO part, pos
             FROM topics.committed_offsets o
             JOIN topics.partition_bounds(consume.topic) b ON b.partition = o.partition
             WHERE o.group_id = consume.group_id AND o.topic = consume.topic
@@ -97,15 +98,12 @@ BEGIN
             LIMIT 1;
             EXIT WHEN NOT FOUND;
 
-            IF pos < log_start THEN
-                pos := log_start;       -- records before the log start are gone
-            END IF;
             -- the records, and the group's offset moved past the last one
-            -- (a start that retention removed meanwhile goes on at the log
-            -- start, as a Kafka consumer resets on OffsetOutOfRange); when
-            -- the partition has none to read yet (a transaction still
-            -- open), or only aborted ones, which the offset moves past, the
-            -- next partition
+            -- (a position that retention removed goes on at the log start,
+            -- as a Kafka consumer resets on OffsetOutOfRange); when the
+            -- partition has none to read yet (a transaction still open), or
+            -- only aborted ones or none after the log start, which the
+            -- offset moves past, the next partition
             RETURN QUERY SELECT * FROM topics._consume_partition(consume.group_id, consume.topic,
                                                                  part, pos, consume.max_records);
             IF FOUND THEN

@@ -88,10 +88,10 @@ move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
  * start if retention removed from_seq), in seq order and stopping before
  * the first record of a transaction still in progress, as fetch() reads.
  * The group's committed offset of the partition moves to where the read
- * stopped: the seq after the last record returned, or past the aborted
- * records (and seqs never used) the read stepped over when it returned
- * none, as a Kafka read_committed consumer's position moves past aborted
- * batches.  Before 0.8 it moved only when a record came back, so a
+ * stopped: the seq after the last record returned, or, when it returned
+ * none, past the aborted records (and seqs never used) it stepped over and
+ * at least to the log start, as a Kafka read_committed consumer's position
+ * moves past aborted batches and resets to the log start.  Before 0.8 it moved only when a record came back, so a
  * partition whose records after the position were all aborted kept its
  * lag for good, and consume(), which took the partition with the largest
  * lag, returned nothing from it on every call while the group's other
@@ -109,6 +109,7 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	int64		from_seq;
 	int64		position;
 	Relation	rel;
+	TopicPartitionState state;
 	TopicCollectState cs;
 
 	topic_require_arg(fcinfo, 0, "group_id");
@@ -131,8 +132,16 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	cs.tupstore = rsinfo->setResult;
 	cs.tupdesc = rsinfo->setDesc;
-	position = topic_read_partition(rel, partition, from_seq, -1, GetActiveSnapshot(),
-									TOPIC_READ_STABLE, true, topic_collect_record, &cs);
+	/*
+	 * Start at the log start when retention (or TRUNCATE) removed from_seq:
+	 * the position then moves there even when nothing is left to read, and
+	 * the partition stops looking behind to consume().  The walk follows the
+	 * log start should retention move it again meanwhile.
+	 */
+	topic_get_state(rel, partition, &state);
+	position = topic_read_partition(rel, partition, Max(from_seq, state.log_start_seq), -1,
+									GetActiveSnapshot(), TOPIC_READ_STABLE, true,
+									topic_collect_record, &cs);
 	table_close(rel, NoLock);
 
 	if (cs.count > 0 || position > from_seq)
