@@ -3,7 +3,7 @@
 readers interleaved at random (from a seed, so a failure replays), one
 step at a time.
 
-usage: group_model.py HOST PORT DBNAME SEED STEPS
+usage: group_model.py HOST PORT DBNAME SEED STEPS [retention]
 
 Three producers produce batches (produce_batch or INSERT, to a chosen
 partition or by key) in transactions left open across steps, then commit
@@ -23,6 +23,12 @@ When nothing is open: VACUUM, VACUUM FULL, or one partition more.  Checks:
  - at the end, after draining the group: every committed record delivered
    exactly once by committed consumes, in seq order per partition, and no
    aborted record delivered.
+With "retention", retention also runs between steps (a few pages kept per
+partition, removed even while transactions are open): then a committed
+record may go undelivered only if it is below its partition's final log
+start, and readers whose position retention removed go on at the log
+start (fetch gets the out-of-range error and reads from the log start, as
+a Kafka client resets; get_records goes on by itself).
 Prints a summary line and one line per error; exits 1 on any error.  A
 statement that blocks fails after statement_timeout: nothing here may wait.
 """
@@ -30,9 +36,11 @@ import random
 import sys
 
 import psycopg2
+import psycopg2.errors
 
 host, port, dbname, seed, steps = sys.argv[1:6]
 seed, steps = int(seed), int(steps)
+retention = sys.argv[6:7] == ['retention']
 rnd = random.Random(seed)
 
 
@@ -45,12 +53,12 @@ def conn():
 
 admin = conn().cursor()
 npart = rnd.randint(1, 4)
-topic = 'model_%d' % seed
+topic = 'model_%s%d' % ('retention_' if retention else '', seed)
 group = 'model_group'
 admin.execute("SELECT topics.create_topic(%s, %s)", (topic, npart))
 producers = [dict(c=conn(), open=False, pending=[]) for _ in range(3)]
 members = [dict(c=conn(), open=False, pending=[]) for _ in range(3)]
-readers = [dict(c=conn(), kind=kind, pos={}, it={}, seen=set()) for kind in ('fetch', 'get_records')]
+readers = [dict(c=conn(), kind=kind, pos={}, it={}, seen=set(), last={}) for kind in ('fetch', 'get_records')]
 committed_records = set()
 aborted_records = set()
 delivered = []                  # (partition, seq), in the order committed
@@ -102,8 +110,10 @@ def consume(m):
     # no other member holds a partition: no record may be left to read
     taken = set(delivered) | set(m['pending'])
     first_open = first_open_seqs()
+    starts = {part: log_start(part) for part in range(npart)} if retention else {}
     ready = sorted(r for r in committed_records
-                   if r not in taken and r[1] < first_open.get(r[0], 1 << 62))
+                   if r not in taken and r[1] < first_open.get(r[0], 1 << 62)
+                   and r[1] >= starts.get(r[0], 0))
     if ready:
         errors.append('consume returned nothing with %d records to read, e.g. %s'
                       % (len(ready), ready[:3]))
@@ -119,13 +129,29 @@ def first_open_seqs():
     return first
 
 
+def log_start(part):
+    admin.execute("SELECT log_start_seq FROM topics.partition_bounds(%s) WHERE partition = %s",
+                  (topic, part))
+    return admin.fetchone()[0]
+
+
 def read(reader, part):
     """one fetch or get_records call of a reader; returns how many came"""
     cur = reader['c'].cursor()
     start = reader['pos'].get(part, 0)
     if reader['kind'] == 'fetch':
-        cur.execute("SELECT seq FROM topics.fetch(%s, %s, %s, %s)",
-                    (topic, part, start, rnd.randint(1, 40)))
+        try:
+            cur.execute("SELECT seq FROM topics.fetch(%s, %s, %s, %s)",
+                        (topic, part, start, rnd.randint(1, 40)))
+        except psycopg2.errors.InvalidParameterValue as e:
+            if not retention or 'out of range' not in str(e):
+                raise
+            # retention removed the position: go on at the log start
+            cur.execute("SELECT log_start_seq FROM topics.partition_bounds(%s) "
+                        "WHERE partition = %s", (topic, part))
+            start = reader['pos'][part] = cur.fetchone()[0]
+            cur.execute("SELECT seq FROM topics.fetch(%s, %s, %s, %s)",
+                        (topic, part, start, rnd.randint(1, 40)))
         seqs = [r[0] for r in cur.fetchall()]
         if seqs:
             reader['pos'][part] = seqs[-1] + 1
@@ -147,11 +173,15 @@ def read(reader, part):
             errors.append('%s returned %s twice' % (reader['kind'], rec))
         if seq < start:
             errors.append('%s from %d returned seq %d' % (reader['kind'], start, seq))
+        if retention and seq <= reader['last'].get(part, -1):
+            errors.append('%s returned seq %d after %d' % (reader['kind'], seq, reader['last'][part]))
+        reader['last'][part] = seq
         reader['seen'].add(rec)
     if not seqs:
         limit = first_open_seqs().get(part, 1 << 62)
+        low = max(start, log_start(part)) if retention else start
         ready = sorted(r for r in committed_records
-                       if r[0] == part and r[1] >= start and r[1] < limit)
+                       if r[0] == part and r[1] >= low and r[1] < limit)
         if ready:
             errors.append('%s returned nothing with %d records to read, e.g. %s'
                           % (reader['kind'], len(ready), ready[:3]))
@@ -176,12 +206,16 @@ for step in range(steps):
             produce(p)
     elif r < 0.45:
         read(rnd.choice(readers), rnd.randrange(npart))
-    elif r < 0.9:
+    elif r < (0.55 if retention else 0.9):
         m = rnd.choice(members)
         if m['open'] and rnd.random() < 0.5:
             end_member(m, rnd.random() < 0.8)
         else:
             consume(m)
+    elif retention and r < 0.9:
+        # keep about one page a partition
+        admin.execute("SELECT count(*) FROM topics._apply_retention(%s, NULL, %s)",
+                      (topic, 8192))
     elif not any(x['open'] for x in producers + members):
         # these wait for open transactions on the topic: only when none is
         if rnd.random() < 0.1 and npart < 6:
@@ -209,7 +243,8 @@ for reader in readers:
     for part in range(npart):
         while read(reader, part) > 0:
             pass
-    missing = sorted(committed_records - reader['seen'])
+    missing = sorted(r for r in committed_records - reader['seen']
+                     if not retention or r[1] >= log_start(r[0]))
     if missing:
         errors.append('%s never returned %d committed records, e.g. %s'
                       % (reader['kind'], len(missing), missing[:5]))
@@ -225,7 +260,8 @@ for rec in delivered:
         errors.append('partition %d: seq %d delivered after %d' % (rec[0], rec[1], last[rec[0]]))
     seen.add(rec)
     last[rec[0]] = rec[1]
-missing = sorted(committed_records - seen)
+missing = sorted(r for r in committed_records - seen
+                 if not retention or r[1] >= log_start(r[0]))
 if missing:
     errors.append('%d committed records never delivered, e.g. %s' % (len(missing), missing[:5]))
 admin.execute("SELECT partition, committed_seq, next_seq FROM topics.consumer_lag "
@@ -235,8 +271,9 @@ for part, pos, next_seq in lag:
     if pos != next_seq:
         errors.append('partition %d: the drained group is at %d, the next seq is %d'
                       % (part, pos, next_seq))
-print('seed %d: %d steps, %d partitions, %d records committed, %d aborted, %d delivered'
-      % (seed, steps, npart, len(committed_records), len(aborted_records), len(delivered)))
+print('seed %d: %d steps%s, %d partitions, %d records committed, %d aborted, %d delivered'
+      % (seed, steps, ', retention' if retention else '', npart, len(committed_records),
+         len(aborted_records), len(delivered)))
 for e in errors[:20]:
     print('error: ' + e)
 sys.exit(1 if errors else 0)
