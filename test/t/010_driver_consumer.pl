@@ -14,11 +14,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use TopicsNode;
 
-my $python = '/usr/bin/python3';
-if (system($python, '-c', 'import psycopg2') != 0)
-{
-	plan skip_all => 'python3-psycopg2 is not installed (scripts/test installs it)';
-}
+my $python = python_driver();
 
 my $node = topics_node('driver');
 $node->start;

@@ -8,9 +8,10 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use IPC::Run qw(start);
+use Test::More;
 use Exporter 'import';
 
-our @EXPORT = qw(topics_node pgbench_load);
+our @EXPORT = qw(topics_node pgbench_load python_driver);
 
 # topics_node(NAME, init => {init options}, conf => [extra lines])
 # returns the initialized node, not started.
@@ -39,6 +40,16 @@ sub pgbench_load
 			'-f', $script, '-h', $node->host, '-p', $node->port, 'postgres'
 		],
 		'>', \$out, '2>', \$err);
+}
+
+# python_driver(): the Python that runs the driver tests' scripts
+# (test/t/*.py, psycopg2); skips the whole test when psycopg2 is missing.
+sub python_driver
+{
+	my $python = '/usr/bin/python3';
+	plan skip_all => 'python3-psycopg2 is not installed (scripts/test installs it)'
+	  if system($python, '-c', 'import psycopg2') != 0;
+	return $python;
 }
 
 1;
