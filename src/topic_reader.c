@@ -37,6 +37,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "storage/bufmgr.h"
+#include "storage/predicate.h"
 
 /* On a standby, the buffer pages are copied into (see the head of file). */
 static void
@@ -74,6 +75,8 @@ topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq
 	r->blkno = InvalidBlockNumber;
 	r->backward = false;
 	reader_prepare_copy(r);
+	/* a serializable reader reads the topic: see topic_visibility.c */
+	PredicateLockRelation(rel, snapshot);
 
 	/*
 	 * A transaction still in progress appended before from_seq: nothing from
@@ -245,6 +248,7 @@ topic_reader_begin_backward(TopicReader *r, Relation rel, int32 partition,
 	r->expect = to_seq;			/* the highest seq not walked yet */
 	r->buf = InvalidBuffer;
 	r->status_cache.valid = false;
+	PredicateLockRelation(rel, snapshot);
 }
 
 /* Backward: pin the page holding r->expect and collect its records. */

@@ -33,6 +33,7 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "storage/predicate.h"
 #include "storage/smgr.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -1023,6 +1024,8 @@ topic_append(Relation rel, TopicNewRecord *recs, int nrecs, CommandId cid)
 	int			p;
 
 	topic_wait_note_produce(rel);
+	/* serializable readers of the topic hold predicate locks on all of it */
+	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	if (nrecs == 1)
 	{
 		TopicNewRecord *one = &recs[0];

@@ -41,6 +41,7 @@
 #include "access/multixact.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/predicate.h"
 #include "storage/smgr.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -360,6 +361,9 @@ topicam_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
 	/* pg_stat_*_tables.seq_scan, as heap counts it: at the start and rescans */
 	if (flags & SO_TYPE_SEQSCAN)
 		pgstat_count_heap_scan(rel);
+	/* a serializable scan reads the whole topic (see topic_visibility.c) */
+	if (flags & (SO_TYPE_SEQSCAN | SO_TYPE_SAMPLESCAN | SO_TYPE_TIDSCAN | SO_TYPE_TIDRANGESCAN))
+		PredicateLockRelation(rel, snapshot);
 	return (TableScanDesc) scan;
 }
 
@@ -675,6 +679,8 @@ static bool
 topicam_fetch_row_version(Relation rel, ItemPointer tid, Snapshot snapshot,
 						  TupleTableSlot *slot)
 {
+	/* heap locks the one tuple; a lock on the topic is coarser, as safe */
+	PredicateLockRelation(rel, snapshot);
 	return topicam_fetch_tid(rel, tid, snapshot, slot);
 }
 

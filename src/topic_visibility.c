@@ -19,6 +19,15 @@
  * for good, after which xmin is never consulted: that is what lets
  * relfrozenxid advance.
  *
+ * Serializable transactions: a record an MVCC snapshot does not see because
+ * its transaction ran concurrently is a read of that transaction's write,
+ * which SSI must know of (the rw-conflict out, as heap reports from its
+ * visibility checks); without it a reader whose snapshot was taken after a
+ * producer appended, but before it committed, would escape the
+ * serialization check.  Readers also take a predicate lock on the whole
+ * topic when they start (topic_reader_begin, the sequential scan) and
+ * appends check it (topic_append), so the conflict is seen in both orders.
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_topics.h"
@@ -27,6 +36,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "storage/bufmgr.h"
+#include "storage/predicate.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
@@ -62,6 +72,18 @@ finished_status(Buffer buf, char *item, TransactionId xmin)
 }
 
 /*
+ * A record that "snapshot" does not see because xmin ran concurrently: tell
+ * SSI (a no-op unless the reader is serializable).
+ */
+static TopicRecordStatus
+concurrent_write(Relation rel, TransactionId xmin, Snapshot snapshot)
+{
+	if (rel != NULL)
+		CheckForSerializableConflictOut(rel, xmin, snapshot);
+	return TREC_IN_PROGRESS;
+}
+
+/*
  * Status of the record at "item" for "snapshot".  buf is the record's buffer
  * (share-locked, for hints) or InvalidBuffer.
  */
@@ -85,7 +107,7 @@ topic_record_status(Relation rel, Buffer buf, char *item, Snapshot snapshot)
 	{
 		if (snapshot->snapshot_type == SNAPSHOT_MVCC &&
 			XidInMVCCSnapshot(xmin, snapshot))
-			return TREC_IN_PROGRESS;
+			return concurrent_write(rel, xmin, snapshot);
 		return TREC_VISIBLE;
 	}
 
@@ -106,12 +128,11 @@ topic_record_status(Relation rel, Buffer buf, char *item, Snapshot snapshot)
 		if (XidInMVCCSnapshot(xmin, snapshot))
 		{
 			/* running when the snapshot was taken */
-			if (flags & TREC_XMIN_COMMITTED)
-				return TREC_IN_PROGRESS;
 			if (TransactionIdIsInProgress(xmin))
-				return TREC_IN_PROGRESS;
+				return concurrent_write(rel, xmin, snapshot);
 			if (finished_status(buf, item, xmin) == TREC_VISIBLE)
-				return TREC_IN_PROGRESS;	/* committed after the snapshot */
+				return concurrent_write(rel, xmin, snapshot);	/* committed after
+																 * the snapshot */
 			return TREC_ABORTED;
 		}
 		if (flags & TREC_XMIN_COMMITTED)
