@@ -1,4 +1,4 @@
-/* pg_topics 0.7 -> 0.8: consume goes on to the next partition when the one with the largest lag has nothing to read yet */
+/* pg_topics 0.7 -> 0.8: consume goes on to the next partition when the one with the largest lag has nothing to read yet; auto_offset_reset 'latest' starts at the last stable offset */
 
 \echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.8'" to load this file. \quit
 
@@ -16,9 +16,14 @@
 -- it reads over and up to the log start (so a partition that retention or
 -- TRUNCATE emptied below the position no longer shows a lag to consume),
 -- and consume tries the partitions in order of lag, taking the next one
--- when a partition hands out nothing.  The partitions it tried
--- stay locked by the caller until its transaction ends, as the partition it
--- reads from does (other members skip them, and they have nothing to read).
+-- when a partition hands out nothing.  The partitions it tried stay locked
+-- by the caller until its transaction ends, as the partition it reads from
+-- does (other members skip them, and they have nothing to read).
+--
+-- And a new group with auto_offset_reset 'latest' started at next_seq, so
+-- the records of a transaction running at that moment, which committed
+-- later, were never delivered to it; since 0.8 it starts at the last stable
+-- offset (get_shard_iterator's LATEST likewise, in C).
 CREATE OR REPLACE FUNCTION topics.consume(group_id text, topic regclass, max_records integer DEFAULT 1000,
                                wait interval DEFAULT '0')
 RETURNS SETOF topics.record
@@ -67,14 +72,26 @@ BEGIN
             ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
             SELECT g.auto_offset_reset INTO reset FROM topics.consumer_groups g
             WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
-            INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq)
-            SELECT consume.group_id, consume.topic, b.partition,
-                   CASE WHEN reset = 'latest' THEN b.next_seq ELSE b.log_start_seq END
-            FROM topics.partition_bounds(consume.topic) b
-            WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
-                              WHERE x.group_id = consume.group_id AND x.topic = consume.topic
-                                AND x.partition = b.partition)
-            ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
+            IF reset = 'latest' THEN
+                -- the last stable offset: records of a transaction still
+                -- running come before next_seq and are the group's once it
+                -- commits (Kafka's read_committed "latest" is the LSO)
+                INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq)
+                SELECT consume.group_id, consume.topic, i.partition, i.last_stable_seq
+                FROM topics.partition_info(consume.topic) i
+                WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
+                                  WHERE x.group_id = consume.group_id AND x.topic = consume.topic
+                                    AND x.partition = i.partition)
+                ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
+            ELSE
+                INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq)
+                SELECT consume.group_id, consume.topic, b.partition, b.log_start_seq
+                FROM topics.partition_bounds(consume.topic) b
+                WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
+                                  WHERE x.group_id = consume.group_id AND x.topic = consume.topic
+                                    AND x.partition = b.partition)
+                ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
+            END IF;
         END IF;
     END IF;
 

@@ -590,6 +590,7 @@ extern int32 topic_choose_partition(Relation rel, struct varlena *key);
 extern Relation topic_open(Oid relid, LOCKMODE lockmode, AclMode mode);
 extern Relation topic_open_owned(Oid relid, LOCKMODE lockmode);
 extern void topic_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern int64 topic_partition_last_stable(Relation rel, int32 partition, int64 next);
 
 /* ------------------------------------------------------------------------
  * topic_iterator.c

@@ -654,6 +654,19 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 	return result;
 }
 
+
+/*
+ * The last stable offset of a partition whose next seq is "next" (Kafka's
+ * LSO: where a read_committed reader's "latest" is).  On a standby, where
+ * the walk cannot store its hint, next itself: there the readers' forward
+ * rule alone keeps them from passing a running record.
+ */
+int64
+topic_partition_last_stable(Relation rel, int32 partition, int64 next)
+{
+	return RecoveryInProgress() ? next : partition_last_stable(rel, partition, next);
+}
+
 Datum
 pg_topics_partition_info(PG_FUNCTION_ARGS)
 {
@@ -673,8 +686,7 @@ pg_topics_partition_info(PG_FUNCTION_ARGS)
 		values[0] = Int32GetDatum(p);
 		values[1] = Int64GetDatum(state.log_start_seq);
 		values[2] = Int64GetDatum(next);
-		values[3] = Int64GetDatum(RecoveryInProgress() ? next :
-								  partition_last_stable(rel, p, next));
+		values[3] = Int64GetDatum(topic_partition_last_stable(rel, p, next));
 		values[4] = Int64GetDatum(next - state.log_start_seq);
 		values[5] = Int64GetDatum((int64) state.npages * BLCKSZ);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

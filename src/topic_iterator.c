@@ -397,7 +397,14 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 		if (has_seq || has_at)
 			iterator_arg_error(pg_strcasecmp(type, "LATEST") == 0 ? "LATEST" : "TRIM_HORIZON",
 							   "takes neither seq nor at");
-		start = pg_strcasecmp(type, "LATEST") == 0 ? next : state.log_start_seq;
+		/*
+		 * LATEST is the last stable offset, not next_seq: records of a
+		 * transaction still running come before next_seq, and an iterator
+		 * past them would never return them once it commits (Kafka's
+		 * read_committed "latest" is the LSO too).
+		 */
+		start = pg_strcasecmp(type, "LATEST") == 0 ?
+			topic_partition_last_stable(rel, partition, next) : state.log_start_seq;
 	}
 	else if (pg_strcasecmp(type, "AT_SEQUENCE_NUMBER") == 0 ||
 			 pg_strcasecmp(type, "AFTER_SEQUENCE_NUMBER") == 0)
