@@ -26,6 +26,7 @@
 #include "access/heapam.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
+#include "access/tsmapi.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/index.h"
@@ -429,7 +430,8 @@ topicam_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
  * arrive while the executor works through this page's records.  Measured
  * on a 1M-record topic in shared buffers, alternating in one session: 6-8%
  * off the scan's time; pinning ahead without the prefetches, nothing.
- * Parallel scans do not know their next block, and ANALYZE reads its own.
+ * Parallel scans do not know their next block, ANALYZE and TABLESAMPLE
+ * pick their own.
  */
 static void
 topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
@@ -480,7 +482,8 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
 	scan->cpage = scan->copy ? (Page) scan->copy : page;
 	LockBuffer(scan->cbuf, BUFFER_LOCK_UNLOCK);
 
-	if (scan->base.rs_parallel == NULL && blkno + 1 < scan->nblocks)
+	if (scan->base.rs_parallel == NULL && blkno + 1 < scan->nblocks &&
+		!(scan->base.rs_flags & SO_TYPE_SAMPLESCAN))
 	{
 		scan->nbuf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno + 1, RBM_NORMAL,
 										scan->strategy);
@@ -1082,23 +1085,87 @@ topicam_estimate_rel_size(Relation rel, int32 *attr_widths,
 }
 
 /* ------------------------------------------------------------------------
- * TABLESAMPLE and bitmap scans
+ * TABLESAMPLE
+ *
+ * The sampling method picks blocks (or they are read in order) and line
+ * pointers on each; a picked record is returned when the scan's snapshot
+ * sees it.  The topic's other pages (metapage, state, directory, free
+ * pages) have no line pointers to pick.  The page is loaded as a
+ * sequential scan loads it, so vis[] holds its visible offsets in order.
+ * Through 13decad TABLESAMPLE failed with feature_not_supported.
  * ------------------------------------------------------------------------
  */
 
 static bool
-topicam_scan_sample_next_block(TableScanDesc scan, SampleScanState *scanstate)
+topicam_scan_sample_next_block(TableScanDesc sscan, SampleScanState *scanstate)
 {
-	topic_unsupported(scan->rs_rd, "TABLESAMPLE");
-	return false;
+	TopicScanDesc scan = (TopicScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+	BlockNumber blkno;
+
+	if (!scan->started)
+	{
+		scan->started = true;
+		scan->nblocks = RelationGetNumberOfBlocks(sscan->rs_rd);
+		scan->next_block = 0;
+		if ((sscan->rs_flags & SO_ALLOW_STRAT) && scan->strategy == NULL &&
+			scan->nblocks > (BlockNumber) (NBuffers / 4))
+			scan->strategy = GetAccessStrategy(BAS_BULKREAD);
+	}
+	if (scan->nblocks == 0)
+		return false;
+	if (tsm->NextSampleBlock)
+		blkno = tsm->NextSampleBlock(scanstate, scan->nblocks);
+	else if (scan->next_block < scan->nblocks)
+		blkno = scan->next_block++;
+	else
+		blkno = InvalidBlockNumber;
+	if (!BlockNumberIsValid(blkno))
+	{
+		topicam_scan_release_page(scan);
+		return false;
+	}
+	topicam_scan_load_page(scan, blkno);
+	return true;
+}
+
+static int
+offset_cmp(const void *a, const void *b)
+{
+	return (int) *(const OffsetNumber *) a - (int) *(const OffsetNumber *) b;
 }
 
 static bool
-topicam_scan_sample_next_tuple(TableScanDesc scan, SampleScanState *scanstate,
+topicam_scan_sample_next_tuple(TableScanDesc sscan, SampleScanState *scanstate,
 							   TupleTableSlot *slot)
 {
-	topic_unsupported(scan->rs_rd, "TABLESAMPLE");
-	return false;
+	TopicScanDesc scan = (TopicScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+	Page		page = scan->cpage;
+	OffsetNumber maxoff = topic_page_is_data(page) ? PageGetMaxOffsetNumber(page) : 0;
+
+	for (;;)
+	{
+		OffsetNumber off;
+
+		CHECK_FOR_INTERRUPTS();
+		off = tsm->NextSampleTuple(scanstate, scan->cblock, maxoff);
+		if (!OffsetNumberIsValid(off))
+		{
+			ExecClearTuple(slot);
+			return false;
+		}
+		if (bsearch(&off, scan->vis, scan->nvis, sizeof(OffsetNumber), offset_cmp) == NULL)
+			continue;			/* not a record the snapshot sees */
+		if (slot->tts_ops == &TTSOpsTopic)
+			topic_slot_set_record(slot, page, off);
+		else
+			topic_store_record_lazy(slot, page, off);
+		slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
+		ItemPointerSet(&slot->tts_tid, scan->cblock, off);
+		pgstat_count_heap_getnext(sscan->rs_rd);
+		return true;
+	}
 }
 
 /* ------------------------------------------------------------------------
