@@ -430,11 +430,11 @@ topicam_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
  * arrive while the executor works through this page's records.  Measured
  * on a 1M-record topic in shared buffers, alternating in one session: 6-8%
  * off the scan's time; pinning ahead without the prefetches, nothing.
- * Parallel scans do not know their next block, ANALYZE and TABLESAMPLE
- * pick their own.
+ * Parallel scans do not know their next block; ANALYZE and TABLESAMPLE
+ * pick their own, and a backward scan goes the other way ("ahead" false).
  */
 static void
-topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
+topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno, bool ahead)
 {
 	Relation	rel = scan->base.rs_rd;
 	Page		page;
@@ -482,8 +482,7 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
 	scan->cpage = scan->copy ? (Page) scan->copy : page;
 	LockBuffer(scan->cbuf, BUFFER_LOCK_UNLOCK);
 
-	if (scan->base.rs_parallel == NULL && blkno + 1 < scan->nblocks &&
-		!(scan->base.rs_flags & SO_TYPE_SAMPLESCAN))
+	if (ahead && scan->base.rs_parallel == NULL && blkno + 1 < scan->nblocks)
 	{
 		scan->nbuf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno + 1, RBM_NORMAL,
 										scan->strategy);
@@ -534,18 +533,77 @@ topicam_scan_next_block(TopicScanDesc scan)
 	return scan->next_block++;
 }
 
+/* Return the record at vis[idx] of the current page in the slot. */
+static inline bool
+topicam_scan_return(TopicScanDesc scan, int idx, TupleTableSlot *slot)
+{
+	Page		page = scan->cpage;
+	OffsetNumber off = scan->vis[idx];
+
+	if (likely(slot->tts_ops == &TTSOpsTopic))
+		topic_slot_set_record(slot, page, off);
+	else
+		topic_store_record_lazy(slot, page, off);
+	slot->tts_tableOid = RelationGetRelid(scan->base.rs_rd);
+	ItemPointerSet(&slot->tts_tid, scan->cblock, off);
+	pgstat_count_heap_getnext(scan->base.rs_rd);
+	return true;
+}
+
+/*
+ * A step backward, for SCROLL cursors (PostgreSQL assumes every sequential
+ * scan can go back and adds no Material node for them).  The record last
+ * returned, in either direction, is vis[ivis - 1] of the current page; a
+ * step back returns the one before it, from earlier blocks when the page
+ * has none.  As with heap, a scan that ran off either end starts again:
+ * forward at the first block, backward at the last.  Through fdf6965
+ * backward scans failed with feature_not_supported.
+ */
+static bool
+topicam_scan_getprevslot(TopicScanDesc scan, TupleTableSlot *slot)
+{
+	BlockNumber blkno;
+
+	Assert(scan->base.rs_parallel == NULL);
+	if (scan->started && scan->ivis >= 2)
+	{
+		scan->ivis--;
+		return topicam_scan_return(scan, scan->ivis - 1, slot);
+	}
+	if (!scan->started)
+	{
+		scan->started = true;
+		scan->nblocks = RelationGetNumberOfBlocks(scan->base.rs_rd);
+		blkno = scan->nblocks;
+	}
+	else
+		blkno = scan->cblock;
+	while (blkno > 0)
+	{
+		blkno--;
+		topicam_scan_load_page(scan, blkno, false);
+		scan->next_block = blkno + 1;	/* where going forward again goes on */
+		if (scan->nvis > 0)
+		{
+			scan->ivis = scan->nvis;
+			return topicam_scan_return(scan, scan->ivis - 1, slot);
+		}
+	}
+	topicam_scan_release_page(scan);
+	topicam_scan_release_ahead(scan);
+	scan->started = false;
+	ExecClearTuple(slot);
+	return false;
+}
+
 static bool
 topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 						 TupleTableSlot *slot)
 {
 	TopicScanDesc scan = (TopicScanDesc) sscan;
 
-	if (ScanDirectionIsBackward(direction))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("backward scans are not supported on topic \"%s\"",
-						RelationGetRelationName(sscan->rs_rd)),
-				 errhint("Declare the cursor without SCROLL, or read the records in seq order with topics.fetch().")));
+	if (unlikely(ScanDirectionIsBackward(direction)))
+		return topicam_scan_getprevslot(scan, slot);
 
 	for (;;)
 	{
@@ -553,31 +611,23 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 
 		if (scan->ivis < scan->nvis)
 		{
-			Page		page = scan->cpage;
-			OffsetNumber off;
-
 			if (scan->ivis + TOPIC_PREFETCH_DISTANCE < scan->nvis)
-				topic_prefetch_record(page, scan->vis[scan->ivis + TOPIC_PREFETCH_DISTANCE]);
-			off = scan->vis[scan->ivis++];
-
-			if (likely(slot->tts_ops == &TTSOpsTopic))
-				topic_slot_set_record(slot, page, off);
-			else
-				topic_store_record_lazy(slot, page, off);
-			slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
-			ItemPointerSet(&slot->tts_tid, scan->cblock, off);
-			pgstat_count_heap_getnext(sscan->rs_rd);
-			return true;
+				topic_prefetch_record(scan->cpage,
+									  scan->vis[scan->ivis + TOPIC_PREFETCH_DISTANCE]);
+			return topicam_scan_return(scan, scan->ivis++, slot);
 		}
 
 		blkno = topicam_scan_next_block(scan);
 		if (!BlockNumberIsValid(blkno))
 		{
 			topicam_scan_release_page(scan);
+			/* a step back from here starts at the last block */
+			if (scan->base.rs_parallel == NULL)
+				scan->started = false;
 			ExecClearTuple(slot);
 			return false;
 		}
-		topicam_scan_load_page(scan, blkno);
+		topicam_scan_load_page(scan, blkno, true);
 	}
 }
 
@@ -1125,7 +1175,7 @@ topicam_scan_sample_next_block(TableScanDesc sscan, SampleScanState *scanstate)
 		topicam_scan_release_page(scan);
 		return false;
 	}
-	topicam_scan_load_page(scan, blkno);
+	topicam_scan_load_page(scan, blkno, false);
 	return true;
 }
 
