@@ -523,10 +523,11 @@ pin_stable_start(Relation rel, int32 partition, bool from_head, BlockNumber *old
  * which the soak made likely once it ran VACUUM FULL, which leaves no hint,
  * so that walks start at the head, where retention works).
  * Once checked, the pin keeps it: retention frees only unpinned pages, and
- * producers reuse only freed ones.  Returned unlocked.
+ * producers reuse only freed ones (not on a standby: see
+ * partition_last_stable).  Returned unlocked, with its first seq.
  */
 static Buffer
-stable_start(Relation rel, int32 partition, BlockNumber *old_hint)
+stable_start(Relation rel, int32 partition, BlockNumber *old_hint, int64 *first_seq)
 {
 	bool		from_head = false;
 
@@ -547,6 +548,7 @@ stable_start(Relation rel, int32 partition, BlockNumber *old_hint)
 			topic_get_state(rel, partition, &st);
 			if (blkno == (used_head ? st.head : st.stable_hint))
 			{
+				*first_seq = TopicPageGetOpaque(BufferGetPage(buf))->first_seq;
 				LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 				return buf;
 			}
@@ -555,6 +557,31 @@ stable_start(Relation rel, int32 partition, BlockNumber *old_hint)
 		CHECK_FOR_INTERRUPTS();
 		from_head = true;
 	}
+}
+
+/*
+ * On a standby, whether the page partition_last_stable has pinned (and now
+ * share-locked) is still the one it came to: replay frees and reuses pages
+ * whatever a standby has pinned, as the primary cannot see those pins.  The
+ * first page must still start at the seq stable_start saw; a later one must
+ * be a data page of the partition holding the seq after the previous page
+ * (or, after a gap of explicit seqs, start past it with nothing removed
+ * there), as for readers (topic_lock_live_page).
+ */
+static bool
+standby_page_live(Relation rel, Page page, int32 partition, int64 expect, bool first)
+{
+	TopicPageOpaque opaque = TopicPageGetOpaque(page);
+	TopicPartitionState state;
+
+	if (!topic_page_is_data_of(page, partition))
+		return false;
+	if (first)
+		return opaque->first_seq == expect;
+	if (opaque->first_seq <= expect)
+		return true;
+	topic_get_state(rel, partition, &state);
+	return state.log_start_seq <= expect;
 }
 
 /*
@@ -569,15 +596,22 @@ stable_start(Relation rel, int32 partition, BlockNumber *old_hint)
  * the hint past a page in the same WAL record that frees it, so no page of
  * the walk can be freed and reused for newer records under it (which would
  * make it skip running transactions and report too high an offset), and
- * the new hint, pinned until it is stored, is never a freed page.
+ * the new hint, pinned until it is stored, is never a freed page.  A
+ * standby's pins do not hold replay back: there each page is checked under
+ * its lock (standby_page_live) and the walk starts again when one was
+ * freed or reused (-1 here; topic_partition_last_stable retries), and the
+ * hint is not stored.
  */
 static int64
 partition_last_stable(Relation rel, int32 partition, int64 next)
 {
 	BlockNumber old_hint;
-	Buffer		buf = stable_start(rel, partition, &old_hint);
+	int64		expect;
+	Buffer		buf = stable_start(rel, partition, &old_hint, &expect);
 	Buffer		hintbuf;
 	bool		advancing = true;
+	bool		standby = RecoveryInProgress();
+	bool		first = true;
 	int64		result = next;
 
 	if (!BufferIsValid(buf))
@@ -598,10 +632,19 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
+		if (standby && !standby_page_live(rel, page, partition, expect, first))
+		{
+			/* replay freed or reused it under our pin: walk again */
+			UnlockReleaseBuffer(buf);
+			ReleaseBuffer(hintbuf);
+			return -1;
+		}
 		if (!topic_page_is_data_of(page, partition))
 			topic_not_data_page(rel, page, BufferGetBlockNumber(buf), partition);
 		opaque = TopicPageGetOpaque(page);
 		maxoff = PageGetMaxOffsetNumber(page);
+		expect = opaque->first_seq + maxoff;
+		first = false;
 		for (off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			ItemId		itemid = PageGetItemId(page, off);
@@ -647,7 +690,8 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 	{
 		BlockNumber hint = BufferGetBlockNumber(hintbuf);
 
-		if (hint != old_hint)
+		/* a standby reads the primary's hint and stores none */
+		if (hint != old_hint && !standby)
 			topic_update_state(rel, partition, set_stable_hint, &hint);
 		ReleaseBuffer(hintbuf);
 	}
@@ -657,14 +701,21 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 
 /*
  * The last stable offset of a partition whose next seq is "next" (Kafka's
- * LSO: where a read_committed reader's "latest" is).  On a standby, where
- * the walk cannot store its hint, next itself: there the readers' forward
- * rule alone keeps them from passing a running record.
+ * LSO: where a read_committed reader's "latest" is).  On a hot standby the
+ * walk asks the standby's view of the primary's running transactions, as
+ * its readers do; through 15c9fc6 it returned next there.
  */
 int64
 topic_partition_last_stable(Relation rel, int32 partition, int64 next)
 {
-	return RecoveryInProgress() ? next : partition_last_stable(rel, partition, next);
+	for (;;)
+	{
+		int64		result = partition_last_stable(rel, partition, next);
+
+		if (result >= 0)
+			return result;
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 Datum

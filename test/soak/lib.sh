@@ -1,4 +1,5 @@
-# Shared by the soak scripts (test/soak/run, test/soak/stress_last_stable),
+# Shared by the soak scripts (test/soak/run, test/soak/stress_last_stable,
+# test/soak/stress_standby_stable),
 # sourced after scripts/lib.sh, with $secs set: a throwaway cluster, clients
 # that run pgbench scripts for $secs in the background, and the verdict.
 
@@ -28,13 +29,25 @@ soak_start() {
 
 psql_() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres "$@"; }
 
+# soak_standby: a hot standby of the cluster, streaming, on port
+# $STANDBY_PORT ($PORT + 1), data in $WORK/standby; stopped with the primary
+soak_standby() {
+	STANDBY_PORT=$((PORT + 1))
+	as_pg "$PG_BIN/pg_basebackup" -h "$WORK" -p "$PORT" -U postgres -D "$WORK/standby" -R
+	echo "port = $STANDBY_PORT" | as_pg tee -a "$WORK/standby/postgresql.conf" >/dev/null
+	start_cluster "$WORK/standby" "$WORK/standby.log"
+	trap 'rc=$?; stop_cluster "$WORK/standby"; stop_cluster "$WORK/data"; if [ $rc -eq 0 ]; then as_root rm -rf "$WORK"; else echo "kept $WORK for inspection" >&2; fi' EXIT
+}
+
 # soak_client NAME PGBENCH_OPTIONS...: run $WORK/NAME.sql in the background
-# for $secs, its output in $WORK/NAME.out
+# for $secs, its output in $WORK/NAME.out; on the standby when
+# SOAK_ON_STANDBY=1
 soak_client() {
-	local name=$1
+	local name=$1 port=$PORT
 	shift
+	[ "${SOAK_ON_STANDBY:-0}" = 1 ] && port=$STANDBY_PORT
 	chmod 644 "$WORK/$name.sql"
-	as_pg "$PG_BIN/pgbench" -n -h "$WORK" -p "$PORT" -U postgres -T "$secs" "$@" \
+	as_pg "$PG_BIN/pgbench" -n -h "$WORK" -p "$port" -U postgres -T "$secs" "$@" \
 		-f "$WORK/$name.sql" "$SOAK_DB" >"$WORK/$name.out" 2>&1 &
 	SOAK_CLIENTS+=("$name")
 	SOAK_PIDS+=($!)

@@ -86,6 +86,34 @@ for my $reader (
 	$s->quit;
 }
 
+# The last stable offset on the standby: a transaction still running on
+# the primary holds it at its first record there too, so partition_info
+# reports it and a LATEST iterator taken on the standby starts there and
+# returns the records once the transaction commits (through 15c9fc6 the
+# standby used next_seq: the iterator started past them and never returned
+# them).  Retention and the walk meet above; here the walk's answer.
+$produce->(10);
+my $p = $primary->background_psql('postgres');
+$p->query_safe('BEGIN');
+my $running = $p->query_safe(
+	q{SELECT seq FROM topics.produce('sr', 'running', 'r', partition => 0)});
+$produce->(5);    # committed after it
+$primary->wait_for_catchup($standby);
+is( $standby->safe_psql('postgres',
+		q{SELECT last_stable_seq || ' ' || next_seq FROM topics.partitions WHERE topic = 'sr'::regclass}),
+	$running . ' ' . ($running + 6),
+	'standby: the last stable offset is the running record, below next_seq');
+my $it = $standby->safe_psql('postgres',
+	q{SELECT topics.get_shard_iterator('sr', 0, 'LATEST')});
+$p->query_safe('COMMIT');
+$p->quit;
+$primary->wait_for_catchup($standby);
+is( $standby->safe_psql('postgres',
+		qq{SELECT string_agg((r).key, ',' ORDER BY (r).seq)
+		   FROM topics.get_records('$it', 100) g, unnest(g.records) r}),
+	'running,k,k,k,k,k',
+	'standby: a LATEST iterator taken meanwhile returns the running record once committed');
+
 $standby->stop;
 $primary->stop;
 done_testing();
