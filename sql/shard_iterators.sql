@@ -114,3 +114,18 @@ SELECT topics.seq_at_time('si', 0, now());
 RESET ROLE;
 DROP ROLE si_nobody;
 DROP TABLE si;
+
+-- like Kinesis, a call returns up to 10 MB of keys, values and headers (the
+-- first record always comes), and the iterator goes on after the last one;
+-- before, large records built an array past PostgreSQL's 1 GB limit and
+-- the call failed every time
+SELECT topics.create_topic('si_big', 1);
+INSERT INTO si_big (key, value)
+SELECT 'k' || g, convert_to(repeat('x', 1000000), 'UTF8') FROM generate_series(1, 11) g;
+SELECT get_shard_iterator AS it FROM topics.get_shard_iterator('si_big', 0, 'TRIM_HORIZON') \gset
+SELECT cardinality(records), (SELECT sum(length((r).value)) FROM unnest(records) r) AS bytes,
+       next_shard_iterator AS it
+FROM topics.get_records(:'it', 100) \gset
+SELECT :cardinality AS records, :bytes AS bytes;
+SELECT cardinality(records), (records[1]).key FROM topics.get_records(:'it', 100);
+DROP TABLE si_big;

@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(pg_topics_get_records);
 #define ITERATOR_MAC_SIZE	16
 #define ITERATOR_RAW_SIZE	(ITERATOR_POS_SIZE + ITERATOR_MAC_SIZE)
 #define GET_RECORDS_MAX		10000	/* Kinesis's GetRecords limit */
+#define GET_RECORDS_MAX_BYTES (10 * 1024 * 1024)	/* and its 10 MB */
 
 int			topics_shard_iterator_ttl = 300000; /* ms, Kinesis's 5 minutes */
 
@@ -443,13 +444,20 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(result);
 }
 
-/* Collects records as composite datums for get_records' records[]. */
+/*
+ * Collects records as composite datums for get_records' records[]: up to
+ * max of them and, like Kinesis, 10 MB of keys, values and headers (the
+ * first record always comes).  Without the byte limit a call over large
+ * records built an array past PostgreSQL's 1 GB limit and failed, every
+ * time, after allocating it all: 10,000 records of 200 kB.
+ */
 typedef struct ArrayCollect
 {
 	TupleDesc	rectype;
 	Datum	   *elems;
 	int64		n;
 	int			max;
+	int64		bytes;
 	TimestampTz last_ts;
 } ArrayCollect;
 
@@ -460,9 +468,14 @@ collect_array(const TopicRecord *rec, void *arg)
 	Datum		values[Natts_topic];
 	bool		nulls[Natts_topic];
 	HeapTuple	tup;
+	Size		sz;
 
 	if (ac->n >= ac->max)
 		return false;
+	sz = topic_record_payload_size(rec);
+	if (ac->n > 0 && ac->bytes + (int64) sz > GET_RECORDS_MAX_BYTES)
+		return false;
+	ac->bytes += sz;
 	topic_record_values(rec, values, nulls);
 	/* detoast: the array outlives the scan of the topic */
 	tup = toast_build_flattened_tuple(ac->rectype, values, nulls);
