@@ -169,3 +169,12 @@ WHERE group_id = 'cg_ab_g' ORDER BY partition;
 SELECT count(*) FROM topics.consume('cg_ab_g', 'cg_ab', 10);
 SELECT partition, seq FROM topics.committed('cg_ab_g', 'cg_ab') ORDER BY partition;
 SELECT topics.drop_topic('cg_ab');
+
+-- one call returns up to 50 MB of keys, values and headers (Kafka's
+-- fetch.max.bytes default; the first record always comes), the rest next
+SELECT topics.create_topic('cg_big', 1);
+INSERT INTO cg_big (key, value)
+SELECT 'k' || g, convert_to(repeat('x', 1000000), 'UTF8') FROM generate_series(1, 60) g;
+SELECT count(*), sum(length(value)) FROM topics.consume('cg_big_g', 'cg_big', 1000);
+SELECT count(*), min(seq) FROM topics.consume('cg_big_g', 'cg_big', 1000);
+SELECT topics.drop_topic('cg_big');

@@ -80,6 +80,15 @@ move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
 }
 
 /*
+ * What one call returns at most, of keys, values and headers (the first
+ * record always comes): Kafka's fetch.max.bytes default.  Without it, 1000
+ * records of 1 MB made one result of 1 GB, which a driver that holds a
+ * result in memory may not survive, and its consumer, never committing,
+ * would fetch the same again.
+ */
+#define CONSUME_MAX_BYTES (50 * 1024 * 1024)
+
+/*
  * _consume_partition(group_id text, topic regclass, partition int,
  *					  from_seq bigint, max_records int)
  *		RETURNS SETOF topics.record
@@ -123,7 +132,7 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	from_seq = PG_GETARG_INT64(3);
 	memset(&cs, 0, sizeof(cs));
 	cs.max_records = PG_GETARG_INT32(4);
-	cs.max_bytes = -1;
+	cs.max_bytes = CONSUME_MAX_BYTES;
 	topic_check_read_range(from_seq, cs.max_records);
 
 	rel = topic_open(relid, AccessShareLock, ACL_SELECT);
