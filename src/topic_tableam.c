@@ -557,9 +557,10 @@ topicam_scan_return(TopicScanDesc scan, int idx, TupleTableSlot *slot)
  * step back returns the one before it, from earlier blocks when the page
  * has none.  As with heap, a scan that ran off either end starts again:
  * forward at the first block, backward at the last.  Through fdf6965
- * backward scans failed with feature_not_supported.
+ * backward scans failed with feature_not_supported.  Not inlined, so that
+ * the forward scan's code stays as it was.
  */
-static bool
+static pg_noinline bool
 topicam_scan_getprevslot(TopicScanDesc scan, TupleTableSlot *slot)
 {
 	BlockNumber blkno;
