@@ -93,15 +93,16 @@ move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
  *					  from_seq bigint, max_records int)
  *		RETURNS SETOF topics.record
  *
- * Up to max_records records of the partition from from_seq on (from the log
- * start if retention removed from_seq), in seq order and stopping before
- * the first record of a transaction still in progress, as fetch() reads.
- * The group's committed offset of the partition moves to where the read
- * stopped: the seq after the last record returned, or, when it returned
- * none, past the aborted records (and seqs never used) it stepped over and
- * at least to the log start, as a Kafka read_committed consumer's position
- * moves past aborted batches and resets to the log start.  Before 0.8 it moved only when a record came back, so a
- * partition whose records after the position were all aborted kept its
+ * Up to max_records records (and CONSUME_MAX_BYTES) of the partition from
+ * from_seq on (from the log start if retention removed from_seq), in seq
+ * order and stopping before the first record of a transaction still in
+ * progress, as fetch() reads.  The group's committed offset of the
+ * partition moves to where the read stopped: the seq after the last record
+ * returned, or, when it returned none, past the aborted records (and seqs
+ * never used) it stepped over and at least to the log start, as a Kafka
+ * read_committed consumer's position moves past aborted batches and resets
+ * to the log start.  Before 0.8 it moved only when a record came back, so
+ * a partition whose records after the position were all aborted kept its
  * lag for good, and consume(), which took the partition with the largest
  * lag, returned nothing from it on every call while the group's other
  * partitions waited.  consume() calls it holding the lock on that offset's
