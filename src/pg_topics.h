@@ -336,6 +336,7 @@ extern void topic_page_init(Page page, uint16 kind, int32 partition);
 extern Buffer topic_lock_live_page(Relation rel, BlockNumber blkno, int32 partition,
 								   int mode, BufferAccessStrategy strategy,
 								   int64 expect_seq);
+extern bool topic_page_is_live(Relation rel, Page page, int32 partition, int64 expect_seq);
 extern TopicPartitionState *topic_state_ptr(Page statepage, int idx);
 extern Buffer topic_lock_state_page(Relation rel, int32 partition, int mode, int *idx);
 extern void topic_update_state(Relation rel, int32 partition,

@@ -571,17 +571,10 @@ stable_start(Relation rel, int32 partition, BlockNumber *old_hint, int64 *first_
 static bool
 standby_page_live(Relation rel, Page page, int32 partition, int64 expect, bool first)
 {
-	TopicPageOpaque opaque = TopicPageGetOpaque(page);
-	TopicPartitionState state;
-
-	if (!topic_page_is_data_of(page, partition))
-		return false;
 	if (first)
-		return opaque->first_seq == expect;
-	if (opaque->first_seq <= expect)
-		return true;
-	topic_get_state(rel, partition, &state);
-	return state.log_start_seq <= expect;
+		return topic_page_is_data_of(page, partition) &&
+			TopicPageGetOpaque(page)->first_seq == expect;
+	return topic_page_is_live(rel, page, partition, expect);
 }
 
 /*

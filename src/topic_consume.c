@@ -154,7 +154,8 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 									topic_collect_record, &cs);
 	table_close(rel, NoLock);
 
-	if (cs.count > 0 || position > from_seq)
+	/* past every record returned (position > from_seq when one was) */
+	if (position > from_seq)
 		move_committed_offset(group_id, relid, partition, position);
 	return (Datum) 0;
 }

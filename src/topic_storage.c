@@ -142,24 +142,26 @@ topic_lock_live_page(Relation rel, BlockNumber blkno, int32 partition, int mode,
 					 BufferAccessStrategy strategy, int64 expect_seq)
 {
 	Buffer		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
-	Page		page;
-	TopicPageOpaque opaque;
 
 	LockBuffer(buf, mode);
-	page = BufferGetPage(buf);
-	opaque = TopicPageGetOpaque(page);
-	if (topic_page_is_data_of(page, partition))
-	{
-		TopicPartitionState state;
-
-		if (opaque->first_seq <= expect_seq)
-			return buf;
-		topic_get_state(rel, partition, &state);
-		if (state.log_start_seq <= expect_seq)
-			return buf;
-	}
+	if (topic_page_is_live(rel, BufferGetPage(buf), partition, expect_seq))
+		return buf;
 	UnlockReleaseBuffer(buf);
 	return InvalidBuffer;
+}
+
+/* The test of topic_lock_live_page, on a page its caller has locked. */
+bool
+topic_page_is_live(Relation rel, Page page, int32 partition, int64 expect_seq)
+{
+	TopicPartitionState state;
+
+	if (!topic_page_is_data_of(page, partition))
+		return false;
+	if (TopicPageGetOpaque(page)->first_seq <= expect_seq)
+		return true;
+	topic_get_state(rel, partition, &state);
+	return state.log_start_seq <= expect_seq;
 }
 
 TopicPartitionState *

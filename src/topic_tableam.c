@@ -503,6 +503,32 @@ topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno, bool ahead)
 	}
 }
 
+/*
+ * A scan's (or rescan's) start: the blocks it covers and, when that is a
+ * large share of shared buffers, the bulk-read ring.  Every way through the
+ * blocks starts here: forward (serial or parallel), backward, TABLESAMPLE.
+ */
+static void
+topicam_scan_start(TopicScanDesc scan)
+{
+	Relation	rel = scan->base.rs_rd;
+	ParallelBlockTableScanDesc pbscan =
+	(ParallelBlockTableScanDesc) scan->base.rs_parallel;
+
+	scan->started = true;
+	if (pbscan)
+	{
+		table_block_parallelscan_startblock_init(rel, &scan->pbw, pbscan);
+		scan->nblocks = pbscan->phs_nblocks;
+	}
+	else
+		scan->nblocks = RelationGetNumberOfBlocks(rel);
+	if ((scan->base.rs_flags & SO_ALLOW_STRAT) && scan->strategy == NULL &&
+		scan->nblocks > (BlockNumber) (NBuffers / 4))
+		scan->strategy = GetAccessStrategy(BAS_BULKREAD);
+	scan->next_block = 0;
+}
+
 static BlockNumber
 topicam_scan_next_block(TopicScanDesc scan)
 {
@@ -511,21 +537,7 @@ topicam_scan_next_block(TopicScanDesc scan)
 	(ParallelBlockTableScanDesc) scan->base.rs_parallel;
 
 	if (!scan->started)
-	{
-		scan->started = true;
-		if (pbscan)
-		{
-			table_block_parallelscan_startblock_init(rel, &scan->pbw, pbscan);
-			scan->nblocks = pbscan->phs_nblocks;
-		}
-		else
-			scan->nblocks = RelationGetNumberOfBlocks(rel);
-		if ((scan->base.rs_flags & SO_ALLOW_STRAT) && scan->strategy == NULL &&
-			scan->nblocks > (BlockNumber) (NBuffers / 4))
-			scan->strategy = GetAccessStrategy(BAS_BULKREAD);
-		scan->next_block = 0;
-	}
-
+		topicam_scan_start(scan);
 	if (pbscan)
 		return table_block_parallelscan_nextpage(rel, &scan->pbw, pbscan);
 	if (scan->next_block >= scan->nblocks)
@@ -573,8 +585,7 @@ topicam_scan_getprevslot(TopicScanDesc scan, TupleTableSlot *slot)
 	}
 	if (!scan->started)
 	{
-		scan->started = true;
-		scan->nblocks = RelationGetNumberOfBlocks(scan->base.rs_rd);
+		topicam_scan_start(scan);
 		blkno = scan->nblocks;
 	}
 	else
@@ -1155,14 +1166,7 @@ topicam_scan_sample_next_block(TableScanDesc sscan, SampleScanState *scanstate)
 	BlockNumber blkno;
 
 	if (!scan->started)
-	{
-		scan->started = true;
-		scan->nblocks = RelationGetNumberOfBlocks(sscan->rs_rd);
-		scan->next_block = 0;
-		if ((sscan->rs_flags & SO_ALLOW_STRAT) && scan->strategy == NULL &&
-			scan->nblocks > (BlockNumber) (NBuffers / 4))
-			scan->strategy = GetAccessStrategy(BAS_BULKREAD);
-	}
+		topicam_scan_start(scan);
 	if (scan->nblocks == 0)
 		return false;
 	if (tsm->NextSampleBlock)
@@ -1198,6 +1202,7 @@ topicam_scan_sample_next_tuple(TableScanDesc sscan, SampleScanState *scanstate,
 	for (;;)
 	{
 		OffsetNumber off;
+		OffsetNumber *vis;
 
 		CHECK_FOR_INTERRUPTS();
 		off = tsm->NextSampleTuple(scanstate, scan->cblock, maxoff);
@@ -1206,16 +1211,9 @@ topicam_scan_sample_next_tuple(TableScanDesc sscan, SampleScanState *scanstate,
 			ExecClearTuple(slot);
 			return false;
 		}
-		if (bsearch(&off, scan->vis, scan->nvis, sizeof(OffsetNumber), offset_cmp) == NULL)
-			continue;			/* not a record the snapshot sees */
-		if (slot->tts_ops == &TTSOpsTopic)
-			topic_slot_set_record(slot, page, off);
-		else
-			topic_store_record_lazy(slot, page, off);
-		slot->tts_tableOid = RelationGetRelid(sscan->rs_rd);
-		ItemPointerSet(&slot->tts_tid, scan->cblock, off);
-		pgstat_count_heap_getnext(sscan->rs_rd);
-		return true;
+		vis = bsearch(&off, scan->vis, scan->nvis, sizeof(OffsetNumber), offset_cmp);
+		if (vis != NULL)		/* a record the snapshot sees */
+			return topicam_scan_return(scan, vis - scan->vis, slot);
 	}
 }
 
