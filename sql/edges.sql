@@ -54,3 +54,31 @@ SELECT topics.create_topic('', 1);
 SELECT topics.fetch('no_such_topic', 0, 0);
 
 DROP TABLE ed_big, ed_wide;
+
+-- Explicit seqs near the top of bigint.  Until 0.9 a seq of 2^62 or more
+-- made the size check of the skipped line pointers overflow, and the insert
+-- added empty pages until the disk was full, deaf to statement_timeout;
+-- and seqs counted past 2^63 - 1 into negative ones.
+SELECT topics.create_topic('edge_big', 1);
+SET statement_timeout = '60s';
+INSERT INTO edge_big (seq, key, value) VALUES (4611686018427387904, 'a', 'x') RETURNING seq;
+INSERT INTO edge_big (seq, key, value) VALUES (9223372036854775807, 'a', 'x');
+\echo :SQLSTATE
+INSERT INTO edge_big (seq, key, value) VALUES (9223372036854710271, 'a', 'x') RETURNING seq;
+SELECT * FROM topics.produce('edge_big', 'b', 'y');
+\echo :SQLSTATE
+RESET statement_timeout;
+SELECT pg_relation_size('edge_big') <= 8 * 8192 AS small;
+SELECT log_start_seq, next_seq FROM topics.partition_info('edge_big');
+SELECT seq FROM edge_big ORDER BY seq;
+DROP TABLE edge_big;
+
+-- A partition without pages that is asked for a seq past its next one (a
+-- restore of a partition whose log start had moved) starts its log there
+SELECT topics.create_topic('edge_start', 2);
+INSERT INTO edge_start (partition, seq, key, value) VALUES (0, 5000, 'a', 'x'), (0, 5002, 'b', 'y');
+SELECT partition, log_start_seq, next_seq, record_count FROM topics.partition_info('edge_start');
+SELECT seq FROM topics.fetch('edge_start', 0, 0);
+\echo :SQLSTATE
+SELECT seq FROM topics.fetch('edge_start', 0, 5000);
+DROP TABLE edge_start;

@@ -152,6 +152,36 @@ SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.oid = 'i
 UPDATE im_am SET key = 'changed';
 SELECT key FROM im_am;
 
+-- Since 0.9 the guard looks at the whole inheritance tree of the table a
+-- command names: an ALTER TABLE, a column rename or a trigger on a parent
+-- or partitioned table reached a topic under it (a column added so crashed
+-- a later SELECT of it), and constraints, defaults and triggers applied to
+-- INSERT but not to produce.  Topics stay out of inheritance trees and
+-- partitioned tables, and refuse foreign keys (triggers) and ON CONFLICT
+-- (which, without a target, inserted).
+CREATE TABLE im_parent (partition integer, seq bigint, ts timestamptz, key text, value bytea,
+                        headers jsonb) PARTITION BY LIST (partition);
+CREATE TABLE im_plain (partition integer, seq bigint, ts timestamptz, key text, value bytea, headers jsonb);
+CREATE TABLE im_keys (k text PRIMARY KEY);
+SELECT topics.create_topic('im_e', 1);    -- empty: nothing for the checks to trip on
+SELECT cmd, im_try(cmd) AS sqlstate FROM (VALUES
+    ('CREATE TABLE im_part0 PARTITION OF im_parent FOR VALUES IN (0) USING topic_log'),
+    ('ALTER TABLE im_parent ATTACH PARTITION im_e FOR VALUES IN (1)'),
+    ('ALTER TABLE im_t INHERIT im_plain'),
+    ('CREATE TABLE im_child () INHERITS (im_t)'),
+    ('ALTER TABLE im_e ADD CONSTRAINT im_fk FOREIGN KEY (key) REFERENCES im_keys (k)'),
+    ('INSERT INTO im_t (key, value) VALUES (''k'', ''v'') ON CONFLICT DO NOTHING'),
+    ('INSERT INTO im_t (key, value) VALUES (''k'', ''v'') ON CONFLICT (seq) DO NOTHING')
+) v(cmd);
+SELECT count(*) AS in_trees FROM pg_inherits
+WHERE inhrelid IN ('im_t'::regclass, 'im_e'::regclass) OR inhparent IN ('im_t'::regclass, 'im_e'::regclass);
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid IN ('im_t'::regclass, 'im_e'::regclass);
+SELECT * FROM im_digest;
+\set VERBOSITY default
+ALTER TABLE im_t INHERIT im_plain;
+\set VERBOSITY terse
+DROP TABLE im_parent, im_plain, im_keys, im_e;
+
 DROP VIEW im_digest;
 DROP TABLE im_t, im_am;
 DROP FUNCTION im_trigger_fn();

@@ -91,6 +91,71 @@ RESET ROLE;
 
 SELECT partition, seq, key, convert_from(value, 'UTF8') AS value FROM pv_t ORDER BY partition, seq;
 
+-- consume's wait helpers tell when producers commit: they need SELECT too
+-- (until 0.9 anybody could count and wait for a topic's commits)
+SET ROLE regress_pgt_priv_none;
+SELECT topics._wait_generation('pv_t') >= 0;
+\echo :SQLSTATE
+SELECT topics._wait_for_records('pv_t', 0, now());
+\echo :SQLSTATE
+RESET ROLE;
+SET ROLE regress_pgt_priv_reader;
+SELECT topics._wait_generation('pv_t') >= 0;
+RESET ROLE;
+
+-- settings and group positions name topics only: until 0.9 the owner of
+-- any table could store settings for it, which made maintain() fail for
+-- every topic of the database, and any reader a position, which made
+-- topics.consumer_lag fail for everybody
+CREATE TABLE pv_plain (x int);
+GRANT SELECT ON pv_plain TO regress_pgt_priv_reader;
+ALTER TABLE pv_plain OWNER TO regress_pgt_priv_reader;
+SET ROLE regress_pgt_priv_reader;
+INSERT INTO topics.topic_config (topic, retention) VALUES ('pv_plain', '1 day');
+\echo :SQLSTATE
+INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('pv_g', 'pv_plain', 0, 0);
+\echo :SQLSTATE
+INSERT INTO topics.consumer_groups (group_id, topic) VALUES ('pv_g', 'pv_plain');
+\echo :SQLSTATE
+SELECT topics.commit('pv_g', 'pv_t', 0, 1);
+-- the settings of a topic are for its readers
+SELECT count(*) FROM topics.topic_config WHERE topic = 'pv_t'::regclass;
+RESET ROLE;
+SELECT topics.alter_topic('pv_t', retention => '1 day');
+SET ROLE regress_pgt_priv_reader;
+SELECT retention FROM topics.topic_config WHERE topic = 'pv_t'::regclass;
+RESET ROLE;
+SET ROLE regress_pgt_priv_none;
+SELECT count(*) FROM topics.topic_config WHERE topic = 'pv_t'::regclass;
+RESET ROLE;
+-- rows stored before 0.9 (a superuser is not held to the policies) are
+-- left out: maintain() and consumer_lag go on
+INSERT INTO topics.topic_config (topic, retention) VALUES ('pv_plain', '1 day');
+INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('pv_g', 'pv_plain', 0, 0);
+SELECT topic, partition, pages_removed FROM topics.maintain() WHERE topic = 'pv_t'::regclass ORDER BY partition;
+SELECT group_id, topic, partition, committed_seq FROM topics.consumer_lag WHERE group_id = 'pv_g';
+SELECT count(*) FROM topics.maintain('pv_plain');
+DELETE FROM topics.topic_config WHERE topic = 'pv_plain'::regclass;
+DELETE FROM topics.committed_offsets WHERE topic = 'pv_plain'::regclass;
+DROP TABLE pv_plain;
+
+-- create_topic, alter_topic and drop_topic search pg_catalog only: a
+-- better-matching format(text, text) in a schema on the caller's
+-- search_path is not called (until 0.9 it ran as the caller)
+CREATE SCHEMA pv_trap;
+CREATE FUNCTION pv_trap.format(f text, a text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'pv_trap.format called';
+    RETURN pg_catalog.format(f, a);
+END $$;
+SET search_path = pv_trap, public;
+SELECT topics.create_topic('pv_trapped', 1);
+SELECT topics.alter_topic('pv_trapped', partitions => 2);
+SELECT to_regclass('pv_trap.pv_trapped') AS created_in_the_current_schema;
+SELECT topics.drop_topic('pv_trapped');
+RESET search_path;
+DROP SCHEMA pv_trap CASCADE;
+
 DROP TABLE pv_t;
 DROP ROLE regress_pgt_priv_none;
 DROP ROLE regress_pgt_priv_writer;

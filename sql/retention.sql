@@ -154,3 +154,47 @@ SELECT count(*) FROM topics.topic_config WHERE topic::text = 'ret_time';
 DROP TABLE ret_bytes, ret_open, ret_none, ret_toast;
 DROP ROLE ret_reader;
 SELECT count(*) FROM topics.topic_config;
+
+-- A sequential scan returns each partition's records in seq order, one
+-- partition after the other, also once appends reuse pages retention
+-- freed (the newest records then sit in the lowest blocks).  pg_dump's
+-- COPY reads a topic so, and a restore appends the records with their
+-- seqs, which must grow: until 0.9 the scan went in block order and the
+-- dump of such a topic could not be restored.
+SELECT topics.create_topic('ret_order', 2, retention_bytes => 16384);
+ALTER TABLE ret_order SET (autovacuum_enabled = off);
+SELECT count(*) FROM topics.produce_batch('ret_order', array_fill('k'::text, ARRAY[600]),
+    ARRAY(SELECT repeat('v', 100) || g FROM generate_series(1, 600) g), partition => 0);
+SELECT count(*) FROM topics.produce_batch('ret_order', array_fill('k'::text, ARRAY[300]),
+    ARRAY(SELECT repeat('v', 100) || g FROM generate_series(1, 300) g), partition => 1);
+SELECT partition, pages_removed > 0 AS removed FROM topics.maintain('ret_order') ORDER BY partition;
+SELECT count(*) FROM topics.produce_batch('ret_order', array_fill('k'::text, ARRAY[300]),
+    ARRAY(SELECT repeat('w', 100) || g FROM generate_series(1, 300) g), partition => 0);
+-- pages were reused: block order is not seq order any more
+SELECT count(*) > 0 AS reused FROM (
+    SELECT seq < lag(seq) OVER (ORDER BY ctid) AS back FROM ret_order WHERE partition = 0) s
+WHERE back;
+-- the scan's order: partition 0, then 1, each in seq order from its log start
+WITH scan AS (SELECT partition, seq, row_number() OVER () AS n FROM ret_order)
+SELECT partition, count(*) AS records,
+       bool_and(seq = first_seq + (n - first_n)) AS dense_in_seq_order,
+       min(seq) = (SELECT log_start_seq FROM topics.partitions p
+                   WHERE p.topic = 'ret_order'::regclass AND p.partition = s.partition) AS from_log_start
+FROM (SELECT *, first_value(seq) OVER w AS first_seq, first_value(n) OVER w AS first_n
+      FROM scan WINDOW w AS (PARTITION BY partition ORDER BY n)) s
+GROUP BY partition ORDER BY min(n);
+-- what the restore does with it
+SELECT topics.create_topic('ret_order2', 2);
+INSERT INTO ret_order2 SELECT * FROM ret_order;
+SELECT (SELECT count(*) FROM ret_order2) = (SELECT count(*) FROM ret_order) AS all_copied,
+       NOT EXISTS (SELECT partition, seq, key, value FROM ret_order
+                   EXCEPT SELECT partition, seq, key, value FROM ret_order2) AS same_records;
+-- and backward (a SCROLL cursor) in the same order, reversed
+BEGIN;
+DECLARE ret_c SCROLL CURSOR FOR SELECT partition, seq FROM ret_order;
+MOVE LAST IN ret_c;
+FETCH BACKWARD 3 FROM ret_c;
+MOVE ABSOLUTE 1 IN ret_c;
+FETCH RELATIVE 0 FROM ret_c;
+COMMIT;
+DROP TABLE ret_order, ret_order2;

@@ -7,7 +7,8 @@
 -- without a subtransaction (0.5), and the guard that keeps topics out of
 -- publications (0.6), which since 0.7 also sees topics moved into a
 -- published schema or made from a table, and a consume that goes on to the
--- next partition when one has nothing to read yet (0.8).
+-- next partition when one has nothing to read yet (0.8), and functions
+-- that search pg_catalog only (0.9).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -72,6 +73,18 @@ RESET client_min_messages;
 ALTER TABLE up_new SET SCHEMA up_s;
 SELECT evtname, evttags FROM pg_event_trigger
 WHERE evtname = 'pg_topics_guard_publication';
+-- 0.9: every function in SQL searches pg_catalog only, except the
+-- create_topic wrapper, which reads the caller's current schema and
+-- calls nothing by an unqualified name
+SELECT p.oid::regprocedure AS without_pinned_search_path
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+WHERE p.pronamespace = 'topics'::regnamespace AND l.lanname <> 'c'
+  AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+ORDER BY 1::text;
+-- and a topic made now goes where CREATE TABLE would put it
+SET search_path = up_s, public;
+SELECT topics.create_topic('up_new2', 1);
+RESET search_path;
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

@@ -81,6 +81,20 @@ topics_check_query_walker(Node *node, void *context)
 						 errhint("Produce a new record instead; use TRUNCATE or DROP TABLE to remove a whole topic.")));
 		}
 
+		/*
+		 * ON CONFLICT needs a unique index to arbitrate, which a topic cannot
+		 * have; without a conflict target PostgreSQL looks for none and
+		 * inserted (until 0.9), as if the clause meant something.
+		 */
+		if (query->commandType == CMD_INSERT && query->onConflict != NULL &&
+			rte_is_topic(rt_fetch(query->resultRelation, query->rtable)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ON CONFLICT is not supported on topic \"%s\"",
+							get_rel_name(rt_fetch(query->resultRelation, query->rtable)->relid)),
+					 errdetail("A topic has no unique index: every record is appended."),
+					 errhint("Use a compacted topic (cleanup_policy 'compact') to keep the latest record per key.")));
+
 		foreach(lc, query->rowMarks)
 		{
 			RowMarkClause *rc = (RowMarkClause *) lfirst(lc);

@@ -79,6 +79,13 @@
 #define TOPIC_METAPAGE_BLKNO	0
 #define TOPIC_MAX_PARTITIONS	10000
 
+/*
+ * The highest seq a record may have.  Below PG_INT64_MAX by more than a
+ * page's line pointers, so that no seq computed from a page (its first seq
+ * plus its line pointers) can overflow.
+ */
+#define TOPIC_MAX_SEQ			(PG_INT64_MAX - 65536)
+
 /* page kinds (TopicPageOpaqueData.kind) */
 #define TOPIC_PAGE_META			1
 #define TOPIC_PAGE_STATE		2
@@ -588,6 +595,7 @@ extern int32 topic_choose_partition(Relation rel, struct varlena *key);
  * topic_api.c
  * ------------------------------------------------------------------------
  */
+extern void topic_check_access(Oid relid, AclMode mode, bool owner);
 extern Relation topic_open(Oid relid, LOCKMODE lockmode, AclMode mode);
 extern Relation topic_open_owned(Oid relid, LOCKMODE lockmode);
 extern void topic_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);

@@ -27,6 +27,10 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "utils/fmgroids.h"
+#include "catalog/indexing.h"
+#include "access/genam.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "funcapi.h"
@@ -44,6 +48,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "datatype/timestamp.h"
 
@@ -70,30 +75,85 @@ topic_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errmsg("%s must not be null", name)));
 }
 
+static void
+topic_not_found(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("topic with OID %u does not exist", relid)));
+}
+
+static void
+topic_not_a_topic(const char *relname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("\"%s\" is not a topic", relname),
+			 errhint("Topics are tables that use the topic_log access method; create them with topics.create_topic().")));
+}
+
 /*
- * Open a topic, checking that it is one and that the current user has
- * "mode" on it.  The lock is kept until the end of the transaction.
+ * Check, without a lock, that relid is a topic and that the current user
+ * has "mode" on it (and owns it, with "owner").  A lock request waits in
+ * the queue before it is granted, so a strong lock asked for on a relation
+ * the caller may not use at all would block that relation's readers (those
+ * of pg_authid, say) until the request failed; PostgreSQL's own commands
+ * check first for the same reason (RangeVarCallbackOwnsTable).  The
+ * callers check again under the lock, which the catalogs may change before.
  */
-Relation
-topic_open(Oid relid, LOCKMODE lockmode, AclMode mode)
+void
+topic_check_access(Oid relid, AclMode mode, bool owner)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class classform;
+	AclResult	aclresult;
+
+	if (!HeapTupleIsValid(tuple))
+		topic_not_found(relid);
+	classform = (Form_pg_class) GETSTRUCT(tuple);
+	if (classform->relkind != RELKIND_RELATION ||
+		!OidIsValid(classform->relam) || classform->relam != topic_am_oid())
+		topic_not_a_topic(NameStr(classform->relname));
+	aclresult = pg_class_aclcheck(relid, GetUserId(), mode);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, NameStr(classform->relname));
+	if (owner && !pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, NameStr(classform->relname));
+	ReleaseSysCache(tuple);
+}
+
+/* Open and lock a topic, then check it as topic_check_access does. */
+static Relation
+topic_open_checked(Oid relid, LOCKMODE lockmode, AclMode mode, bool owner)
 {
 	Relation	rel = try_relation_open(relid, lockmode);
 	AclResult	aclresult;
 
 	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("topic with OID %u does not exist", relid)));
+		topic_not_found(relid);
 	if (rel->rd_rel->relkind != RELKIND_RELATION || !topic_relation_is_topic(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a topic", RelationGetRelationName(rel)),
-				 errhint("Topics are tables that use the topic_log access method; create them with topics.create_topic().")));
-
+		topic_not_a_topic(RelationGetRelationName(rel));
 	aclresult = pg_class_aclcheck(relid, GetUserId(), mode);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(rel));
+	if (owner && !pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
 	return rel;
+}
+
+/*
+ * Open a topic, checking that it is one and that the current user has
+ * "mode" on it.  The lock is kept until the end of the transaction.  The
+ * locks of reading and producing, which PostgreSQL's own SELECT and INSERT
+ * take before they check privileges, are taken at once; stronger ones only
+ * after topic_check_access.
+ */
+Relation
+topic_open(Oid relid, LOCKMODE lockmode, AclMode mode)
+{
+	if (lockmode > RowExclusiveLock)
+		topic_check_access(relid, mode, false);
+	return topic_open_checked(relid, lockmode, mode, false);
 }
 
 /*
@@ -103,11 +163,8 @@ topic_open(Oid relid, LOCKMODE lockmode, AclMode mode)
 Relation
 topic_open_owned(Oid relid, LOCKMODE lockmode)
 {
-	Relation	rel = topic_open(relid, lockmode, ACL_SELECT);
-
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
-	return rel;
+	topic_check_access(relid, ACL_SELECT, true);
+	return topic_open_checked(relid, lockmode, ACL_SELECT, true);
 }
 
 /* A bytea, text or jsonb argument as the record's value bytes. */
@@ -800,6 +857,99 @@ topic_sync_partition_count(Relation rel)
  * ------------------------------------------------------------------------
  */
 
+/* Every ancestor of relid in inheritance trees, nearest first. */
+static List *
+guard_ancestors(Oid relid)
+{
+	List	   *result = NIL;
+	List	   *todo = list_make1_oid(relid);
+
+	while (todo != NIL)
+	{
+		Oid			child = linitial_oid(todo);
+		Relation	inh = table_open(InheritsRelationId, AccessShareLock);
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		todo = list_delete_first(todo);
+		ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(child));
+		scan = systable_beginscan(inh, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Oid			parent = ((Form_pg_inherits) GETSTRUCT(tup))->inhparent;
+
+			if (!list_member_oid(result, parent))
+			{
+				result = lappend_oid(result, parent);
+				todo = lappend_oid(todo, parent);
+			}
+		}
+		systable_endscan(scan);
+		table_close(inh, AccessShareLock);
+	}
+	return result;
+}
+
+/*
+ * What a topic may not have after a command (see pg_topics_guard_ddl);
+ * "what" names the command when it created something a topic refuses.
+ */
+static void
+guard_topic(Relation rel, Node *parsetree, const char *what)
+{
+	if (what && IsA(parsetree, RenameStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s topic \"%s\"", what, RelationGetRelationName(rel)),
+				 errdetail("A topic has the fixed columns partition, seq, ts, key, value and headers.")));
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s topic \"%s\"", what, RelationGetRelationName(rel)),
+				 errdetail("Records are produced by topics.produce() without the executor, "
+						   "so per-row rules, triggers and policies would not apply consistently."),
+				 errhint("Consume the topic with topics.fetch() to react to new records.")));
+	if (!topic_tupdesc_matches(RelationGetDescr(rel)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the columns of topic \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("A topic has exactly the columns (partition integer, seq bigint, ts timestamptz, "
+						   "key text, value bytea, headers jsonb), without NOT NULL constraints or defaults."),
+				 errhint("Put extra attributes in the record's headers.")));
+	if (rel->rd_rel->relrowsecurity)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row-level security is not supported on topic \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("Control access with GRANT on the topic.")));
+	if (rel->rd_rel->relchecks > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("check constraints are not supported on topic \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("topics.produce() does not evaluate constraints."),
+				 errhint("Validate records before producing them.")));
+	if (has_superclass(RelationGetRelid(rel)) || rel->rd_rel->relhassubclass)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("topic \"%s\" cannot be part of an inheritance tree or a partitioned table",
+						RelationGetRelationName(rel)),
+				 errdetail("Records are produced by topics.produce() without the executor, so a parent's "
+						   "columns, constraints, triggers and partition bounds would not apply to them."),
+				 errhint("Keep topics as tables of their own, and combine them in queries with UNION ALL.")));
+	if (rel->trigdesc != NULL && rel->trigdesc->numtriggers > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("triggers and foreign keys are not supported on topic \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("Records are produced by topics.produce() without the executor, "
+						   "so triggers, and the checks of foreign keys, would not apply to them."),
+				 errhint("Validate records before producing them.")));
+}
+
 /*
  * Event trigger at ddl_command_end: keep topics in the shape the access
  * method and the produce functions rely on.  Raising an error here rolls
@@ -813,7 +963,8 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 	RangeVar   *rv = NULL;
 	const char *what = NULL;
 	Oid			relid;
-	Relation	rel;
+	List	   *relids;
+	ListCell   *lc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "pg_topics_guard_ddl: not fired by event trigger manager");
@@ -856,48 +1007,30 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 	relid = RangeVarGetRelid(rv, NoLock, true);
 	if (!OidIsValid(relid))
 		PG_RETURN_VOID();
-	rel = try_relation_open(relid, NoLock);
-	if (rel == NULL)
-		PG_RETURN_VOID();
-	if (rel->rd_rel->relkind == RELKIND_RELATION && topic_relation_is_topic(rel))
+
+	/*
+	 * The relation the command names, and every relation of its inheritance
+	 * tree: an ALTER TABLE, a column rename or a trigger on a parent or a
+	 * partitioned table reaches its children and partitions, and until 0.9
+	 * the guard looked at the named one only (a column added to a parent
+	 * reached a topic under it, and reading it crashed the backend).
+	 */
+	relids = find_all_inheritors(relid, NoLock, NULL);
+	relids = list_concat_unique_oid(relids, guard_ancestors(relid));
+	foreach(lc, relids)
 	{
-		if (what && IsA(parsetree, RenameStmt))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s topic \"%s\"", what, RelationGetRelationName(rel)),
-					 errdetail("A topic has the fixed columns partition, seq, ts, key, value and headers.")));
-		if (what)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s topic \"%s\"", what, RelationGetRelationName(rel)),
-					 errdetail("Records are produced by topics.produce() without the executor, "
-							   "so per-row rules, triggers and policies would not apply consistently."),
-					 errhint("Consume the topic with topics.fetch() to react to new records.")));
-		if (!topic_tupdesc_matches(RelationGetDescr(rel)))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot change the columns of topic \"%s\"",
-							RelationGetRelationName(rel)),
-					 errdetail("A topic has exactly the columns (partition integer, seq bigint, ts timestamptz, "
-							   "key text, value bytea, headers jsonb), without NOT NULL constraints or defaults."),
-					 errhint("Put extra attributes in the record's headers.")));
-		if (rel->rd_rel->relrowsecurity)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("row-level security is not supported on topic \"%s\"",
-							RelationGetRelationName(rel)),
-					 errhint("Control access with GRANT on the topic.")));
-		if (rel->rd_rel->relchecks > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("check constraints are not supported on topic \"%s\"",
-							RelationGetRelationName(rel)),
-					 errdetail("topics.produce() does not evaluate constraints."),
-					 errhint("Validate records before producing them.")));
-		if (IsA(parsetree, AlterTableStmt))
-			topic_sync_partition_count(rel);
+		Relation	rel = try_relation_open(lfirst_oid(lc), NoLock);
+
+		if (rel == NULL)
+			continue;
+		if (rel->rd_rel->relkind == RELKIND_RELATION && topic_relation_is_topic(rel))
+		{
+			guard_topic(rel, parsetree, lfirst_oid(lc) == relid ? what : NULL);
+			if (IsA(parsetree, AlterTableStmt) && lfirst_oid(lc) == relid)
+				topic_sync_partition_count(rel);
+		}
+		relation_close(rel, NoLock);
 	}
-	relation_close(rel, NoLock);
 	PG_RETURN_VOID();
 }
 

@@ -82,6 +82,7 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 	TopicPartitionState state;
 	int64		next = topic_partition_next_seq(rel, partition, &state);
 	BlockNumber blkno = InvalidBlockNumber;
+	bool		from_dir;
 
 	if (!BlockNumberIsValid(state.head))
 		return next;
@@ -89,6 +90,7 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 		blkno = topic_dir_lookup_ts(rel, partition, &state, at);
 	if (!BlockNumberIsValid(blkno))
 		blkno = state.head;
+	from_dir = blkno != state.head;
 
 	while (BlockNumberIsValid(blkno))
 	{
@@ -101,12 +103,16 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 		CHECK_FOR_INTERRUPTS();
 		buf = topic_lock_live_page(rel, blkno, partition, BUFFER_LOCK_SHARE, NULL,
 								   state.log_start_seq);
-		if (BufferIsValid(buf) && blkno != state.head &&
+		if (BufferIsValid(buf) && from_dir &&
 			TopicPageGetOpaque(BufferGetPage(buf))->ts_floor >= at)
 		{
 			/*
 			 * An earlier record already has ts >= at: the directory entry
-			 * was of a page retention removed and an append reused.
+			 * was of a page retention removed and an append reused (or the
+			 * earlier record is one retention removed).  Only the page the
+			 * directory gave is checked so: the walk from the head follows
+			 * live links, and checking its pages too (until 0.9) made it
+			 * start over for good when a removed record had a later ts.
 			 */
 			UnlockReleaseBuffer(buf);
 			buf = InvalidBuffer;
@@ -116,6 +122,7 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 			/* start over from the head, which retention may have moved */
 			topic_get_state(rel, partition, &state);
 			blkno = state.head;
+			from_dir = false;
 			continue;
 		}
 		page = BufferGetPage(buf);

@@ -30,9 +30,14 @@
  *
  * The maintenance worker: one launcher per cluster (registered from
  * shared_preload_libraries) wakes every pg_topics.maintenance_interval
- * seconds and, one database at a time, starts a short-lived worker that
- * runs topics.maintain() if the database has the extension, logging what
- * it removed and how long it took.
+ * seconds and, one database at a time, starts a short-lived worker that,
+ * if the database has the extension, runs the extension's maintain() for
+ * each topic with settings, logging what it removed and how long it took.
+ * The worker connects as the bootstrap superuser but maintains each topic
+ * as the topic's owner, with a search_path of pg_catalog only; until 0.9 it
+ * ran maintain() for the whole database as superuser with the database's
+ * search_path, which let a database owner run an operator of theirs as
+ * superuser.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,6 +51,18 @@
 #include "access/toast_internals.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "catalog/indexing.h"
+#include "access/genam.h"
+#include "utils/fmgroids.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_type.h"
+#include "utils/syscache.h"
+#include "utils/lsyscache.h"
+#include "parser/parse_func.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_class.h"
+#include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -308,6 +325,25 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 
 		next = opaque->next;
 		end_seq = opaque->first_seq + maxoff;
+
+		/*
+		 * The log start is the first seq of the new head, past any gap of
+		 * explicit seqs (or of aborted seqs VACUUM FULL left out) after
+		 * this page.  Until 0.9 it was the end of this page: a log start in
+		 * such a gap led readers through the directory's entry for this
+		 * page, which by then could be reused for newer records of the
+		 * partition, and they went on from those, skipping the new head.
+		 * The next page cannot go while we hold this one (retention of a
+		 * topic runs one at a time, from the head).
+		 */
+		{
+			Buffer		nextbuf = ReadBuffer(rel, next);
+
+			LockBuffer(nextbuf, BUFFER_LOCK_SHARE);
+			if (topic_page_is_data_of(BufferGetPage(nextbuf), partition))
+				end_seq = Max(end_seq, TopicPageGetOpaque(BufferGetPage(nextbuf))->first_seq);
+			UnlockReleaseBuffer(nextbuf);
+		}
 
 		/* data page, then state page: the lock order of appends */
 		statebuf = topic_lock_state_page(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
@@ -781,30 +817,141 @@ topic_maintenance_launcher_main(Datum arg)
 	}
 }
 
-void
-topic_maintenance_db_main(Datum arg)
+/* A topic the worker maintains, and the role it does so as. */
+typedef struct MaintainedTopic
 {
-	Oid			dboid = DatumGetObjectId(arg);
-	TimestampTz start;
+	Oid			relid;
+	Oid			owner;
+} MaintainedTopic;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	pgstat_report_appname("pg_topics maintenance");
+/* pg_extension.extnamespace (get_extension_schema is static before 16) */
+static Oid
+extension_schema(Oid extoid)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			result = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		result = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * The topics with settings in this database, and the query that maintains
+ * one, naming the extension's own maintain(): found through the extension's
+ * schema by OID and checked to belong to the extension, so that neither a
+ * schema renamed and replaced nor a look-alike earlier on some search_path
+ * is called.  NIL when the database has no (complete) extension.
+ */
+static List *
+maintenance_topics(char **query)
+{
+	List	   *result = NIL;
+	Oid			extoid;
+	Oid			nsp;
+	char	   *nspname;
+	Oid			config;
+	Oid			fn;
+	Oid			argtype = REGCLASSOID;
+	MemoryContext outer = CurrentMemoryContext;
+	StringInfoData buf;
+	uint64		i;
+
+	extoid = get_extension_oid("pg_topics", true);
+	if (!OidIsValid(extoid))
+		return NIL;
+	nsp = extension_schema(extoid);
+	nspname = get_namespace_name(nsp);
+	if (nspname == NULL)
+		return NIL;
+	config = get_relname_relid("topic_config", nsp);
+	fn = LookupFuncName(list_make2(makeString(nspname), makeString("maintain")),
+						1, &argtype, true);
+	if (!OidIsValid(config) || getExtensionOfObject(RelationRelationId, config) != extoid ||
+		!OidIsValid(fn) || getExtensionOfObject(ProcedureRelationId, fn) != extoid)
+		return NIL;
+
+	/* the topics: rows of other relations are ignored (RLS allows any) */
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "SELECT k.oid, k.relowner FROM %s c "
+					 "JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.topic "
+					 "JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) k.relam "
+					 "WHERE a.amname OPERATOR(pg_catalog.=) 'topic_log' "
+					 "AND k.relkind OPERATOR(pg_catalog.=) 'r' ORDER BY 1",
+					 quote_qualified_identifier(nspname, "topic_config"));
+	SPI_connect();
+	if (SPI_execute(buf.data, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_topics: reading the topics' settings failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MaintainedTopic *t = MemoryContextAlloc(outer, sizeof(MaintainedTopic));
+
+		t->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		t->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		result = lappend(result, t);
+	}
+	SPI_finish();
+
+	resetStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "SELECT topic::pg_catalog.text, partition, pages_removed, records_removed, log_start_seq "
+					 "FROM %s($1) WHERE pages_removed OPERATOR(pg_catalog.>) 0 "
+					 "OR records_removed OPERATOR(pg_catalog.>) 0",
+					 quote_qualified_identifier(nspname, "maintain"));
+	*query = MemoryContextStrdup(outer, buf.data);
+	return result;
+}
+
+/*
+ * Maintain one topic, in a transaction of its own, as its owner, as
+ * autovacuum runs a table's index expressions as the table's owner: the
+ * worker is a superuser, and what maintain() runs must not be.  A topic
+ * somebody holds a conflicting lock on (another maintain, VACUUM, LOCK
+ * TABLE) is skipped until the next run rather than waited for, as autovacuum
+ * skips a table it cannot lock, so that one busy topic holds up neither the
+ * other topics nor the other databases.  Returns the partitions changed.
+ */
+static uint64
+maintain_topic(MaintainedTopic *t, const char *query)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	uint64		changed = 0;
+	uint64		i;
+	Oid			argtype = REGCLASSOID;
+	Datum		arg = ObjectIdGetDatum(t->relid);
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (OidIsValid(get_extension_oid("pg_topics", true)))
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(t->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (!ConditionalLockRelationOid(t->relid, ShareUpdateExclusiveLock))
 	{
-		uint64		i;
-
-		pgstat_report_activity(STATE_RUNNING, "SELECT * FROM topics.maintain()");
-		start = GetCurrentTimestamp();
+		ereport(DEBUG1,
+				(errmsg("pg_topics: skipping maintenance of topic %u, lock not available",
+						t->relid)));
+	}
+	else if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
 		SPI_connect();
-		if (SPI_execute("SELECT topic::text, partition, pages_removed, records_removed, log_start_seq "
-						"FROM topics.maintain() WHERE pages_removed > 0 OR records_removed > 0", false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "pg_topics: topics.maintain() failed");
+		if (SPI_execute_with_args(query, 1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "pg_topics: maintain() failed");
 		for (i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
@@ -816,15 +963,83 @@ topic_maintenance_db_main(Datum arg)
 							SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 1),
 							SPI_getvalue(tup, desc, 5))));
 		}
-		if (SPI_processed > 0)
-			ereport(LOG,
-					(errmsg("pg_topics: maintenance of database \"%s\" took %.1f ms",
-							get_database_name(dboid),
-							(double) (GetCurrentTimestamp() - start) / 1000.0)));
+		changed = SPI_processed;
 		SPI_finish();
+		PopActiveSnapshot();
+	}
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	CommitTransactionCommand();
+	return changed;
+}
+
+void
+topic_maintenance_db_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	TimestampTz start;
+	MemoryContext workcxt;
+	List	   *topics;
+	char	   *query = NULL;
+	char	   *dbname;
+	ListCell   *lc;
+	uint64		changed = 0;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("pg_topics maintenance");
+
+	/*
+	 * The worker is connected as the bootstrap superuser, with the settings
+	 * of the database, which its owner may set (ALTER DATABASE ... SET
+	 * search_path): like autovacuum, it searches pg_catalog only, and names
+	 * everything else with its schema.
+	 */
+	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
+
+	workcxt = AllocSetContextCreate(TopMemoryContext, "pg_topics maintenance",
+									ALLOCSET_DEFAULT_SIZES);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	{
+		MemoryContext old = MemoryContextSwitchTo(workcxt);
+
+		topics = maintenance_topics(&query);
+		dbname = get_database_name(dboid);
+		MemoryContextSwitchTo(old);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+
+	pgstat_report_activity(STATE_RUNNING, "pg_topics maintenance");
+	start = GetCurrentTimestamp();
+	foreach(lc, topics)
+	{
+		MaintainedTopic *t = lfirst(lc);
+
+		CHECK_FOR_INTERRUPTS();
+		PG_TRY();
+		{
+			changed += maintain_topic(t, query);
+		}
+		PG_CATCH();
+		{
+			/* report it and go on with the next topic */
+			HOLD_INTERRUPTS();
+			errcontext("maintenance of topic %u", t->relid);
+			EmitErrorReport();
+			AbortOutOfAnyTransaction();
+			FlushErrorState();
+			MemoryContextSwitchTo(workcxt);
+			RESUME_INTERRUPTS();
+		}
+		PG_END_TRY();
+	}
+	if (changed > 0)
+		ereport(LOG,
+				(errmsg("pg_topics: maintenance of database \"%s\" took %.1f ms",
+						dbname, (double) (GetCurrentTimestamp() - start) / 1000.0)));
 	pgstat_report_activity(STATE_IDLE, NULL);
 	proc_exit(0);
 }

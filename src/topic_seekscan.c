@@ -70,6 +70,7 @@ typedef struct SeekBounds
 	Expr	   *exprs[SEEK_NEXPRS];
 	bool		strict[SEEK_NEXPRS];
 	RestrictInfo *clauses[SEEK_NEXPRS]; /* where each bound came from */
+	List	   *partial;		/* equalities that are only one of the bounds */
 } SeekBounds;
 
 typedef struct TopicSeekState
@@ -189,7 +190,7 @@ match_clause(RelOptInfo *rel, Expr *clause, int *strategy, Expr **value)
 	return InvalidAttrNumber;
 }
 
-static void
+static bool
 set_bound(SeekBounds *b, int which, RestrictInfo *ri, Expr *value, bool strict)
 {
 	/* the first bound found wins; the rest are rechecked as quals */
@@ -198,7 +199,9 @@ set_bound(SeekBounds *b, int which, RestrictInfo *ri, Expr *value, bool strict)
 		b->exprs[which] = value;
 		b->strict[which] = strict;
 		b->clauses[which] = ri;
+		return true;
 	}
+	return false;
 }
 
 static bool
@@ -227,8 +230,16 @@ find_bounds(RelOptInfo *rel, SeekBounds *b)
 		{
 			if (strategy == BTEqualStrategyNumber)
 			{
-				set_bound(b, SEEK_LOWER, ri, value, false);
-				set_bound(b, SEEK_UPPER, ri, value, false);
+				bool		lower = set_bound(b, SEEK_LOWER, ri, value, false);
+				bool		upper = set_bound(b, SEEK_UPPER, ri, value, false);
+
+				/*
+				 * "seq = v" is exact only as both bounds: beside an earlier
+				 * "seq >= w" it is the upper one alone, and the walk from w
+				 * returns more than v (until 0.9 it was not rechecked).
+				 */
+				if (lower != upper)
+					b->partial = lappend(b->partial, ri);
 			}
 			else if (strategy == BTGreaterEqualStrategyNumber ||
 					 strategy == BTGreaterStrategyNumber)
@@ -344,7 +355,8 @@ add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds, bool backw
 		 * start (timestamps need not rise with seq): it stays a qual.
 		 */
 		for (i = 0; i < SEEK_NEXPRS; i++)
-			if (i != SEEK_TS_LOWER && bounds->clauses[i])
+			if (i != SEEK_TS_LOWER && bounds->clauses[i] &&
+				!list_member_ptr(bounds->partial, bounds->clauses[i]))
 				exact = list_append_unique_ptr(exact, bounds->clauses[i]);
 		cpath->custom_private = list_make3(exprs, flags, exact);
 	}

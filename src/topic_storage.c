@@ -900,12 +900,38 @@ topic_seq_too_low(Relation rel, int32 partition, int64 seq, int64 next)
  * them in one critical section with a single WAL record.
  */
 static void
+start_log_at(TopicPartitionState *st, void *arg)
+{
+	int64		seq = *(int64 *) arg;
+
+	if (!BlockNumberIsValid(st->head) && seq > st->next_seq_base)
+		st->log_start_seq = st->next_seq_base = seq;
+}
+
+static void
 topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 					   int nrecs, CommandId cid, TimestampTz now)
 {
 	TransactionId xid = GetCurrentTransactionId();
-	Buffer		buf = topic_lock_tail(rel, partition);
+	Buffer		buf;
 	int			i = 0;
+
+	/*
+	 * A partition without pages asked for a seq past its next one (the
+	 * restore of a dump of a partition whose log start had moved) starts its
+	 * log there, as the dumped one did: the seqs before it were never in
+	 * this partition.  Until 0.9 its first page started at the old next seq
+	 * with a gap, and the log start stayed there.
+	 */
+	if (recs[0]->seq >= 0)
+	{
+		TopicPartitionState state;
+
+		topic_get_state(rel, partition, &state);
+		if (!BlockNumberIsValid(state.head) && recs[0]->seq > state.next_seq_base)
+			topic_update_state(rel, partition, start_log_at, &recs[0]->seq);
+	}
+	buf = topic_lock_tail(rel, partition);
 
 	/* before anything is appended, while the tail is locked: see topic_producers.c */
 	topic_producers_register(rel, partition,
@@ -942,8 +968,20 @@ topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 				}
 				gap = rec->seq - next_seq;
 			}
+			else if (next_seq > TOPIC_MAX_SEQ)
+			{
+				UnlockReleaseBuffer(buf);
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("partition %d of topic \"%s\" has no seqs left",
+								partition, RelationGetRelationName(rel)),
+						 errdetail("A seq may be at most " INT64_FORMAT ".", TOPIC_MAX_SEQ)));
+			}
 			need = INTALIGN(rec->itemsz) + sizeof(ItemIdData);
-			if (gap > 0 && (uint64) gap * sizeof(ItemIdData) + need > upper - lower)
+			/* (a gap of more line pointers than a page has is compared first) */
+			if (gap > 0 &&
+				(gap > (int64) ((upper - lower) / sizeof(ItemIdData)) ||
+				 (Size) gap * sizeof(ItemIdData) + need > upper - lower))
 			{
 				/* the skipped seqs do not fit here: start a page at rec->seq */
 				newpage_seq = rec->seq;
@@ -1003,6 +1041,14 @@ topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 		if (i < nrecs)
 		{
 			Assert(newpage_seq >= 0);
+			/* a page that took nothing though empty would repeat forever */
+			if (nfit == 0 && PageGetMaxOffsetNumber(page) == 0 &&
+				newpage_seq == opaque->first_seq)
+			{
+				UnlockReleaseBuffer(buf);
+				elog(ERROR, "record of %zu bytes does not fit an empty page",
+					 recs[i]->itemsz);
+			}
 			buf = topic_add_tail(rel, partition, buf, newpage_seq);
 		}
 	}

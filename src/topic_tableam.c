@@ -54,9 +54,19 @@ static const TableAmRoutine topic_methods;
 typedef struct TopicScanDescData
 {
 	TableScanDescData base;
-	BlockNumber nblocks;		/* blocks to scan (non-parallel) */
-	BlockNumber next_block;		/* next block to read (non-parallel) */
+	BlockNumber nblocks;		/* blocks in the relation at the start */
+	BlockNumber next_block;		/* TABLESAMPLE without a block picker: the
+								 * next block */
 	bool		started;
+	/* a serial scan walks each partition's chain of pages in seq order */
+	int32		npartitions;	/* partitions at the start */
+	int32		part;			/* partition of the current page, -1 before
+								 * the first, npartitions after the last */
+	BlockNumber part_tail;		/* its tail when the scan came to it */
+	BlockNumber chain_next;		/* page after the current one, or invalid at
+								 * the end of the partition */
+	int64		expect;			/* first seq after the current page */
+	int64		cfirst;			/* first seq of the current page */
 	Buffer		cbuf;			/* current page, pinned */
 	Page		cpage;			/* where its records are read: the buffer's
 								 * page, or the copy */
@@ -235,7 +245,14 @@ tts_topic_getsomeattrs(TupleTableSlot *slot, int natts)
 		elog(ERROR, "topic slot has no record to decode");
 	/* only the columns asked for; the record stays for later requests */
 	natts = Min(natts, slot->tts_tupleDescriptor->natts);
-	topic_record_deform(tslot->page, tslot->off, natts, slot->tts_values, slot->tts_isnull);
+	topic_record_deform(tslot->page, tslot->off, Min(natts, Natts_topic),
+						slot->tts_values, slot->tts_isnull);
+	/* columns a record does not have are null (the guard keeps them out) */
+	for (int i = Natts_topic; i < natts; i++)
+	{
+		slot->tts_values[i] = (Datum) 0;
+		slot->tts_isnull[i] = true;
+	}
 	slot->tts_nvalid = natts;
 	if (natts == slot->tts_tupleDescriptor->natts)
 		tslot->page = NULL;
@@ -418,95 +435,274 @@ topicam_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
 }
 
 /*
- * Pin a block and collect the offsets of the records visible to the scan's
- * snapshot, under a share lock that is released before returning.
- *
- * A serial scan then pins the next block too and asks the CPU for the
- * parts of its page that loading it reads first: the header and line
- * pointers at the start, the special area and the first records (stored
- * from the end of the page down) at the end.  Finding a block in shared
- * buffers gives no hint of where its page is, so without this the first
- * touches of every page stalled on memory one after another; now they
- * arrive while the executor works through this page's records.  Measured
- * on a 1M-record topic in shared buffers, alternating in one session: 6-8%
- * off the scan's time; pinning ahead without the prefetches, nothing.
- * Parallel scans do not know their next block; ANALYZE and TABLESAMPLE
- * pick their own, and a backward scan goes the other way ("ahead" false).
+ * Collect the offsets of the records of the locked page the scan's snapshot
+ * sees, from offset lo to hi.
  */
-static void
-topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno, bool ahead)
+static inline void
+topicam_scan_collect(TopicScanDesc scan, Page page, int64 lo, int64 hi)
 {
 	Relation	rel = scan->base.rs_rd;
+	bool		all_visible = TopicPageAllVisibleFor(page, scan->base.rs_snapshot);
+	int64		off64;
+
+	for (off64 = lo; off64 <= hi; off64++)
+	{
+		OffsetNumber off = (OffsetNumber) off64;
+		ItemId		itemid = PageGetItemId(page, off);
+
+		if (!ItemIdIsNormal(itemid))
+			continue;
+		if (all_visible)
+		{
+			scan->vis[scan->nvis++] = off;
+			continue;
+		}
+		if (topic_record_status_cached(rel, scan->cbuf, (char *) PageGetItem(page, itemid),
+									   scan->base.rs_snapshot,
+									   &scan->status_cache) == TREC_VISIBLE)
+			scan->vis[scan->nvis++] = off;
+	}
+}
+
+/* The page just locked becomes the current one; its lock is released. */
+static void
+topicam_scan_set_page(TopicScanDesc scan, Buffer buf, BlockNumber blkno)
+{
+	Page		page = BufferGetPage(buf);
+
+	scan->cbuf = buf;
+	scan->cblock = blkno;
+	if (scan->copy)
+		memcpy(scan->copy, page, BLCKSZ);
+	scan->cpage = scan->copy ? (Page) scan->copy : page;
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+}
+
+/*
+ * Pin a block and collect the offsets of the records visible to the scan's
+ * snapshot, under a share lock that is released before returning: block by
+ * block, for parallel scans, ANALYZE and TABLESAMPLE, which choose their
+ * blocks themselves.
+ */
+static void
+topicam_scan_load_page(TopicScanDesc scan, BlockNumber blkno)
+{
+	Buffer		buf;
 	Page		page;
 
 	topicam_scan_release_page(scan);
 	CHECK_FOR_INTERRUPTS();
-	if (BufferIsValid(scan->nbuf) && scan->nblock == blkno)
-	{
-		scan->cbuf = scan->nbuf;
-		scan->nbuf = InvalidBuffer;
-	}
-	else
-	{
-		topicam_scan_release_ahead(scan);
-		scan->cbuf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, scan->strategy);
-	}
-	scan->cblock = blkno;
-	LockBuffer(scan->cbuf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(scan->cbuf);
+	buf = ReadBufferExtended(scan->base.rs_rd, MAIN_FORKNUM, blkno, RBM_NORMAL,
+							 scan->strategy);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	scan->cbuf = buf;
 	if (topic_page_is_data(page))
-	{
-		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
-		OffsetNumber off;
-		bool		all_visible = TopicPageAllVisibleFor(page, scan->base.rs_snapshot);
+		topicam_scan_collect(scan, page, FirstOffsetNumber, PageGetMaxOffsetNumber(page));
+	topicam_scan_set_page(scan, buf, blkno);
+}
 
-		for (off = FirstOffsetNumber; off <= maxoff; off++)
-		{
-			ItemId		itemid = PageGetItemId(page, off);
-
-			if (!ItemIdIsNormal(itemid))
-				continue;
-			if (all_visible)
-			{
-				scan->vis[scan->nvis++] = off;
-				continue;
-			}
-			if (topic_record_status_cached(rel, scan->cbuf, (char *) PageGetItem(page, itemid),
-										   scan->base.rs_snapshot,
-										   &scan->status_cache) == TREC_VISIBLE)
-				scan->vis[scan->nvis++] = off;
-		}
-		if (scan->copy)
-			memcpy(scan->copy, page, BLCKSZ);
-	}
-	scan->cpage = scan->copy ? (Page) scan->copy : page;
-	LockBuffer(scan->cbuf, BUFFER_LOCK_UNLOCK);
-
-	if (ahead && scan->base.rs_parallel == NULL && blkno + 1 < scan->nblocks)
-	{
-		scan->nbuf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno + 1, RBM_NORMAL,
-										scan->strategy);
-		scan->nblock = blkno + 1;
+/*
+ * Pin the page after the current one ahead, and ask the CPU for the parts
+ * of it that loading it reads first: the header and line pointers at the
+ * start, the special area and the first records (stored from the end of
+ * the page down) at the end.  Finding a block in shared buffers gives no
+ * hint of where its page is, so without this the first touches of every
+ * page stalled on memory one after another; now they arrive while the
+ * executor works through this page's records.  Measured on a 1M-record
+ * topic in shared buffers, alternating in one session: 6-8% off the scan's
+ * time; pinning ahead without the prefetches, nothing.
+ */
+static void
+topicam_scan_pin_ahead(TopicScanDesc scan, BlockNumber blkno)
+{
+	scan->nbuf = ReadBufferExtended(scan->base.rs_rd, MAIN_FORKNUM, blkno, RBM_NORMAL,
+									scan->strategy);
+	scan->nblock = blkno;
 #if defined(__GNUC__) || defined(__clang__)
-		{
-			char	   *next = (char *) BufferGetPage(scan->nbuf);
-			int			k;
+	{
+		char	   *next = (char *) BufferGetPage(scan->nbuf);
+		int			k;
 
-			/* 256 bytes: the header and 58 line pointers */
-			for (k = 0; k < 4; k++)
-				__builtin_prefetch(next + 64 * k);
-			/* 512 bytes: the special area and the first records */
-			for (k = 1; k <= 8; k++)
-				__builtin_prefetch(next + BLCKSZ - 64 * k);
-		}
+		/* 256 bytes: the header and 58 line pointers */
+		for (k = 0; k < 4; k++)
+			__builtin_prefetch(next + 64 * k);
+		/* 512 bytes: the special area and the first records */
+		for (k = 1; k <= 8; k++)
+			__builtin_prefetch(next + BLCKSZ - 64 * k);
+	}
 #endif
+}
+
+/*
+ * A serial scan returns each partition's records in seq order, partition
+ * after partition, as pg_dump's COPY needs them: a restore appends them
+ * with their seqs, which must grow.  Block order is not seq order once
+ * retention has freed pages that appends reuse (the newest records then sit
+ * in the lowest blocks), and until 0.9 a dump of such a topic could not be
+ * restored.  So the scan walks each partition's chain of data pages from
+ * its head, as the readers do, to the tail it had when the scan came to the
+ * partition: a record the snapshot sees was appended before the scan
+ * began, on a page that was in the chain by then.
+ *
+ * Load the next page of the walk: the page after the current one in its
+ * partition, or the head of the next partition.  False at the end.  The
+ * page is pinned (ahead, usually) before the current one is let go, and
+ * retention removes pages from the head and not past a pinned one, so the
+ * walk never loses its place in the middle of a partition; at a partition's
+ * head, or where a stale link leads to a page retention freed (on a
+ * standby, whose pins do not hold replay back), it goes on at the log start.
+ */
+static bool
+topicam_scan_next_chain_page(TopicScanDesc scan)
+{
+	Relation	rel = scan->base.rs_rd;
+
+	for (;;)
+	{
+		TopicPartitionState state;
+		BlockNumber blkno;
+		Buffer		buf;
+		Page		page;
+		TopicPageOpaque opaque;
+		OffsetNumber maxoff;
+
+		CHECK_FOR_INTERRUPTS();
+		if (scan->part >= 0 && scan->part < scan->npartitions &&
+			BlockNumberIsValid(scan->chain_next))
+			blkno = scan->chain_next;
+		else
+		{
+			if (scan->part + 1 >= scan->npartitions)
+			{
+				topicam_scan_release_page(scan);
+				topicam_scan_release_ahead(scan);
+				scan->part = scan->npartitions;
+				return false;
+			}
+			scan->part++;
+			topic_get_state(rel, scan->part, &state);
+			scan->part_tail = state.tail;
+			scan->expect = state.log_start_seq;
+			scan->chain_next = blkno = state.head;
+			if (!BlockNumberIsValid(blkno))
+				continue;
+		}
+
+		if (BufferIsValid(scan->nbuf) && scan->nblock == blkno)
+		{
+			buf = scan->nbuf;
+			scan->nbuf = InvalidBuffer;
+		}
+		else
+		{
+			topicam_scan_release_ahead(scan);
+			buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, scan->strategy);
+		}
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!topic_page_is_live(rel, page, scan->part, scan->expect))
+		{
+			/* removed since the link or the state was read */
+			UnlockReleaseBuffer(buf);
+			topic_get_state(rel, scan->part, &state);
+			scan->expect = Max(scan->expect, state.log_start_seq);
+			scan->chain_next = topic_find_page(rel, scan->part, scan->expect, &state);
+			continue;
+		}
+
+		topicam_scan_release_page(scan);
+		scan->cbuf = buf;
+		opaque = TopicPageGetOpaque(page);
+		maxoff = PageGetMaxOffsetNumber(page);
+		topicam_scan_collect(scan, page,
+							 Max(scan->expect - opaque->first_seq + 1, FirstOffsetNumber),
+							 maxoff);
+		scan->cfirst = opaque->first_seq;
+		scan->expect = opaque->first_seq + maxoff;
+		scan->chain_next = blkno == scan->part_tail ? InvalidBlockNumber : opaque->next;
+		topicam_scan_set_page(scan, buf, blkno);
+		if (BlockNumberIsValid(scan->chain_next) && !BufferIsValid(scan->nbuf))
+			topicam_scan_pin_ahead(scan, scan->chain_next);
+		return true;
+	}
+}
+
+/*
+ * A step of the walk backward: the page before the current one in its
+ * partition, found through the directory (pages link only forward), or the
+ * last page of the partition before.  False before the first page.  The
+ * pages are those the forward walk passes, and a page comes with the same
+ * records, so a SCROLL cursor sees one order both ways.
+ */
+static bool
+topicam_scan_prev_chain_page(TopicScanDesc scan)
+{
+	Relation	rel = scan->base.rs_rd;
+	int64		want = scan->part < scan->npartitions ? scan->cfirst - 1 : -1;
+
+	topicam_scan_release_ahead(scan);
+	for (;;)
+	{
+		TopicPartitionState state;
+		BlockNumber blkno;
+		Buffer		buf;
+		Page		page;
+		TopicPageOpaque opaque;
+		OffsetNumber maxoff;
+
+		CHECK_FOR_INTERRUPTS();
+		if (scan->part < 0)
+			return false;
+		if (scan->part < scan->npartitions)
+		{
+			topic_get_state(rel, scan->part, &state);
+			blkno = want < state.log_start_seq ? InvalidBlockNumber :
+				topic_find_page_at_or_before(rel, scan->part, want, &state);
+		}
+		else
+			blkno = InvalidBlockNumber;
+		if (!BlockNumberIsValid(blkno))
+		{
+			/* the last page of the partition before */
+			if (--scan->part < 0)
+			{
+				topicam_scan_release_page(scan);
+				return false;
+			}
+			topic_get_state(rel, scan->part, &state);
+			scan->part_tail = state.tail;
+			want = topic_partition_next_seq(rel, scan->part, &state) - 1;
+			continue;
+		}
+		buf = topic_lock_live_page(rel, blkno, scan->part, BUFFER_LOCK_SHARE,
+								   scan->strategy, want);
+		if (!BufferIsValid(buf))
+			continue;			/* removed since: look again */
+		page = BufferGetPage(buf);
+		opaque = TopicPageGetOpaque(page);
+		if (opaque->first_seq > want)
+		{
+			UnlockReleaseBuffer(buf);	/* reused since: look again */
+			continue;
+		}
+		topicam_scan_release_page(scan);
+		scan->cbuf = buf;
+		maxoff = PageGetMaxOffsetNumber(page);
+		topicam_scan_collect(scan, page, FirstOffsetNumber,
+							 Min((int64) maxoff, want - opaque->first_seq + 1));
+		scan->cfirst = opaque->first_seq;
+		scan->expect = opaque->first_seq + maxoff;
+		scan->chain_next = blkno == scan->part_tail ? InvalidBlockNumber : opaque->next;
+		topicam_scan_set_page(scan, buf, blkno);
+		return true;
 	}
 }
 
 /*
  * A scan's (or rescan's) start: the blocks it covers and, when that is a
  * large share of shared buffers, the bulk-read ring.  Every way through the
- * blocks starts here: forward (serial or parallel), backward, TABLESAMPLE.
+ * topic starts here: forward (serial or parallel), backward, TABLESAMPLE.
  */
 static void
 topicam_scan_start(TopicScanDesc scan)
@@ -526,23 +722,10 @@ topicam_scan_start(TopicScanDesc scan)
 	if ((scan->base.rs_flags & SO_ALLOW_STRAT) && scan->strategy == NULL &&
 		scan->nblocks > (BlockNumber) (NBuffers / 4))
 		scan->strategy = GetAccessStrategy(BAS_BULKREAD);
+	scan->npartitions = scan->nblocks > 0 ? topic_get_cache(rel)->npartitions : 0;
+	scan->part = -1;
+	scan->chain_next = InvalidBlockNumber;
 	scan->next_block = 0;
-}
-
-static BlockNumber
-topicam_scan_next_block(TopicScanDesc scan)
-{
-	Relation	rel = scan->base.rs_rd;
-	ParallelBlockTableScanDesc pbscan =
-	(ParallelBlockTableScanDesc) scan->base.rs_parallel;
-
-	if (!scan->started)
-		topicam_scan_start(scan);
-	if (pbscan)
-		return table_block_parallelscan_nextpage(rel, &scan->pbw, pbscan);
-	if (scan->next_block >= scan->nblocks)
-		return InvalidBlockNumber;
-	return scan->next_block++;
 }
 
 /* Return the record at vis[idx] of the current page in the slot. */
@@ -575,8 +758,6 @@ topicam_scan_return(TopicScanDesc scan, int idx, TupleTableSlot *slot)
 static pg_noinline bool
 topicam_scan_getprevslot(TopicScanDesc scan, TupleTableSlot *slot)
 {
-	BlockNumber blkno;
-
 	Assert(scan->base.rs_parallel == NULL);
 	if (scan->started && scan->ivis >= 2)
 	{
@@ -586,15 +767,10 @@ topicam_scan_getprevslot(TopicScanDesc scan, TupleTableSlot *slot)
 	if (!scan->started)
 	{
 		topicam_scan_start(scan);
-		blkno = scan->nblocks;
+		scan->part = scan->npartitions;
 	}
-	else
-		blkno = scan->cblock;
-	while (blkno > 0)
+	while (topicam_scan_prev_chain_page(scan))
 	{
-		blkno--;
-		topicam_scan_load_page(scan, blkno, false);
-		scan->next_block = blkno + 1;	/* where going forward again goes on */
 		if (scan->nvis > 0)
 		{
 			scan->ivis = scan->nvis;
@@ -619,8 +795,6 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 
 	for (;;)
 	{
-		BlockNumber blkno;
-
 		if (scan->ivis < scan->nvis)
 		{
 			if (scan->ivis + TOPIC_PREFETCH_DISTANCE < scan->nvis)
@@ -629,17 +803,29 @@ topicam_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 			return topicam_scan_return(scan, scan->ivis++, slot);
 		}
 
-		blkno = topicam_scan_next_block(scan);
-		if (!BlockNumberIsValid(blkno))
+		if (!scan->started)
+			topicam_scan_start(scan);
+		if (scan->base.rs_parallel != NULL)
 		{
-			topicam_scan_release_page(scan);
-			/* a step back from here starts at the last block */
-			if (scan->base.rs_parallel == NULL)
-				scan->started = false;
-			ExecClearTuple(slot);
-			return false;
+			/* parallel workers share out blocks: no order to keep */
+			BlockNumber blkno = table_block_parallelscan_nextpage(scan->base.rs_rd, &scan->pbw,
+																  (ParallelBlockTableScanDesc) scan->base.rs_parallel);
+
+			if (BlockNumberIsValid(blkno))
+			{
+				topicam_scan_load_page(scan, blkno);
+				continue;
+			}
 		}
-		topicam_scan_load_page(scan, blkno, true);
+		else if (topicam_scan_next_chain_page(scan))
+			continue;
+
+		topicam_scan_release_page(scan);
+		/* a step back from here starts at the last page */
+		if (scan->base.rs_parallel == NULL)
+			scan->started = false;
+		ExecClearTuple(slot);
+		return false;
 	}
 }
 
@@ -823,6 +1009,12 @@ topic_slot_to_record(Relation rel, TupleTableSlot *slot, TopicNewRecord *rec)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("seq must not be negative"),
+					 errhint("Leave seq NULL to have it assigned.")));
+		if (rec->seq > TOPIC_MAX_SEQ)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("seq " INT64_FORMAT " is out of range", rec->seq),
+					 errdetail("A seq may be at most " INT64_FORMAT ".", TOPIC_MAX_SEQ),
 					 errhint("Leave seq NULL to have it assigned.")));
 	}
 
@@ -1180,7 +1372,7 @@ topicam_scan_sample_next_block(TableScanDesc sscan, SampleScanState *scanstate)
 		topicam_scan_release_page(scan);
 		return false;
 	}
-	topicam_scan_load_page(scan, blkno, false);
+	topicam_scan_load_page(scan, blkno);
 	return true;
 }
 

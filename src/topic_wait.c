@@ -303,10 +303,15 @@ topic_interval_ms(Interval *iv)
 	return us / 1000;
 }
 
-/* _wait_generation(topic): the generation to pass to _wait_for_records */
+/*
+ * _wait_generation(topic): the generation to pass to _wait_for_records.
+ * Both functions are consume's, but anyone may call them: they tell when
+ * producers commit to the topic, so they need SELECT on it, as fetch does.
+ */
 Datum
 pg_topics_wait_generation(PG_FUNCTION_ARGS)
 {
+	topic_check_access(PG_GETARG_OID(0), ACL_SELECT, false);
 	PG_RETURN_INT64((int64) topic_wait_generation(PG_GETARG_OID(0)));
 }
 
@@ -318,6 +323,7 @@ pg_topics_wait_generation(PG_FUNCTION_ARGS)
 Datum
 pg_topics_wait_for_records(PG_FUNCTION_ARGS)
 {
+	topic_check_access(PG_GETARG_OID(0), ACL_SELECT, false);
 	if (!topic_wait_possible())
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(topic_wait_for_commit(PG_GETARG_OID(0), (uint64) PG_GETARG_INT64(1),

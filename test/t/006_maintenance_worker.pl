@@ -1,6 +1,9 @@
 # The maintenance worker: one launcher per cluster applies retention in
 # every database that has the extension, logs what it removed, and follows
-# pg_topics.maintenance_interval on reload.
+# pg_topics.maintenance_interval on reload.  It runs each topic's
+# maintenance as the topic's owner, with a search_path of pg_catalog only,
+# skips a topic it cannot lock and a settings row that names no topic, and
+# CREATE EXTENSION refuses a schema topics that somebody else owns.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -58,10 +61,83 @@ for my $db (qw(db1 db2))
 			qq{SELECT count(*) = max(seq) - min(seq) + 1 AND min(seq) = ($part0) FROM events WHERE partition = 0}),
 		't', "$db: what is left is dense from the log start");
 }
-ok($node->log_contains(qr/pg_topics: removed \d+ pages \(\d+ records\) from partition 0 of topic events/),
+ok($node->log_contains(qr/pg_topics: removed \d+ pages \(\d+ records\) from partition 0 of topic public\.events/),
 	'the worker logs what it removed');
 ok($node->log_contains(qr/pg_topics: maintenance of database "db\d" took [\d.]+ ms/),
 	'and how long it took');
+
+# A database owner who is no superuser.  Until 0.9 the worker ran
+# topics.maintain() as the bootstrap superuser, with the database's
+# search_path, in one query with a ">" of its own: an operator ">" the
+# owner put first on that path ran as superuser and made the owner one.
+# And one settings row naming a table that is no topic made maintain()
+# fail for the whole database, and a topic somebody held a lock on made the
+# worker wait (for every database after it too).
+$node->safe_psql('postgres', q{
+CREATE ROLE dbo LOGIN;
+CREATE DATABASE dbx OWNER dbo;
+});
+$node->safe_psql('dbx', 'CREATE EXTENSION pg_topics');
+$node->safe_psql('dbx', q{
+SET ROLE dbo;
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.gt(bigint, integer) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE dbo SUPERUSER';
+    END IF;
+    RETURN $1 OPERATOR(pg_catalog.>) $2;
+END $$;
+CREATE OPERATOR evil.> (leftarg = bigint, rightarg = integer, function = evil.gt);
+ALTER DATABASE dbx SET search_path = evil, pg_catalog, public;
+CREATE TABLE public.not_a_topic (x int);
+SELECT topics.create_topic('public.held', 1, retention_bytes => 8192);
+SELECT topics.create_topic('public.trimmed', 1, retention_bytes => 8192);
+});
+# a row stored before 0.9 checked that it names a topic (a superuser
+# bypasses the check now made)
+$node->safe_psql('dbx',
+	q{INSERT INTO topics.topic_config (topic, retention) VALUES ('public.not_a_topic', '1 day')});
+for my $t (qw(held trimmed))
+{
+	$node->safe_psql('dbx', qq{
+SET ROLE dbo;
+SELECT count(*) FROM topics.produce_batch('public.$t', array_fill('k'::text, ARRAY[2000]),
+    ARRAY(SELECT repeat('v', 100) FROM generate_series(1, 2000)));
+});
+}
+my $holder = $node->background_psql('dbx');
+$holder->query_safe('BEGIN');
+$holder->query_safe('LOCK TABLE public.held IN SHARE MODE');
+my $trimmed = q{SELECT log_start_seq FROM topics.partitions WHERE topic = 'public.trimmed'::regclass};
+# (the test's own queries in dbx name the operator's schema: the search_path
+# set for dbx applies to them too)
+ok($node->poll_query_until('dbx', "SELECT ($trimmed) OPERATOR(pg_catalog.>) 0"),
+	'the worker trims a topic beside a locked one and a row of no topic');
+is($node->safe_psql('dbx',
+		q{SELECT log_start_seq FROM topics.partitions WHERE topic = 'public.held'::regclass}),
+	'0', 'the locked topic is skipped, not waited for');
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'dbo'}),
+	'f', 'the database owner did not become superuser');
+$holder->query_safe('COMMIT');
+$holder->quit;
+ok($node->poll_query_until('dbx',
+		q{SELECT log_start_seq OPERATOR(pg_catalog.>) 0 FROM topics.partitions WHERE topic = 'public.held'::regclass}),
+	'the topic is trimmed once the lock is gone');
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'dbo'}),
+	'f', 'still no superuser');
+
+# a schema topics made beforehand by another role: its owner could replace
+# the extension's functions
+$node->safe_psql('postgres', 'CREATE DATABASE dby OWNER dbo');
+$node->safe_psql('dby', 'SET ROLE dbo; CREATE SCHEMA topics');
+my ($ret, $stdout, $stderr) = $node->psql('dby', 'CREATE EXTENSION pg_topics');
+isnt($ret, 0, 'CREATE EXTENSION refuses a schema topics owned by another role');
+like($stderr, qr/schema "topics" is owned by role "dbo", not by the owner of extension pg_topics/,
+	'and says why');
+$node->safe_psql('dby', 'ALTER SCHEMA topics OWNER TO CURRENT_USER; CREATE EXTENSION pg_topics');
+is($node->safe_psql('dby', q{SELECT extversion <> '' FROM pg_extension WHERE extname = 'pg_topics'}),
+	't', 'it installs once the schema is the installer\'s');
 
 $node->stop;
 done_testing();

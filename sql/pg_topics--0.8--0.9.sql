@@ -1,0 +1,222 @@
+/* pg_topics 0.8 -> 0.9: search_path-safe functions, settings and positions only of topics, an extension schema nobody else owns */
+
+\echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.9'" to load this file. \quit
+
+------------------------------------------------------------------------
+-- The extension's schema belongs to its owner (or a superuser)
+------------------------------------------------------------------------
+
+-- CREATE EXTENSION puts the objects into schema topics, and takes the
+-- schema as it finds it when it exists already.  The owner of a schema may
+-- drop, rename and replace what is in it, so a schema created beforehand by
+-- another role would let that role swap the extension's functions for its
+-- own, which superusers (and, until 0.9, the maintenance worker) then run.
+DO $$
+DECLARE
+    nsp_owner oid;
+    ext_owner oid;
+BEGIN
+    SELECT n.nspowner, e.extowner INTO nsp_owner, ext_owner
+    FROM pg_catalog.pg_extension e
+    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+    WHERE e.extname OPERATOR(pg_catalog.=) 'pg_topics';
+    IF nsp_owner OPERATOR(pg_catalog.<>) ext_owner
+       AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+                WHERE r.oid OPERATOR(pg_catalog.=) nsp_owner) THEN
+        RAISE EXCEPTION 'schema "topics" is owned by role "%", not by the owner of extension pg_topics',
+                        (SELECT r.rolname FROM pg_catalog.pg_roles r
+                         WHERE r.oid OPERATOR(pg_catalog.=) nsp_owner)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The owner of a schema can replace the objects in it.',
+                  HINT = pg_catalog.format('Drop the schema first, or run ALTER SCHEMA topics OWNER TO %I.',
+                                           (SELECT r.rolname FROM pg_catalog.pg_roles r
+                                            WHERE r.oid OPERATOR(pg_catalog.=) ext_owner));
+    END IF;
+END;
+$$;
+
+------------------------------------------------------------------------
+-- Functions that ran with the caller's search_path
+------------------------------------------------------------------------
+
+-- create_topic, alter_topic, drop_topic and the rewrite guard (an event
+-- trigger, which runs in every session that alters a table) called
+-- functions by unqualified name with the caller's search_path, so a role
+-- that could create objects in a schema on it (public, by default before
+-- PostgreSQL 15) could have a better-matching format(text, text) run as
+-- whoever created a topic.  They now search pg_catalog only, like the
+-- other functions.  create_topic needs the caller's current schema for an
+-- unqualified name: a wrapper without settings reads it and passes it on.
+
+CREATE FUNCTION topics._create_topic(name text, default_schema name, partitions integer,
+                                     retention interval, retention_bytes bigint,
+                                     cleanup_policy text)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ident text[];
+    qualified text;
+    rel regclass;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'topic name must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF partitions IS NULL OR partitions < 1 THEN
+        RAISE EXCEPTION 'partition count must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('%s partitions were requested.', coalesce(partitions::text, 'NULL'));
+    END IF;
+    -- the name follows SQL identifier rules, like a regclass: unquoted
+    -- parts fold to lower case, "Quoted" parts keep their case; without a
+    -- schema it goes where CREATE TABLE would put it
+    ident := parse_ident(name);
+    IF cardinality(ident) = 1 THEN
+        IF default_schema IS NULL THEN
+            RAISE EXCEPTION 'no schema has been selected to create in'
+                USING ERRCODE = 'invalid_schema_name',
+                      HINT = 'Qualify the topic name with a schema, or set search_path.';
+        END IF;
+        ident := ARRAY[default_schema::text] || ident;
+    END IF;
+    SELECT string_agg(quote_ident(part), '.') INTO qualified FROM unnest(ident) AS part;
+    EXECUTE format('CREATE TABLE %s (partition integer, seq bigint, ts timestamptz, '
+                   'key text, value bytea, headers jsonb) USING topic_log', qualified);
+    rel := qualified::regclass;
+    PERFORM topics._set_partitions(rel, partitions);
+    -- the partition count, as the planner statistic pg_dump carries along
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN partition SET (n_distinct = %s)', rel, partitions);
+    IF retention IS NOT NULL OR retention_bytes IS NOT NULL
+       OR coalesce(cleanup_policy, 'delete') <> 'delete' THEN
+        PERFORM topics._set_config(rel, retention, retention_bytes, cleanup_policy, false, false);
+    END IF;
+    RETURN rel;
+END;
+$$;
+COMMENT ON FUNCTION topics._create_topic(text, name, integer, interval, bigint, text) IS
+'internal: create_topic, with the caller''s current schema for an unqualified name';
+
+-- Every call here has arguments of exactly the callee's types, schema-
+-- qualified, so no search_path can make it call anything else.
+CREATE OR REPLACE FUNCTION topics.create_topic(name text, partitions integer DEFAULT 1,
+                                               retention interval DEFAULT NULL,
+                                               retention_bytes bigint DEFAULT NULL,
+                                               cleanup_policy text DEFAULT 'delete')
+RETURNS regclass
+LANGUAGE sql
+AS $$
+    SELECT topics._create_topic(name, pg_catalog.current_schema(), partitions,
+                                retention, retention_bytes, cleanup_policy)
+$$;
+
+ALTER FUNCTION topics.alter_topic(regclass, integer, interval, bigint, text, boolean, boolean)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION topics.drop_topic(regclass) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION topics._guard_rewrite() SET search_path = pg_catalog, pg_temp;
+
+------------------------------------------------------------------------
+-- Settings and positions are kept for topics only
+------------------------------------------------------------------------
+
+-- The row-level security of these tables let the owner of any table (for
+-- topic_config) or anybody who could read one (for the group tables)
+-- store a row for it, though it was no topic: maintain() then failed on it,
+-- for every topic of the database, and so did the maintenance worker, and
+-- topics.consumer_lag failed for everybody.  New rows must name a topic;
+-- maintain() and consumer_lag leave out rows that do not (stored before).
+CREATE FUNCTION topics._is_topic(rel regclass)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+                   WHERE c.oid = rel AND c.relkind = 'r' AND a.amname = 'topic_log')
+$$;
+COMMENT ON FUNCTION topics._is_topic(regclass) IS
+'internal: whether a relation is a topic (a table using topic_log)';
+
+ALTER POLICY topic_config_owner ON topics.topic_config
+    WITH CHECK (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = topic), 'USAGE')
+                AND topics._is_topic(topic));
+-- and the settings of a topic are for those who may read it, as the topic
+-- itself and topics.topics are
+ALTER POLICY topic_config_read ON topics.topic_config USING (has_table_privilege(topic, 'SELECT'));
+ALTER POLICY readers_of_the_topic ON topics.consumer_groups
+    WITH CHECK (has_table_privilege(topic, 'SELECT') AND topics._is_topic(topic));
+ALTER POLICY readers_of_the_topic ON topics.committed_offsets
+    WITH CHECK (has_table_privilege(topic, 'SELECT') AND topics._is_topic(topic));
+
+CREATE OR REPLACE VIEW topics.consumer_lag AS
+    WITH t AS (SELECT DISTINCT o.topic FROM topics.committed_offsets o
+               WHERE topics._is_topic(o.topic))
+    SELECT o.group_id, o.topic, o.partition, o.seq AS committed_seq, b.next_seq,
+           greatest(b.next_seq - greatest(o.seq, b.log_start_seq), 0) AS lag
+    FROM t
+    CROSS JOIN LATERAL topics.partition_bounds(t.topic) b
+    JOIN topics.committed_offsets o ON o.topic = t.topic AND o.partition = b.partition;
+ALTER VIEW topics.consumer_lag SET (security_invoker = true);
+
+CREATE OR REPLACE FUNCTION topics.maintain(topic regclass DEFAULT NULL)
+RETURNS SETOF topics.maintenance_result
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    r record;
+    started timestamptz;
+    res topics.maintenance_result;
+    done boolean := false;
+BEGIN
+    FOR c IN SELECT tc.topic AS t, tc.retention, tc.retention_bytes, tc.cleanup_policy
+             FROM topics.topic_config tc
+             JOIN pg_class k ON k.oid = tc.topic
+             WHERE ((maintain.topic IS NULL AND pg_has_role(k.relowner, 'USAGE'))
+                    OR tc.topic = maintain.topic)
+               AND topics._is_topic(tc.topic)
+             ORDER BY tc.topic::oid
+    LOOP
+        done := true;
+        started := clock_timestamp();
+        FOR r IN
+            SELECT d.partition, d.pages_removed, d.records_removed, d.log_start_seq
+            FROM topics._apply_retention(c.t, c.retention, c.retention_bytes) d
+            WHERE c.cleanup_policy = 'delete'
+            UNION ALL
+            SELECT k.partition, k.pages_removed, k.records_removed, k.log_start_seq
+            FROM topics._compact(c.t) k
+            WHERE c.cleanup_policy = 'compact'
+            UNION ALL
+            SELECT k.partition, k.pages_removed + d.pages_removed,
+                   k.records_removed + d.records_removed, d.log_start_seq
+            FROM topics._compact(c.t) k
+            JOIN LATERAL topics._apply_retention(c.t, c.retention, c.retention_bytes) d
+              ON d.partition = k.partition
+            WHERE c.cleanup_policy = 'compact,delete'
+        LOOP
+            res.topic := c.t;
+            res.partition := r.partition;
+            res.pages_removed := r.pages_removed;
+            res.records_removed := r.records_removed;
+            res.log_start_seq := r.log_start_seq;
+            res.millis := (extract(epoch FROM clock_timestamp() - started) * 1000)::bigint;
+            RETURN NEXT res;
+        END LOOP;
+    END LOOP;
+    IF maintain.topic IS NOT NULL AND NOT done THEN
+        -- a topic without settings: nothing to remove, but check that it is
+        -- a topic the caller owns and report its partitions
+        FOR r IN SELECT * FROM topics._apply_retention(maintain.topic, NULL, NULL) LOOP
+            res.topic := maintain.topic;
+            res.partition := r.partition;
+            res.pages_removed := 0;
+            res.records_removed := 0;
+            res.log_start_seq := r.log_start_seq;
+            res.millis := 0;
+            RETURN NEXT res;
+        END LOOP;
+    END IF;
+END;
+$$;
