@@ -82,3 +82,16 @@ SELECT seq FROM topics.fetch('edge_start', 0, 0);
 \echo :SQLSTATE
 SELECT seq FROM topics.fetch('edge_start', 0, 5000);
 DROP TABLE edge_start;
+
+-- waits and AFTER_SEQUENCE_NUMBER at the edges of their types: until 0.9 a
+-- wait of a million years overflowed into "must not be negative", and the
+-- seq after the largest bigint into the smallest
+SELECT topics.create_topic('edge_wait', 1);
+SELECT count(*) FROM topics.produce('edge_wait', 'a', 'b');
+SELECT count(*) FROM topics.fetch('edge_wait', 0, 0, wait => '1000000 years');
+SELECT count(*) FROM topics.fetch('edge_wait', 0, 0, wait => '1 month -29 days');
+SELECT count(*) FROM topics.fetch('edge_wait', 0, 0, wait => '-1 s');
+SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 9223372036854775807);
+SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 5);
+SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 0) IS NOT NULL AS after_last;
+DROP TABLE edge_wait;

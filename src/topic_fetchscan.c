@@ -77,6 +77,7 @@ typedef struct TopicFetchState
 	bool		waiting;		/* long poll: wait > 0 and a new snapshot can
 								 * see more */
 	TimestampTz deadline;
+	bool		last_look;		/* the deadline passed: one more walk */
 	uint64		generation;		/* commit generation read before the walk */
 	Snapshot	snapshot;		/* registered, when waiting */
 	int64		count;
@@ -413,6 +414,7 @@ fetch_start(TopicFetchState *state)
 	state->count = 0;
 	state->bytes = 0;
 	state->waiting = state->args.wait_ms > 0 && topic_wait_possible();
+	state->last_look = false;
 	if (state->waiting)
 		state->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													  state->args.wait_ms);
@@ -438,11 +440,15 @@ fetch_stream(ScanState *ss)
 		{
 			fetch_walk_end(state);
 
-			/* nothing yet: the long poll waits for a commit and looks again */
-			if (state->count == 0 && state->waiting &&
-				topic_wait_for_commit(RelationGetRelid(state->rel),
-									  state->generation, state->deadline))
+			/*
+			 * Nothing yet: the long poll waits for a commit and looks again,
+			 * and at the deadline looks one last time.
+			 */
+			if (state->count == 0 && state->waiting && !state->last_look)
 			{
+				if (!topic_wait_for_commit(RelationGetRelid(state->rel),
+										   state->generation, state->deadline))
+					state->last_look = true;
 				fetch_walk(state);
 				continue;
 			}

@@ -429,8 +429,15 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("seq must not be negative")));
+		/*
+		 * The seq the caller gave is checked first: for AFTER, seq + 1 of
+		 * the largest bigint overflowed (until 0.9), and an error should
+		 * name the seq the caller gave.
+		 */
+		topic_check_read_position(rel, partition, seq);
 		start = after ? seq + 1 : seq;
-		topic_check_read_position(rel, partition, start);
+		if (start != seq)
+			topic_check_read_position(rel, partition, start);
 	}
 	else if (pg_strcasecmp(type, "AT_TIMESTAMP") == 0)
 	{

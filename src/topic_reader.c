@@ -389,6 +389,7 @@ topic_read_wait(Relation rel, int32 partition, int64 from_seq, int64 wait_ms,
 				const int64 *count)
 {
 	bool		waiting = wait_ms > 0 && topic_wait_possible();
+	bool		last_look = false;
 	TimestampTz deadline = 0;
 
 	if (waiting)
@@ -411,8 +412,10 @@ topic_read_wait(Relation rel, int32 partition, int64 from_seq, int64 wait_ms,
 										TOPIC_READ_STABLE, follow_log_start, cb, arg);
 		if (waiting)
 			UnregisterSnapshot(snapshot);
-		if (!waiting || *count > 0 ||
-			!topic_wait_for_commit(RelationGetRelid(rel), gen, deadline))
+		if (!waiting || *count > 0 || last_look)
 			return position;
+		/* at the deadline, one last look with a new snapshot */
+		if (!topic_wait_for_commit(RelationGetRelid(rel), gen, deadline))
+			last_look = true;
 	}
 }

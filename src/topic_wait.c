@@ -7,8 +7,8 @@
  * variable and a generation counter; a topic maps to a slot by hashing
  * (database, relation).  A transaction that produced to topics bumps the
  * generation of their slots and broadcasts on their condition variables when
- * it commits (an XACT_EVENT_COMMIT callback, which runs after the commit is
- * visible to other snapshots).  A prepared transaction's records become
+ * it commits or aborts (an XACT_EVENT_COMMIT or _ABORT callback, which runs
+ * after the end is visible to other snapshots).  A prepared transaction's records become
  * visible at COMMIT PREPARED, in a backend that produced nothing: a
  * ProcessUtility hook wakes the topics the open-producer registry lists for
  * it (topic_producers.c).
@@ -138,7 +138,14 @@ topic_wait_xact_callback(XactEvent event, void *arg)
 {
 	int			i;
 
-	if (event == XACT_EVENT_COMMIT && wait_slots != NULL)
+	/*
+	 * An abort wakes them too: records of other transactions after the
+	 * aborted ones become readable (the last stable offset moves past them),
+	 * as a Kafka abort marker completes a waiting fetch.  Until 0.9 waiters
+	 * slept to their deadline and returned nothing.  At both events the
+	 * transaction has left the proc array, so a woken reader sees the end.
+	 */
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) && wait_slots != NULL)
 	{
 		if (noted_overflow)
 			topic_wait_wake_all();	/* too many topics to remember */
@@ -288,19 +295,24 @@ topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline)
 	return woken;
 }
 
-/* Milliseconds in a wait interval argument; errors for negative waits. */
+/*
+ * Milliseconds in a wait interval argument; errors for negative waits.  A
+ * wait longer than a century is a century: months and days in
+ * microseconds overflowed before 0.9, and a wait of a million years was
+ * "negative".
+ */
 int64
 topic_interval_ms(Interval *iv)
 {
-	int64		us;
+	const double max_ms = 100.0 * 366 * 86400 * 1000;
+	double		ms = (double) iv->time / 1000.0 +
+		((double) iv->month * DAYS_PER_MONTH + (double) iv->day) * 86400000.0;
 
-	us = iv->time + (int64) iv->day * USECS_PER_DAY +
-		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
-	if (us < 0)
+	if (ms < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wait must not be negative")));
-	return us / 1000;
+	return (int64) Min(ms, max_ms);
 }
 
 /*

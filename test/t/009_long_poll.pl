@@ -66,6 +66,26 @@ sub start_waiter
 	$w->quit;
 }
 
+# --- fetch: blocked behind an open transaction whose records come before a
+# committed one, it is woken when that transaction rolls back, and returns
+# the committed record (until 0.9 only commits woke waiters: it slept to its
+# deadline and returned nothing)
+{
+	$node->safe_psql('postgres', q{SELECT topics.create_topic('lp_abort', 1)});
+	$node->safe_psql('postgres', q{SELECT topics.produce('lp_abort', 'first', 'v')});
+	my $p = $node->background_psql('postgres');
+	$p->query_safe(q{BEGIN; SELECT topics.produce('lp_abort', 'open', 'v');});
+	$node->safe_psql('postgres', q{SELECT topics.produce('lp_abort', 'after', 'v')});
+	my $w = start_waiter(q{SELECT 'got:' || seq || ':' || key FROM topics.fetch('lp_abort', 0, 1, 10, NULL, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'fetch waits behind the open transaction');
+	$p->query_safe('ROLLBACK');
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:2:after/, 'the rollback woke it, with the record committed after');
+	unlike($out, qr/open/, 'and not the rolled-back one');
+	$p->quit;
+	$w->quit;
+}
+
 # --- consume
 {
 	$node->safe_psql('postgres', q{SELECT topics.set_auto_offset_reset('grp', 'lp', 'latest')});
