@@ -96,3 +96,21 @@ SELECT count(*) AS intact FROM topics.fetch('lg_t', 0, 0) f JOIN lg_payloads l O
 WHERE md5(f.value) = md5(l.value) AND f.headers IS NOT DISTINCT FROM l.headers;
 
 DROP TABLE lg_t, lg_b, lg_text;
+
+-- Key, value and headers of 700 incompressible bytes each: over a page's
+-- inline limit together, and each too small to go out of line by itself.
+-- Until 0.9 no such record could be stored (an internal error); now fields
+-- go out of line, largest first, until the record fits.
+SELECT topics.create_topic('lg_three', 1);
+CREATE TEMP TABLE lg_rand AS
+SELECT string_agg(md5(g::text), '') AS r FROM generate_series(1, 80) g;
+SELECT seq FROM topics.produce('lg_three', substr((SELECT r FROM lg_rand), 1, 700),
+                               substr((SELECT r FROM lg_rand), 701, 700),
+                               jsonb_build_object('h', substr((SELECT r FROM lg_rand), 1, 700)));
+INSERT INTO lg_three (key, value, headers)
+SELECT substr(r, 1, 700), convert_to(substr(r, 701, 700), 'UTF8'), jsonb_build_object('h', substr(r, 1401, 700))
+FROM lg_rand RETURNING seq;
+SELECT seq, key = substr((SELECT r FROM lg_rand), 1, 700) AS key_ok,
+       length(value) AS value_bytes, length(headers->>'h') AS header_chars
+FROM lg_three ORDER BY seq;
+DROP TABLE lg_three;

@@ -93,22 +93,23 @@ topic_check_record_size(Relation rel, Size keylen, Size valuelen, Size headersle
 
 /*
  * Shrink a field that pushes the record over the inline limit: compress it,
- * and if that is not enough, store it out of line in the TOAST relation.
+ * and if it is still over half the limit, store it out of line in the TOAST
+ * relation; with "any_size", out of line whatever its size.
  */
 static struct varlena *
-shrink_field(Relation rel, struct varlena *v, bool allow_external)
+shrink_field(Relation rel, struct varlena *v, bool any_size)
 {
-	Datum		d;
+	if (!VARATT_IS_EXTENDED(v))
+	{
+		Datum		d = toast_compress_datum(PointerGetDatum(v),
+											 (char) default_toast_compression);
 
-	if (VARATT_IS_EXTENDED(v))
-		return v;				/* already compressed, short or external */
-
-	d = toast_compress_datum(PointerGetDatum(v), (char) default_toast_compression);
-	if (DatumGetPointer(d) != NULL)
-		v = (struct varlena *) DatumGetPointer(d);
-
-	if (allow_external && VARSIZE_ANY(v) > TOPIC_MAX_INLINE_RECORD / 2 &&
-		OidIsValid(rel->rd_rel->reltoastrelid))
+		if (DatumGetPointer(d) != NULL)
+			v = (struct varlena *) DatumGetPointer(d);
+	}
+	if (VARATT_IS_EXTERNAL(v) || VARATT_IS_SHORT(v) || !OidIsValid(rel->rd_rel->reltoastrelid))
+		return v;
+	if (any_size ? VARSIZE_ANY(v) > TOAST_POINTER_SIZE : VARSIZE_ANY(v) > TOPIC_MAX_INLINE_RECORD / 2)
 		v = (struct varlena *) DatumGetPointer(toast_save_datum(rel, PointerGetDatum(v), NULL, 0));
 	return v;
 }
@@ -162,13 +163,20 @@ topic_record_fit(Relation rel, TopicNewRecord *rec)
 			}
 		}
 
-		for (i = 0; i < 3 && rec->itemsz > TOPIC_MAX_INLINE_RECORD; i++)
-		{
-			if (*fields[i] == NULL)
-				continue;
-			*fields[i] = shrink_field(rel, *fields[i], true);
-			rec->itemsz = record_size(rec);
-		}
+		/*
+		 * The largest fields first, until the record fits; and if that was
+		 * not enough, again, moving fields of any size out of line.  Until
+		 * 0.9 only a field over half the limit went out of line, so three
+		 * incompressible fields of 700 bytes could not be stored at all.
+		 */
+		for (int any_size = 0; any_size <= 1; any_size++)
+			for (i = 0; i < 3 && rec->itemsz > TOPIC_MAX_INLINE_RECORD; i++)
+			{
+				if (*fields[i] == NULL)
+					continue;
+				*fields[i] = shrink_field(rel, *fields[i], any_size);
+				rec->itemsz = record_size(rec);
+			}
 		if (rec->itemsz > TOPIC_MAX_INLINE_RECORD)
 			elog(ERROR, "record of %zu bytes does not fit a page after toasting",
 				 rec->itemsz);
