@@ -115,3 +115,31 @@ SELECT topics.drop_topic('tc_one');
 -- DROP SCHEMA ... CASCADE drops the topics in it
 DROP SCHEMA tc_schema CASCADE;
 SELECT count(*) FROM topics.topics WHERE schema_name = 'tc_schema';
+
+-- Adding partitions goes with the transaction: until 0.9 the topic kept its
+-- new partitions after a ROLLBACK while the count pg_dump carries (the
+-- n_distinct option of column partition) rolled back, and a dump could not
+-- restore the records produced to them since
+SELECT topics.create_topic('tc_grow', 2);
+BEGIN;
+SELECT topics.alter_topic('tc_grow', partitions => 4);
+SELECT count(*) AS partitions_in_the_transaction FROM topics.partition_bounds('tc_grow');
+SELECT * FROM topics.produce('tc_grow', 'k', 'v', partition => 3);
+ROLLBACK;
+SELECT count(*) AS partitions FROM topics.partition_bounds('tc_grow');
+SELECT o.option_value AS n_distinct
+FROM pg_attribute a, pg_options_to_table(a.attoptions) o
+WHERE a.attrelid = 'tc_grow'::regclass AND a.attname = 'partition' AND o.option_name = 'n_distinct';
+SELECT * FROM topics.produce('tc_grow', 'k', 'v', partition => 3);
+BEGIN;
+SAVEPOINT s;
+SELECT topics.alter_topic('tc_grow', partitions => 5);
+ROLLBACK TO SAVEPOINT s;
+SELECT topics.alter_topic('tc_grow', partitions => 3);
+COMMIT;
+SELECT count(*) AS partitions FROM topics.partition_bounds('tc_grow');
+SELECT o.option_value AS n_distinct
+FROM pg_attribute a, pg_options_to_table(a.attoptions) o
+WHERE a.attrelid = 'tc_grow'::regclass AND a.attname = 'partition' AND o.option_name = 'n_distinct';
+SELECT partition, seq FROM topics.produce('tc_grow', 'k', 'v', partition => 2);
+DROP TABLE tc_grow;

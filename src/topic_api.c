@@ -224,6 +224,124 @@ record_partition(Relation rel, FunctionCallInfo fcinfo, int argno,
 	return PG_GETARG_INT32(argno);
 }
 
+/*
+ * Growing a topic, with the transaction.  The partition count lives in the
+ * metapage, which changes with WAL but not with the transaction, while the
+ * count pg_dump carries (the n_distinct option of column partition, which
+ * alter_topic sets in the same transaction) rolls back: until 0.9 a rolled
+ * back alter_topic left the topic with its new partitions and the catalog
+ * with the old count, and a dump then could not restore the records of the
+ * new partitions.  Now the metapage grows when the transaction commits
+ * (XACT_EVENT_PRE_COMMIT, still under the ACCESS EXCLUSIVE lock taken to
+ * grow it), so a rollback leaves nothing to undo.  A topic created or
+ * truncated in this transaction has storage that a rollback discards: it
+ * grows at once (create_topic, and a restore, produce into it right away).
+ * Until the commit the new partitions cannot be produced to.
+ */
+typedef struct PendingGrowth
+{
+	Oid			relid;
+	int			npartitions;
+	SubTransactionId subid;
+} PendingGrowth;
+
+static List *pending_growth = NIL;	/* in TopTransactionContext */
+static bool growth_callbacks = false;
+
+static void
+growth_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			foreach(lc, pending_growth)
+			{
+				PendingGrowth *g = lfirst(lc);
+				Relation	rel = try_relation_open(g->relid, NoLock);
+
+				if (rel == NULL)
+					continue;	/* dropped since */
+				topic_set_partitions(rel, g->npartitions);
+				relation_close(rel, NoLock);
+			}
+			pending_growth = NIL;
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending_growth != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that added partitions to a topic")));
+			break;
+		default:
+			pending_growth = NIL;
+			break;
+	}
+}
+
+static void
+growth_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending_growth)
+	{
+		PendingGrowth *g = lfirst(lc);
+
+		if (g->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			g->subid = parentSubid;
+		else if (event == SUBXACT_EVENT_ABORT_SUB)
+			pending_growth = foreach_delete_current(pending_growth, lc);
+	}
+}
+
+void
+topic_grow_partitions(Relation rel, int npartitions)
+{
+	MemoryContext old;
+	PendingGrowth *g;
+	ListCell   *lc;
+
+	if (rel->rd_createSubid != InvalidSubTransactionId ||
+		rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId)
+	{
+		topic_set_partitions(rel, npartitions);
+		return;
+	}
+	/* the checks of topic_set_partitions, now rather than at the commit */
+	if (npartitions < topic_get_cache(rel)->npartitions)
+		topic_set_partitions(rel, npartitions); /* raises its error */
+	if (npartitions > TOPIC_MAX_PARTITIONS)
+		topic_set_partitions(rel, npartitions); /* raises its error */
+	if (!growth_callbacks)
+	{
+		RegisterXactCallback(growth_xact_callback, NULL);
+		RegisterSubXactCallback(growth_subxact_callback, NULL);
+		growth_callbacks = true;
+	}
+	foreach(lc, pending_growth)
+	{
+		g = lfirst(lc);
+		if (g->relid == RelationGetRelid(rel) && g->subid == GetCurrentSubTransactionId())
+		{
+			g->npartitions = Max(g->npartitions, npartitions);
+			return;
+		}
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	g = palloc(sizeof(PendingGrowth));
+	g->relid = RelationGetRelid(rel);
+	g->npartitions = npartitions;
+	g->subid = GetCurrentSubTransactionId();
+	pending_growth = lappend(pending_growth, g);
+	MemoryContextSwitchTo(old);
+}
+
 /* ------------------------------------------------------------------------
  * Topic shape
  * ------------------------------------------------------------------------
@@ -242,7 +360,7 @@ pg_topics_set_partitions(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("partition count must be at least 1"),
 				 errdetail("%d partitions were requested.", npartitions)));
-	topic_set_partitions(rel, npartitions);
+	topic_grow_partitions(rel, npartitions);
 	table_close(rel, NoLock);
 	PG_RETURN_VOID();
 }
@@ -849,7 +967,7 @@ topic_sync_partition_count(Relation rel)
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
 	/* like alter_topic: no producer or reader may see the shape change */
 	LockRelationOid(RelationGetRelid(rel), AccessExclusiveLock);
-	topic_set_partitions(rel, (int) want);
+	topic_grow_partitions(rel, (int) want);
 }
 
 /* ------------------------------------------------------------------------
