@@ -143,3 +143,10 @@ FROM pg_attribute a, pg_options_to_table(a.attoptions) o
 WHERE a.attrelid = 'tc_grow'::regclass AND a.attname = 'partition' AND o.option_name = 'n_distinct';
 SELECT partition, seq FROM topics.produce('tc_grow', 'k', 'v', partition => 2);
 DROP TABLE tc_grow;
+-- and the count a dump carries cannot be reset or lowered by hand
+SELECT topics.create_topic('tc_nd', 3);
+ALTER TABLE tc_nd ALTER COLUMN partition RESET (n_distinct);
+ALTER TABLE tc_nd ALTER COLUMN partition SET (n_distinct = 2);
+ALTER TABLE tc_nd ALTER COLUMN partition SET (n_distinct = 4);
+SELECT count(*) AS partitions FROM topics.partition_bounds('tc_nd');
+DROP TABLE tc_nd;

@@ -975,6 +975,29 @@ topic_sync_partition_count(Relation rel)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * The n_distinct option of column partition is the partition count a dump
+ * carries (the restore's ALTER TABLE sets it, and topic_sync_partition_count
+ * grows the new topic to it).  Resetting or lowering it, an ordinary
+ * planner setting on any other table, made the dump of a topic restore
+ * fewer partitions, and their records failed to load (until 0.9).
+ */
+static void
+check_carried_count(Relation rel)
+{
+	AttributeOpts *opts = get_attribute_options(RelationGetRelid(rel), Anum_topic_partition);
+	float8		carried = (opts && opts->n_distinct >= 1) ? opts->n_distinct : 1;
+	int			current = topic_get_cache(rel)->npartitions;
+
+	if (carried < current)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the n_distinct option of column partition of topic \"%s\" must stay at its partition count, %d",
+						RelationGetRelationName(rel), current),
+				 errdetail("It is the partition count pg_dump carries."),
+				 errhint("Add partitions with topics.alter_topic(); a topic cannot have fewer.")));
+}
+
 /* Every ancestor of relid in inheritance trees, nearest first. */
 static List *
 guard_ancestors(Oid relid)
@@ -1145,7 +1168,10 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 		{
 			guard_topic(rel, parsetree, lfirst_oid(lc) == relid ? what : NULL);
 			if (IsA(parsetree, AlterTableStmt) && lfirst_oid(lc) == relid)
+			{
 				topic_sync_partition_count(rel);
+				check_carried_count(rel);
+			}
 		}
 		relation_close(rel, NoLock);
 	}
