@@ -150,3 +150,39 @@ ALTER TABLE tc_nd ALTER COLUMN partition SET (n_distinct = 2);
 ALTER TABLE tc_nd ALTER COLUMN partition SET (n_distinct = 4);
 SELECT count(*) AS partitions FROM topics.partition_bounds('tc_nd');
 DROP TABLE tc_nd;
+-- several growths in one transaction: the count at commit is the largest,
+-- and a smaller one after a larger is refused at once (not at the commit,
+-- after the larger was written); a growth of a topic made earlier in the
+-- transaction is undone by a rollback to a savepoint, like its n_distinct
+SELECT topics.create_topic('tc_g2', 2);
+BEGIN;
+SELECT topics.alter_topic('tc_g2', partitions => 5);
+SELECT topics.alter_topic('tc_g2', partitions => 3);
+ROLLBACK;
+BEGIN;
+SELECT topics.alter_topic('tc_g2', partitions => 5);
+SAVEPOINT s;
+SELECT topics.alter_topic('tc_g2', partitions => 4);
+ROLLBACK TO SAVEPOINT s;
+SELECT topics.alter_topic('tc_g2', partitions => 6);
+RELEASE SAVEPOINT s;
+COMMIT;
+SELECT count(*) AS partitions FROM topics.partition_bounds('tc_g2');
+SELECT o.option_value AS n_distinct
+FROM pg_attribute a, pg_options_to_table(a.attoptions) o
+WHERE a.attrelid = 'tc_g2'::regclass AND a.attname = 'partition' AND o.option_name = 'n_distinct';
+DO $$
+BEGIN
+    PERFORM topics.create_topic('tc_g3', 1);
+    BEGIN
+        PERFORM topics.alter_topic('tc_g3', partitions => 3);
+        RAISE EXCEPTION 'undo';
+    EXCEPTION WHEN raise_exception THEN NULL;
+    END;
+END
+$$;
+SELECT count(*) AS partitions FROM topics.partition_bounds('tc_g3');
+ALTER TABLE tc_g3 ALTER COLUMN partition SET (n_distinct = 1.5);
+ALTER TABLE tc_g3 ALTER COLUMN partition SET (n_distinct = 10001);
+ALTER TABLE tc_g3 OWNER TO CURRENT_USER;
+DROP TABLE tc_g2, tc_g3;

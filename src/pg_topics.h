@@ -323,6 +323,7 @@ extern int64 topic_partition_next_seq(Relation rel, int32 partition,
 									  TopicPartitionState *state);
 extern void topic_set_partitions(Relation rel, int npartitions);
 extern void topic_grow_partitions(Relation rel, int npartitions);
+extern int	topic_partitions_at_commit(Relation rel);
 extern void topic_append(Relation rel, TopicNewRecord *recs, int nrecs,
 						 CommandId cid);
 extern BlockNumber topic_find_page(Relation rel, int32 partition, int64 seq,

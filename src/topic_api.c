@@ -114,7 +114,7 @@ topic_check_access(Oid relid, AclMode mode, bool owner)
 	if (classform->relkind != RELKIND_RELATION ||
 		!OidIsValid(classform->relam) || classform->relam != topic_am_oid())
 		topic_not_a_topic(NameStr(classform->relname));
-	aclresult = pg_class_aclcheck(relid, GetUserId(), mode);
+	aclresult = mode == ACL_NO_RIGHTS ? ACLCHECK_OK : pg_class_aclcheck(relid, GetUserId(), mode);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, NameStr(classform->relname));
 	if (owner && !pg_class_ownercheck(relid, GetUserId()))
@@ -133,7 +133,7 @@ topic_open_checked(Oid relid, LOCKMODE lockmode, AclMode mode, bool owner)
 		topic_not_found(relid);
 	if (rel->rd_rel->relkind != RELKIND_RELATION || !topic_relation_is_topic(rel))
 		topic_not_a_topic(RelationGetRelationName(rel));
-	aclresult = pg_class_aclcheck(relid, GetUserId(), mode);
+	aclresult = mode == ACL_NO_RIGHTS ? ACLCHECK_OK : pg_class_aclcheck(relid, GetUserId(), mode);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(rel));
 	if (owner && !pg_class_ownercheck(relid, GetUserId()))
@@ -158,13 +158,16 @@ topic_open(Oid relid, LOCKMODE lockmode, AclMode mode)
 
 /*
  * Open a topic for an operation reserved to its owner (changing its shape,
- * removing records), as ALTER TABLE and VACUUM require ownership.
+ * removing records), as ALTER TABLE and VACUUM require ownership, and
+ * ownership only (until 0.9 also SELECT: an owner who had revoked it from
+ * itself got no retention from the maintenance worker, which runs as the
+ * owner since then).
  */
 Relation
 topic_open_owned(Oid relid, LOCKMODE lockmode)
 {
-	topic_check_access(relid, ACL_SELECT, true);
-	return topic_open_checked(relid, lockmode, ACL_SELECT, true);
+	topic_check_access(relid, ACL_NO_RIGHTS, true);
+	return topic_open_checked(relid, lockmode, ACL_NO_RIGHTS, true);
 }
 
 /* A bytea, text or jsonb argument as the record's value bytes. */
@@ -264,7 +267,10 @@ growth_xact_callback(XactEvent event, void *arg)
 
 				if (rel == NULL)
 					continue;	/* dropped since */
-				topic_set_partitions(rel, g->npartitions);
+				/* the largest count asked for in the transaction */
+				if (g->npartitions == topic_partitions_at_commit(rel) &&
+					g->npartitions > topic_get_cache(rel)->npartitions)
+					topic_set_partitions(rel, g->npartitions);
 				relation_close(rel, NoLock);
 			}
 			pending_growth = NIL;
@@ -300,44 +306,65 @@ growth_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/* The partition count rel will have at commit: pending growth included. */
+int
+topic_partitions_at_commit(Relation rel)
+{
+	int			n = topic_get_cache(rel)->npartitions;
+	ListCell   *lc;
+
+	foreach(lc, pending_growth)
+	{
+		PendingGrowth *g = lfirst(lc);
+
+		if (g->relid == RelationGetRelid(rel))
+			n = Max(n, g->npartitions);
+	}
+	return n;
+}
+
 void
 topic_grow_partitions(Relation rel, int npartitions)
 {
 	MemoryContext old;
 	PendingGrowth *g;
-	ListCell   *lc;
+	SubTransactionId subid = GetCurrentSubTransactionId();
 
-	if (rel->rd_createSubid != InvalidSubTransactionId ||
-		rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId)
+	/*
+	 * Storage made in this very subtransaction goes away with it, so it
+	 * grows at once; storage made earlier in the transaction would keep a
+	 * growth that a rollback to a savepoint undoes in the catalog.
+	 */
+	if (rel->rd_createSubid == subid || rel->rd_firstRelfilenodeSubid == subid)
 	{
 		topic_set_partitions(rel, npartitions);
 		return;
 	}
 	/* the checks of topic_set_partitions, now rather than at the commit */
-	if (npartitions < topic_get_cache(rel)->npartitions)
+	if (npartitions < topic_partitions_at_commit(rel) ||
+		npartitions > TOPIC_MAX_PARTITIONS)
+	{
+		if (npartitions <= TOPIC_MAX_PARTITIONS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot reduce the partitions of topic \"%s\" from %d to %d",
+							RelationGetRelationName(rel), topic_partitions_at_commit(rel),
+							npartitions),
+					 errdetail("Records are placed by key hash modulo the partition count; removing partitions would lose records."),
+					 errhint("Create a new topic with fewer partitions and copy the records.")));
 		topic_set_partitions(rel, npartitions); /* raises its error */
-	if (npartitions > TOPIC_MAX_PARTITIONS)
-		topic_set_partitions(rel, npartitions); /* raises its error */
+	}
 	if (!growth_callbacks)
 	{
 		RegisterXactCallback(growth_xact_callback, NULL);
 		RegisterSubXactCallback(growth_subxact_callback, NULL);
 		growth_callbacks = true;
 	}
-	foreach(lc, pending_growth)
-	{
-		g = lfirst(lc);
-		if (g->relid == RelationGetRelid(rel) && g->subid == GetCurrentSubTransactionId())
-		{
-			g->npartitions = Max(g->npartitions, npartitions);
-			return;
-		}
-	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	g = palloc(sizeof(PendingGrowth));
 	g->relid = RelationGetRelid(rel);
 	g->npartitions = npartitions;
-	g->subid = GetCurrentSubTransactionId();
+	g->subid = subid;
 	pending_growth = lappend(pending_growth, g);
 	MemoryContextSwitchTo(old);
 }
@@ -986,14 +1013,14 @@ static void
 check_carried_count(Relation rel)
 {
 	AttributeOpts *opts = get_attribute_options(RelationGetRelid(rel), Anum_topic_partition);
-	float8		carried = (opts && opts->n_distinct >= 1) ? opts->n_distinct : 1;
-	int			current = topic_get_cache(rel)->npartitions;
+	float8		carried = (opts && opts->n_distinct != 0) ? opts->n_distinct : 1;
+	int			current = topic_partitions_at_commit(rel);
 
-	if (carried < current)
+	if (carried < current || carried != floor(carried) || carried > TOPIC_MAX_PARTITIONS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the n_distinct option of column partition of topic \"%s\" must stay at its partition count, %d",
-						RelationGetRelationName(rel), current),
+				 errmsg("the n_distinct option of column partition of topic \"%s\" must be its partition count, %d, or a larger whole number up to %d",
+						RelationGetRelationName(rel), current, TOPIC_MAX_PARTITIONS),
 				 errdetail("It is the partition count pg_dump carries."),
 				 errhint("Add partitions with topics.alter_topic(); a topic cannot have fewer.")));
 }

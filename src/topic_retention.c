@@ -899,9 +899,13 @@ maintenance_topics(char **query)
 		bool		isnull;
 		MaintainedTopic *t = MemoryContextAlloc(outer, sizeof(MaintainedTopic));
 
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
 		t->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
 		t->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		/* the list outlives SPI_finish, which frees SPI's memory */
 		result = lappend(result, t);
+		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
 

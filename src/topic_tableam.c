@@ -535,6 +535,27 @@ topicam_scan_pin_ahead(TopicScanDesc scan, BlockNumber blkno)
 }
 
 /*
+ * The locked data page of the walk becomes the current one, with the
+ * records from offset lo to hi the snapshot sees; the page before is let
+ * go only now, the new one being pinned.
+ */
+static void
+topicam_scan_take_page(TopicScanDesc scan, Buffer buf, BlockNumber blkno,
+					   int64 lo, int64 hi)
+{
+	Page		page = BufferGetPage(buf);
+	TopicPageOpaque opaque = TopicPageGetOpaque(page);
+
+	topicam_scan_release_page(scan);
+	scan->cbuf = buf;
+	topicam_scan_collect(scan, page, lo, hi);
+	scan->cfirst = opaque->first_seq;
+	scan->expect = opaque->first_seq + PageGetMaxOffsetNumber(page);
+	scan->chain_next = blkno == scan->part_tail ? InvalidBlockNumber : opaque->next;
+	topicam_scan_set_page(scan, buf, blkno);
+}
+
+/*
  * A serial scan returns each partition's records in seq order, partition
  * after partition, as pg_dump's COPY needs them: a restore appends them
  * with their seqs, which must grow.  Block order is not seq order once
@@ -565,7 +586,6 @@ topicam_scan_next_chain_page(TopicScanDesc scan)
 		Buffer		buf;
 		Page		page;
 		TopicPageOpaque opaque;
-		OffsetNumber maxoff;
 
 		CHECK_FOR_INTERRUPTS();
 		if (scan->part >= 0 && scan->part < scan->npartitions &&
@@ -611,17 +631,10 @@ topicam_scan_next_chain_page(TopicScanDesc scan)
 			continue;
 		}
 
-		topicam_scan_release_page(scan);
-		scan->cbuf = buf;
 		opaque = TopicPageGetOpaque(page);
-		maxoff = PageGetMaxOffsetNumber(page);
-		topicam_scan_collect(scan, page,
-							 Max(scan->expect - opaque->first_seq + 1, FirstOffsetNumber),
-							 maxoff);
-		scan->cfirst = opaque->first_seq;
-		scan->expect = opaque->first_seq + maxoff;
-		scan->chain_next = blkno == scan->part_tail ? InvalidBlockNumber : opaque->next;
-		topicam_scan_set_page(scan, buf, blkno);
+		topicam_scan_take_page(scan, buf, blkno,
+							   Max(scan->expect - opaque->first_seq + 1, FirstOffsetNumber),
+							   PageGetMaxOffsetNumber(page));
 		if (BlockNumberIsValid(scan->chain_next) && !BufferIsValid(scan->nbuf))
 			topicam_scan_pin_ahead(scan, scan->chain_next);
 		return true;
@@ -649,7 +662,6 @@ topicam_scan_prev_chain_page(TopicScanDesc scan)
 		Buffer		buf;
 		Page		page;
 		TopicPageOpaque opaque;
-		OffsetNumber maxoff;
 
 		CHECK_FOR_INTERRUPTS();
 		if (scan->part < 0)
@@ -686,15 +698,9 @@ topicam_scan_prev_chain_page(TopicScanDesc scan)
 			UnlockReleaseBuffer(buf);	/* reused since: look again */
 			continue;
 		}
-		topicam_scan_release_page(scan);
-		scan->cbuf = buf;
-		maxoff = PageGetMaxOffsetNumber(page);
-		topicam_scan_collect(scan, page, FirstOffsetNumber,
-							 Min((int64) maxoff, want - opaque->first_seq + 1));
-		scan->cfirst = opaque->first_seq;
-		scan->expect = opaque->first_seq + maxoff;
-		scan->chain_next = blkno == scan->part_tail ? InvalidBlockNumber : opaque->next;
-		topicam_scan_set_page(scan, buf, blkno);
+		topicam_scan_take_page(scan, buf, blkno, FirstOffsetNumber,
+							   Min((int64) PageGetMaxOffsetNumber(page),
+								   want - opaque->first_seq + 1));
 		return true;
 	}
 }

@@ -73,6 +73,9 @@ ok($node->log_contains(qr/pg_topics: maintenance of database "db\d" took [\d.]+ 
 # And one settings row naming a table that is no topic made maintain()
 # fail for the whole database, and a topic somebody held a lock on made the
 # worker wait (for every database after it too).
+# (the worker is off while the topics are set up and one is locked)
+$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
+$node->reload;
 $node->safe_psql('postgres', q{
 CREATE ROLE dbo LOGIN;
 CREATE DATABASE dbx OWNER dbo;
@@ -93,12 +96,13 @@ ALTER DATABASE dbx SET search_path = evil, pg_catalog, public;
 CREATE TABLE public.not_a_topic (x int);
 SELECT topics.create_topic('public.held', 1, retention_bytes => 8192);
 SELECT topics.create_topic('public.trimmed', 1, retention_bytes => 8192);
+SELECT topics.create_topic('public.more' || g, 1, retention_bytes => 8192) FROM generate_series(1, 5) g;
 });
 # a row stored before 0.9 checked that it names a topic (a superuser
 # bypasses the check now made)
 $node->safe_psql('dbx',
 	q{INSERT INTO topics.topic_config (topic, retention) VALUES ('public.not_a_topic', '1 day')});
-for my $t (qw(held trimmed))
+for my $t (qw(held trimmed more1 more2 more3 more4 more5))
 {
 	$node->safe_psql('dbx', qq{
 SET ROLE dbo;
@@ -109,11 +113,19 @@ SELECT count(*) FROM topics.produce_batch('public.$t', array_fill('k'::text, ARR
 my $holder = $node->background_psql('dbx');
 $holder->query_safe('BEGIN');
 $holder->query_safe('LOCK TABLE public.held IN SHARE MODE');
+$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 1");
+$node->reload;
 my $trimmed = q{SELECT log_start_seq FROM topics.partitions WHERE topic = 'public.trimmed'::regclass};
 # (the test's own queries in dbx name the operator's schema: the search_path
 # set for dbx applies to them too)
 ok($node->poll_query_until('dbx', "SELECT ($trimmed) OPERATOR(pg_catalog.>) 0"),
 	'the worker trims a topic beside a locked one and a row of no topic');
+# every topic with settings, not only the first ones (a list built in SPI's
+# memory, which SPI_finish freed, ended the worker's loop early)
+ok($node->poll_query_until('dbx',
+		q{SELECT count(*) = 5 FROM topics.partitions
+		  WHERE topic::text LIKE 'more%' AND log_start_seq OPERATOR(pg_catalog.>) 0}),
+	'and every other topic with settings');
 is($node->safe_psql('dbx',
 		q{SELECT log_start_seq FROM topics.partitions WHERE topic = 'public.held'::regclass}),
 	'0', 'the locked topic is skipped, not waited for');
