@@ -1001,6 +1001,17 @@ topic_maintenance_db_main(Datum arg)
 	 */
 	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * Nor may a lock anybody holds keep it waiting: any role may lock the
+	 * extension's tables (their UPDATE and DELETE are granted to PUBLIC,
+	 * with row-level security), and until 0.9 a LOCK TABLE of
+	 * topics.topic_config held in one database stopped retention in every
+	 * database, the launcher waiting for each worker in turn.  A topic's own
+	 * lock is tried without waiting (maintain_topic); any other wait ends
+	 * with an error after a while, and the next run tries again.
+	 */
+	SetConfigOption("lock_timeout", "2s", PGC_SUSET, PGC_S_OVERRIDE);
+
 	workcxt = AllocSetContextCreate(TopMemoryContext, "pg_topics maintenance",
 									ALLOCSET_DEFAULT_SIZES);
 	SetCurrentStatementStartTimestamp();

@@ -110,6 +110,13 @@ SELECT count(*) FROM topics.produce_batch('public.$t', array_fill('k'::text, ARR
     ARRAY(SELECT repeat('v', 100) FROM generate_series(1, 2000)));
 });
 }
+# any role may lock the extension's tables in another database (their
+# UPDATE and DELETE are PUBLIC's): until 0.9 the worker of that database
+# waited for the lock, and the launcher for it, and no database was
+# maintained while the lock was held
+my $blocker = $node->background_psql('db1');
+$blocker->query_safe('BEGIN');
+$blocker->query_safe('LOCK TABLE topics.topic_config IN ACCESS EXCLUSIVE MODE');
 my $holder = $node->background_psql('dbx');
 $holder->query_safe('BEGIN');
 $holder->query_safe('LOCK TABLE public.held IN SHARE MODE');
@@ -119,7 +126,7 @@ my $trimmed = q{SELECT log_start_seq FROM topics.partitions WHERE topic = 'publi
 # (the test's own queries in dbx name the operator's schema: the search_path
 # set for dbx applies to them too)
 ok($node->poll_query_until('dbx', "SELECT ($trimmed) OPERATOR(pg_catalog.>) 0"),
-	'the worker trims a topic beside a locked one and a row of no topic');
+	'the worker trims a topic beside a locked one and a row of no topic, with another database\'s settings locked');
 # every topic with settings, not only the first ones (a list built in SPI's
 # memory, which SPI_finish freed, ended the worker's loop early)
 ok($node->poll_query_until('dbx',
@@ -133,6 +140,10 @@ is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 
 	'f', 'the database owner did not become superuser');
 $holder->query_safe('COMMIT');
 $holder->quit;
+ok($node->log_contains(qr/canceling statement due to lock timeout/),
+	'the worker of the database whose settings were locked gave up waiting');
+$blocker->query_safe('COMMIT');
+$blocker->quit;
 ok($node->poll_query_until('dbx',
 		q{SELECT log_start_seq OPERATOR(pg_catalog.>) 0 FROM topics.partitions WHERE topic = 'public.held'::regclass}),
 	'the topic is trimmed once the lock is gone');
