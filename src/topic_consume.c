@@ -79,6 +79,34 @@ move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
 	SPI_finish();
 }
 
+/* Whether the group starts at "latest" (else "earliest"), as the caller. */
+static bool
+group_resets_to_latest(text *group_id, Oid relid)
+{
+	Oid			types[2] = {TEXTOID, REGCLASSOID};
+	Datum		values[2];
+	bool		latest = false;
+
+	values[0] = PointerGetDatum(group_id);
+	values[1] = ObjectIdGetDatum(relid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest' "
+							  "FROM topics.consumer_groups g "
+							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
+							  "AND g.topic OPERATOR(pg_catalog.=) $2",
+							  2, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		latest = !isnull && DatumGetBool(d);
+	}
+	SPI_finish();
+	return latest;
+}
+
 /*
  * What one call returns at most, of keys, values and headers (the first
  * record always comes): Kafka's fetch.max.bytes default.  Without it, 1000
@@ -117,7 +145,9 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	Oid			relid;
 	int32		partition;
 	int64		from_seq;
+	int64		start;
 	int64		position;
+	bool		reset = false;
 	Relation	rel;
 	TopicPartitionState state;
 	TopicCollectState cs;
@@ -149,13 +179,38 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	 * log start should retention move it again meanwhile.
 	 */
 	topic_get_state(rel, partition, &state);
-	position = topic_read_partition(rel, partition, Max(from_seq, state.log_start_seq), -1,
+	start = Max(from_seq, state.log_start_seq);
+	if (from_seq > state.log_start_seq)
+	{
+		int64		next = topic_partition_next_seq(rel, partition, &state);
+
+		/*
+		 * A position past the partition's end: a restored dump goes on from
+		 * each partition's last record, without the unused seqs after it
+		 * that the group had read past, or commit() was given a seq not
+		 * produced yet.  Until 0.9 the group then skipped every record
+		 * produced up to its position, silently.  Like a Kafka consumer
+		 * whose offset is out of range, it goes back by the group's
+		 * auto_offset_reset.
+		 */
+		if (from_seq > next)
+		{
+			start = group_resets_to_latest(group_id, relid) ?
+				topic_partition_last_stable(rel, partition, next) : state.log_start_seq;
+			reset = true;
+			ereport(LOG,
+					(errmsg("pg_topics: position %lld of group \"%s\" in partition %d of topic \"%s\" is past the end of the partition, %lld; it goes back to %lld",
+							(long long) from_seq, text_to_cstring(group_id), partition,
+							RelationGetRelationName(rel), (long long) next, (long long) start)));
+		}
+	}
+	position = topic_read_partition(rel, partition, start, -1,
 									GetActiveSnapshot(), TOPIC_READ_STABLE, true,
 									topic_collect_record, &cs);
 	table_close(rel, NoLock);
 
 	/* past every record returned (position > from_seq when one was) */
-	if (position > from_seq)
+	if (position > from_seq || reset)
 		move_committed_offset(group_id, relid, partition, position);
 	return (Datum) 0;
 }
