@@ -199,3 +199,8 @@ SELECT seq FROM topics.committed('cg_late', 'cg_past');
 SELECT count(*) FROM topics.produce_batch('cg_past', ARRAY['d'], ARRAY['4']);
 SELECT seq, key FROM topics.consume('cg_late', 'cg_past');
 DROP TABLE cg_past;
+-- a wait of a million years is a century, as fetch's (it overflowed)
+SELECT topics.create_topic('cg_wait', 1);
+SELECT count(*) FROM topics.produce('cg_wait', 'k', 'v');
+SELECT count(*) FROM topics.consume('cg_wait_g', 'cg_wait', 10, '1000000 years');
+DROP TABLE cg_wait;

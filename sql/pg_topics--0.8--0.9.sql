@@ -233,6 +233,9 @@ $$;
 -- produced by commit().  Since 0.9 consume also takes such a partition,
 -- and _consume_partition moves its position back by the group's
 -- auto_offset_reset (a Kafka consumer's offset out of range), logging it.
+-- And a wait, like fetch's and get_records', takes one last look at its
+-- deadline, and is at most a century (a longer one overflowed the
+-- deadline's timestamp).
 CREATE OR REPLACE FUNCTION topics.consume(group_id text, topic regclass, max_records integer DEFAULT 1000,
                                wait interval DEFAULT '0')
 RETURNS SETOF topics.record
@@ -245,6 +248,7 @@ DECLARE
     part integer;
     pos bigint;
     deadline timestamptz;
+    last_look boolean := false;
     tried integer[];
 BEGIN
     IF group_id IS NULL OR topic IS NULL OR max_records IS NULL OR wait IS NULL THEN
@@ -257,7 +261,7 @@ BEGIN
     IF wait < interval '0' THEN
         RAISE EXCEPTION 'wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    deadline := clock_timestamp() + wait;
+    deadline := clock_timestamp() + least(wait, interval '100 years');   -- as fetch caps it
     PERFORM topics.partition_bounds(consume.topic);    -- a topic, readable by the caller
 
     -- A new group (or new partitions) start where auto_offset_reset says.
@@ -338,8 +342,10 @@ BEGIN
             tried := tried || part;
         END LOOP;
 
-        EXIT WHEN clock_timestamp() >= deadline;
-        EXIT WHEN NOT topics._wait_for_records(consume.topic, gen, deadline);
+        -- at the deadline, one last look, as fetch and get_records take
+        EXIT WHEN last_look OR wait = interval '0';
+        last_look := clock_timestamp() >= deadline OR
+            NOT topics._wait_for_records(consume.topic, gen, deadline);
     END LOOP;
 END;
 $$;
