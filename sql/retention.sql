@@ -198,3 +198,14 @@ MOVE ABSOLUTE 1 IN ret_c;
 FETCH RELATIVE 0 FROM ret_c;
 COMMIT;
 DROP TABLE ret_order, ret_order2;
+
+-- maintain() removes records: not in a read-only transaction (until 0.9 it
+-- did)
+SELECT topics.create_topic('ret_ro', 1, retention_bytes => 8192);
+SELECT count(*) FROM topics.produce_batch('ret_ro', array_fill('k'::text, ARRAY[500]),
+    ARRAY(SELECT repeat('v', 100) FROM generate_series(1, 500)));
+BEGIN READ ONLY;
+SELECT count(*) FROM topics.maintain('ret_ro');
+ROLLBACK;
+SELECT log_start_seq FROM topics.partition_info('ret_ro');
+DROP TABLE ret_ro;

@@ -399,6 +399,8 @@ pg_topics_apply_retention(PG_FUNCTION_ARGS)
 
 	topic_require_arg(fcinfo, 0, "topic");
 	relid = PG_GETARG_OID(0);
+	/* removing records is a change: not in a read-only transaction (0.9) */
+	PreventCommandIfReadOnly("topics.maintain()");
 	rel = topic_open_owned(relid, ShareUpdateExclusiveLock);
 
 	if (!PG_ARGISNULL(1))
@@ -644,6 +646,8 @@ pg_topics_compact(PG_FUNCTION_ARGS)
 
 	topic_require_arg(fcinfo, 0, "topic");
 	relid = PG_GETARG_OID(0);
+	/* removing records is a change: not in a read-only transaction (0.9) */
+	PreventCommandIfReadOnly("topics.maintain()");
 	rel = topic_open_owned(relid, ShareUpdateExclusiveLock);
 	tombstone_cutoff = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												   -(int64) topics_delete_retention * 1000);
@@ -1011,6 +1015,8 @@ topic_maintenance_db_main(Datum arg)
 	 * with an error after a while, and the next run tries again.
 	 */
 	SetConfigOption("lock_timeout", "2s", PGC_SUSET, PGC_S_OVERRIDE);
+	/* retention applies in a database whose sessions default to read-only */
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	workcxt = AllocSetContextCreate(TopMemoryContext, "pg_topics maintenance",
 									ALLOCSET_DEFAULT_SIZES);
