@@ -101,5 +101,18 @@ SELECT * FROM topics.partition_bounds('vf_trunc');
 SELECT partition, seq FROM topics.produce('vf_trunc', 'c', '3'::bytea);
 SELECT count(*) AS records FROM vf_t;
 
+-- a partition whose first records were aborted keeps its log start: VACUUM
+-- FULL leaves the aborted records out, and its copies must not move the
+-- bounds (0.9 starts a partition's log at the first explicit seq of a
+-- restore, but not at a copy's)
+SELECT topics.create_topic('vf_abhead', 1);
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('vf_abhead', ARRAY['x', 'x', 'x'], ARRAY['0', '1', '2']);
+ROLLBACK;
+SELECT count(*) FROM topics.produce_batch('vf_abhead', ARRAY['y', 'y'], ARRAY['3', '4']);
+VACUUM FULL vf_abhead;
+SELECT log_start_seq, next_seq FROM topics.partition_info('vf_abhead');
+SELECT seq FROM topics.fetch('vf_abhead', 0, 0);
+
 \c :regress_db
 DROP DATABASE pg_topics_vf;
