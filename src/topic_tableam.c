@@ -9,14 +9,18 @@
  * the page a record is on, the other columns from the record.  Scans work
  * page at a time like heap's page mode: under a share lock they decide which
  * records are visible, then return them with only a pin held, the datums
- * pointing into the pinned page.
+ * pointing into the pinned page.  A serial sequential scan takes the pages
+ * of each partition in seq order along the partition's chain, partition
+ * after partition (pg_dump's COPY depends on it; see
+ * topicam_scan_next_chain_page); parallel scans, ANALYZE and TABLESAMPLE
+ * go by block.
  *
  * Inserting (INSERT, COPY, and the produce functions, which call
  * topic_append directly) assigns partition (from the key when not given),
  * seq and ts.  Everything that would change a stored record fails with
- * feature_not_supported: update, delete, row locks, CLUSTER / VACUUM FULL,
- * speculative insertion.  Indexes are not supported yet; seeks go through
- * the topic's own directory.
+ * feature_not_supported: update, delete, row locks, CLUSTER, speculative
+ * insertion (VACUUM FULL rewrites a topic: topic_vacuum.c).  Indexes are
+ * not supported yet; seeks go through the topic's own directory.
  *
  *-------------------------------------------------------------------------
  */
