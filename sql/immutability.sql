@@ -173,6 +173,19 @@ SELECT cmd, im_try(cmd) AS sqlstate FROM (VALUES
     ('INSERT INTO im_t (key, value) VALUES (''k'', ''v'') ON CONFLICT DO NOTHING'),
     ('INSERT INTO im_t (key, value) VALUES (''k'', ''v'') ON CONFLICT (seq) DO NOTHING')
 ) v(cmd);
+-- ON CONFLICT reaching a topic through a view or a rule: refused after
+-- rewriting (until 0.9 both inserted)
+CREATE VIEW im_ev AS SELECT * FROM im_e;
+CREATE VIEW im_rv AS SELECT key, value FROM im_e;
+CREATE RULE im_r AS ON INSERT TO im_rv DO INSTEAD
+    INSERT INTO im_e (key, value) VALUES (new.key, new.value) ON CONFLICT DO NOTHING;
+SELECT cmd, im_try(cmd) AS sqlstate FROM (VALUES
+    ('INSERT INTO im_ev (key, value) VALUES (''k'', ''v'') ON CONFLICT DO NOTHING'),
+    ('INSERT INTO im_rv (key, value) VALUES (''k'', ''v'')'),
+    ('WITH w AS (INSERT INTO im_ev (key, value) VALUES (''k'', ''v'') ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM w')
+) v(cmd);
+SELECT count(*) AS records_in_im_e FROM im_e;
+DROP VIEW im_ev, im_rv;
 SELECT count(*) AS in_trees FROM pg_inherits
 WHERE inhrelid IN ('im_t'::regclass, 'im_e'::regclass) OR inhparent IN ('im_t'::regclass, 'im_e'::regclass);
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid IN ('im_t'::regclass, 'im_e'::regclass);

@@ -17,6 +17,8 @@
  */
 #include "pg_topics.h"
 
+#include "executor/executor.h"
+
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "fmgr.h"
@@ -33,6 +35,7 @@ PG_MODULE_MAGIC;
 int			topics_max_record_bytes = 1024 * 1024;
 
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
+static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 
 void		_PG_init(void);
 
@@ -52,6 +55,16 @@ rte_is_topic(RangeTblEntry *rte)
 	ReleaseSysCache(tp);
 	amoid = topic_am_oid();
 	return OidIsValid(amoid) && relam == amoid;
+}
+
+static void
+on_conflict_error(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("ON CONFLICT is not supported on topic \"%s\"", get_rel_name(relid)),
+			 errdetail("A topic has no unique index: every record is appended."),
+			 errhint("Use a compacted topic (cleanup_policy 'compact') to keep the latest record per key.")));
 }
 
 static bool
@@ -84,16 +97,13 @@ topics_check_query_walker(Node *node, void *context)
 		/*
 		 * ON CONFLICT needs a unique index to arbitrate, which a topic cannot
 		 * have; without a conflict target PostgreSQL looks for none and
-		 * inserted (until 0.9), as if the clause meant something.
+		 * inserted (until 0.9), as if the clause meant something.  Through
+		 * a view or a rule the target is a topic only after rewriting:
+		 * topics_executor_start checks the plan.
 		 */
 		if (query->commandType == CMD_INSERT && query->onConflict != NULL &&
 			rte_is_topic(rt_fetch(query->resultRelation, query->rtable)))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("ON CONFLICT is not supported on topic \"%s\"",
-							get_rel_name(rt_fetch(query->resultRelation, query->rtable)->relid)),
-					 errdetail("A topic has no unique index: every record is appended."),
-					 errhint("Use a compacted topic (cleanup_policy 'compact') to keep the latest record per key.")));
+			on_conflict_error(rt_fetch(query->resultRelation, query->rtable)->relid);
 
 		foreach(lc, query->rowMarks)
 		{
@@ -112,6 +122,51 @@ topics_check_query_walker(Node *node, void *context)
 		return query_tree_walker(query, topics_check_query_walker, context, 0);
 	}
 	return expression_tree_walker(node, topics_check_query_walker, context);
+}
+
+/* An INSERT ... ON CONFLICT of a plan (the top one, or a WITH's) on a topic */
+static void
+check_plan_on_conflict(PlannedStmt *stmt, Plan *plan)
+{
+	ModifyTable *mt;
+	ListCell   *lc;
+
+	if (plan == NULL || !IsA(plan, ModifyTable))
+		return;
+	mt = (ModifyTable *) plan;
+	if (mt->onConflictAction == ONCONFLICT_NONE)
+		return;
+	foreach(lc, mt->resultRelations)
+	{
+		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), stmt->rtable);
+
+		if (rte_is_topic(rte))
+			on_conflict_error(rte->relid);
+	}
+}
+
+/*
+ * The check of ON CONFLICT after rewriting: an INSERT into a view over a
+ * topic, or a rule's INSERT, reach the topic only then (until 0.9 they
+ * inserted).  Only plans of INSERTs are looked at.
+ */
+static void
+topics_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	PlannedStmt *stmt = queryDesc->plannedstmt;
+
+	if (stmt->commandType == CMD_INSERT || stmt->hasModifyingCTE)
+	{
+		ListCell   *lc;
+
+		check_plan_on_conflict(stmt, stmt->planTree);
+		foreach(lc, stmt->subplans)
+			check_plan_on_conflict(stmt, (Plan *) lfirst(lc));
+	}
+	if (prev_executor_start_hook)
+		prev_executor_start_hook(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 static void
@@ -177,4 +232,6 @@ _PG_init(void)
 
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = topics_post_parse_analyze;
+	prev_executor_start_hook = ExecutorStart_hook;
+	ExecutorStart_hook = topics_executor_start;
 }
