@@ -113,6 +113,14 @@ SELECT count(*) FROM topics.produce_batch('vf_abhead', ARRAY['y', 'y'], ARRAY['3
 VACUUM FULL vf_abhead;
 SELECT log_start_seq, next_seq FROM topics.partition_info('vf_abhead');
 SELECT seq FROM topics.fetch('vf_abhead', 0, 0);
+-- and so does a partition whose records were all aborted
+SELECT topics.create_topic('vf_aball', 2);
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('vf_aball', ARRAY['x', 'x', 'x'], ARRAY['0', '1', '2'], partition => 0);
+ROLLBACK;
+VACUUM FULL vf_aball;
+SELECT partition, log_start_seq, next_seq FROM topics.partition_info('vf_aball');
+SELECT count(*) FROM topics.fetch('vf_aball', 0, 0);
 
 \c :regress_db
 DROP DATABASE pg_topics_vf;

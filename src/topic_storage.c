@@ -922,10 +922,11 @@ topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 	 * log there, as the dumped one did: the seqs before it were never in
 	 * this partition.  Until 0.9 its first page started at the old next seq
 	 * with a gap, and the log start stayed there.  Not for VACUUM FULL's
-	 * copies (records that carry their xmin), which keep the bounds as they
-	 * were, even where the partition's first seqs were aborted.
+	 * copies (records that carry their xmin) nor its placeholder for an
+	 * aborted end (a dead record), which keep the bounds as they were, even
+	 * where the partition's first seqs, or all of them, were aborted.
 	 */
-	if (recs[0]->seq >= 0 && !TransactionIdIsValid(recs[0]->xmin))
+	if (recs[0]->seq >= 0 && !TransactionIdIsValid(recs[0]->xmin) && !recs[0]->dead)
 	{
 		TopicPartitionState state;
 
