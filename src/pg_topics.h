@@ -321,6 +321,7 @@ extern void topic_check_partition(Relation rel, int32 partition);
 extern void topic_get_state(Relation rel, int32 partition, TopicPartitionState *state);
 extern int64 topic_partition_next_seq(Relation rel, int32 partition,
 									  TopicPartitionState *state);
+extern void topic_check_partition_count(Relation rel, int from, int to);
 extern void topic_set_partitions(Relation rel, int npartitions);
 extern void topic_grow_partitions(Relation rel, int npartitions);
 extern int	topic_partitions_at_commit(Relation rel);

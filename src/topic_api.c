@@ -93,6 +93,26 @@ topic_not_a_topic(const char *relname)
 }
 
 /*
+ * The checks of a relation found, by topic_check_access (in the catalog,
+ * before the lock) and topic_open_checked (opened, under it): that it is a
+ * topic, and that the current user has "mode" on it (none with
+ * ACL_NO_RIGHTS) and owns it, with "owner".
+ */
+static void
+topic_check_found(Oid relid, const char *relname, bool is_topic, AclMode mode, bool owner)
+{
+	AclResult	aclresult;
+
+	if (!is_topic)
+		topic_not_a_topic(relname);
+	aclresult = mode == ACL_NO_RIGHTS ? ACLCHECK_OK : pg_class_aclcheck(relid, GetUserId(), mode);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, relname);
+	if (owner && !pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
+}
+
+/*
  * Check, without a lock, that relid is a topic and that the current user
  * has "mode" on it (and owns it, with "owner").  A lock request waits in
  * the queue before it is granted, so a strong lock asked for on a relation
@@ -106,19 +126,14 @@ topic_check_access(Oid relid, AclMode mode, bool owner)
 {
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Form_pg_class classform;
-	AclResult	aclresult;
 
 	if (!HeapTupleIsValid(tuple))
 		topic_not_found(relid);
 	classform = (Form_pg_class) GETSTRUCT(tuple);
-	if (classform->relkind != RELKIND_RELATION ||
-		!OidIsValid(classform->relam) || classform->relam != topic_am_oid())
-		topic_not_a_topic(NameStr(classform->relname));
-	aclresult = mode == ACL_NO_RIGHTS ? ACLCHECK_OK : pg_class_aclcheck(relid, GetUserId(), mode);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, NameStr(classform->relname));
-	if (owner && !pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, NameStr(classform->relname));
+	topic_check_found(relid, NameStr(classform->relname),
+					  classform->relkind == RELKIND_RELATION &&
+					  OidIsValid(classform->relam) && classform->relam == topic_am_oid(),
+					  mode, owner);
 	ReleaseSysCache(tuple);
 }
 
@@ -127,17 +142,12 @@ static Relation
 topic_open_checked(Oid relid, LOCKMODE lockmode, AclMode mode, bool owner)
 {
 	Relation	rel = try_relation_open(relid, lockmode);
-	AclResult	aclresult;
 
 	if (rel == NULL)
 		topic_not_found(relid);
-	if (rel->rd_rel->relkind != RELKIND_RELATION || !topic_relation_is_topic(rel))
-		topic_not_a_topic(RelationGetRelationName(rel));
-	aclresult = mode == ACL_NO_RIGHTS ? ACLCHECK_OK : pg_class_aclcheck(relid, GetUserId(), mode);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(rel));
-	if (owner && !pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	topic_check_found(relid, RelationGetRelationName(rel),
+					  rel->rd_rel->relkind == RELKIND_RELATION && topic_relation_is_topic(rel),
+					  mode, owner);
 	return rel;
 }
 
@@ -341,19 +351,7 @@ topic_grow_partitions(Relation rel, int npartitions)
 		return;
 	}
 	/* the checks of topic_set_partitions, now rather than at the commit */
-	if (npartitions < topic_partitions_at_commit(rel) ||
-		npartitions > TOPIC_MAX_PARTITIONS)
-	{
-		if (npartitions <= TOPIC_MAX_PARTITIONS)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot reduce the partitions of topic \"%s\" from %d to %d",
-							RelationGetRelationName(rel), topic_partitions_at_commit(rel),
-							npartitions),
-					 errdetail("Records are placed by key hash modulo the partition count; removing partitions would lose records."),
-					 errhint("Create a new topic with fewer partitions and copy the records.")));
-		topic_set_partitions(rel, npartitions); /* raises its error */
-	}
+	topic_check_partition_count(rel, topic_partitions_at_commit(rel), npartitions);
 	if (!growth_callbacks)
 	{
 		RegisterXactCallback(growth_xact_callback, NULL);

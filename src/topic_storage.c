@@ -584,6 +584,27 @@ topic_take_page(Relation rel, int32 partition, Buffer *statebuf, int *idx,
 }
 
 /*
+ * Whether a topic of "from" partitions may have "to": never fewer, never
+ * more than TOPIC_MAX_PARTITIONS.  Raises the error if not.
+ */
+void
+topic_check_partition_count(Relation rel, int from, int to)
+{
+	if (to < from)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot reduce the partitions of topic \"%s\" from %d to %d",
+						RelationGetRelationName(rel), from, to),
+				 errdetail("Records are placed by key hash modulo the partition count; removing partitions would lose records."),
+				 errhint("Create a new topic with fewer partitions and copy the records.")));
+	if (to > TOPIC_MAX_PARTITIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a topic can have at most %d partitions", TOPIC_MAX_PARTITIONS),
+				 errdetail("%d partitions were requested.", to)));
+}
+
+/*
  * Raise the partition count to npartitions, adding state pages as needed.
  * Caller must hold a lock that excludes concurrent producers and readers of
  * the topic's shape (create_topic holds AccessExclusiveLock on a new table).
@@ -599,18 +620,7 @@ topic_set_partitions(Relation rel, int npartitions)
 	meta = topic_page_meta(BufferGetPage(metabuf));
 	old = meta->npartitions;
 
-	if (npartitions < old)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot reduce the partitions of topic \"%s\" from %d to %d",
-						RelationGetRelationName(rel), old, npartitions),
-				 errdetail("Records are placed by key hash modulo the partition count; removing partitions would lose records."),
-				 errhint("Create a new topic with fewer partitions and copy the records.")));
-	if (npartitions > TOPIC_MAX_PARTITIONS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a topic can have at most %d partitions", TOPIC_MAX_PARTITIONS),
-				 errdetail("%d partitions were requested.", npartitions)));
+	topic_check_partition_count(rel, old, npartitions);
 
 	while (old < npartitions)
 	{

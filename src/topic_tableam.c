@@ -468,13 +468,16 @@ topicam_scan_collect(TopicScanDesc scan, Page page, int64 lo, int64 hi)
 	}
 }
 
-/* The page just locked becomes the current one; its lock is released. */
+/*
+ * The page just locked, scan->cbuf since its records were collected, becomes
+ * the current one; its lock is released.
+ */
 static void
 topicam_scan_set_page(TopicScanDesc scan, Buffer buf, BlockNumber blkno)
 {
 	Page		page = BufferGetPage(buf);
 
-	scan->cbuf = buf;
+	Assert(scan->cbuf == buf);
 	scan->cblock = blkno;
 	if (scan->copy)
 		memcpy(scan->copy, page, BLCKSZ);
