@@ -156,6 +156,49 @@ SELECT topics.drop_topic('pv_trapped');
 RESET search_path;
 DROP SCHEMA pv_trap CASCADE;
 
+-- only the owner locks the extension's tables (since 0.10): PUBLIC's
+-- UPDATE and DELETE on them let any role LOCK them, directly or through a
+-- view, and hold up every consume, commit and DROP TABLE; ACCESS SHARE,
+-- which SELECT allows, is left.  Readers still write positions (column
+-- privileges): consume, which locks its rows FOR UPDATE, commit, UPDATE
+SET ROLE regress_pgt_priv_reader;
+BEGIN;
+LOCK TABLE topics.committed_offsets IN ACCESS EXCLUSIVE MODE;
+ROLLBACK;
+BEGIN;
+LOCK TABLE topics.consumer_groups IN SHARE MODE;
+ROLLBACK;
+BEGIN;
+LOCK TABLE topics.topic_config IN ROW EXCLUSIVE MODE;
+ROLLBACK;
+BEGIN;
+LOCK TABLE topics.committed_offsets IN ACCESS SHARE MODE;
+ROLLBACK;
+CREATE TEMP VIEW pv_offsets AS SELECT * FROM topics.committed_offsets;
+BEGIN;
+LOCK TABLE pv_offsets IN ACCESS EXCLUSIVE MODE;
+ROLLBACK;
+DROP VIEW pv_offsets;
+DELETE FROM topics.consumer_groups;
+SELECT count(*) FROM topics.consume('pv_g2', 'pv_t');
+SELECT topics.commit('pv_g2', 'pv_t', 1, 0);
+UPDATE topics.committed_offsets SET seq = 0 WHERE group_id = 'pv_g2' AND partition = 0;
+SELECT topics.set_auto_offset_reset('pv_g2', 'pv_t', 'latest');
+SELECT partition, seq FROM topics.committed('pv_g2', 'pv_t') ORDER BY partition;
+-- a group is deleted with delete_consumer_group, by its topic's readers
+SELECT topics.delete_consumer_group('pv_g2', 'pv_t');
+SELECT topics.delete_consumer_group('pv_g2', 'pv_t');
+SELECT count(*) FROM topics.consumer_groups WHERE group_id = 'pv_g2';
+SELECT count(*) FROM topics.committed_offsets WHERE group_id = 'pv_g2';
+RESET ROLE;
+SELECT topics.commit('pv_g3', 'pv_t', 0, 1);
+SET ROLE regress_pgt_priv_none;
+SELECT topics.delete_consumer_group('pv_g3', 'pv_t');
+RESET ROLE;
+SELECT topics.delete_consumer_group(NULL, 'pv_t');
+SELECT topics.delete_consumer_group('pv_g3', 'pg_class');
+SELECT topics.delete_consumer_group('pv_g3', 'pv_t');
+
 DROP TABLE pv_t;
 DROP ROLE regress_pgt_priv_none;
 DROP ROLE regress_pgt_priv_writer;

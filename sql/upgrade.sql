@@ -7,8 +7,9 @@
 -- without a subtransaction (0.5), and the guard that keeps topics out of
 -- publications (0.6), which since 0.7 also sees topics moved into a
 -- published schema or made from a table, and a consume that goes on to the
--- next partition when one has nothing to read yet (0.8), and functions
--- that search pg_catalog only (0.9).
+-- next partition when one has nothing to read yet (0.8), functions that
+-- search pg_catalog only (0.9), and tables of the extension that no role
+-- but their owner can lock (0.10).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -85,6 +86,20 @@ ORDER BY 1::text;
 SET search_path = up_s, public;
 SELECT topics.create_topic('up_new2', 1);
 RESET search_path;
+-- 0.10: PUBLIC reads the extension's relations and writes the settings
+-- and positions by column privileges only (a table-level UPDATE or DELETE
+-- lets LOCK TABLE take any lock)
+SELECT c.relname, a.privilege_type
+FROM pg_class c, aclexplode(c.relacl) a
+WHERE c.relnamespace = 'topics'::regnamespace AND a.grantee = 0
+ORDER BY 1, 2;
+SELECT c.relname, a.privilege_type, count(*) AS columns
+FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid, aclexplode(t.attacl) a
+WHERE c.relnamespace = 'topics'::regnamespace AND a.grantee = 0
+GROUP BY 1, 2 ORDER BY 1, 2;
+-- and the positions of a group written before the update are deleted with it
+SELECT topics.delete_consumer_group('up_group', 'up_orders');
+SELECT count(*) FROM topics.committed('up_group', 'up_orders');
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

@@ -25,13 +25,19 @@
  */
 #include "pg_topics.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(pg_topics_consume_partition);
 
@@ -213,4 +219,87 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	if (position > from_seq || reset)
 		move_committed_offset(group_id, relid, partition, position);
 	return (Datum) 0;
+}
+
+/*
+ * delete_consumer_group(group_id text, topic regclass) RETURNS boolean
+ *
+ * Forget a group on a topic: its row and its committed positions (Kafka's
+ * DeleteGroups).  True when the group existed.  The caller needs SELECT on
+ * the topic, as to consume as the group.
+ *
+ * Since 0.10 PUBLIC holds only column privileges to INSERT and UPDATE the
+ * extension's tables, and no DELETE: PostgreSQL lets a table-level UPDATE
+ * or DELETE take any lock with LOCK TABLE, so any role could hold up every
+ * consumer and DROP TABLE of the database.  The rows are deleted here as
+ * the owner of the tables, after the caller's privilege is checked, as a
+ * security-restricted operation; the statements name their operators with
+ * their schema, so no search_path is consulted.
+ */
+PG_FUNCTION_INFO_V1(pg_topics_delete_consumer_group);
+
+/* The owner of relation relid. */
+static Oid
+relation_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+Datum
+pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
+{
+	text	   *group_id;
+	Oid			relid;
+	Oid			types[2] = {TEXTOID, REGCLASSOID};
+	Datum		values[2];
+	Oid			groups_relid;
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		existed;
+
+	topic_require_arg(fcinfo, 0, "group_id");
+	topic_require_arg(fcinfo, 1, "topic");
+	group_id = PG_GETARG_TEXT_PP(0);
+	relid = PG_GETARG_OID(1);
+
+	/* the caller may read the topic (a lock, so it is not dropped under us) */
+	table_close(topic_open(relid, AccessShareLock, ACL_SELECT), NoLock);
+
+	groups_relid = get_relname_relid("consumer_groups",
+									 get_namespace_oid("topics", false));
+	if (!OidIsValid(groups_relid))
+		elog(ERROR, "table topics.consumer_groups does not exist");
+
+	values[0] = PointerGetDatum(group_id);
+	values[1] = ObjectIdGetDatum(relid);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(relation_owner(groups_relid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("DELETE FROM topics.committed_offsets o "
+							  "WHERE o.group_id OPERATOR(pg_catalog.=) $1 "
+							  "AND o.topic OPERATOR(pg_catalog.=) $2",
+							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "deleting the committed positions failed");
+	existed = SPI_processed > 0;
+	if (SPI_execute_with_args("DELETE FROM topics.consumer_groups g "
+							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
+							  "AND g.topic OPERATOR(pg_catalog.=) $2",
+							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "deleting the consumer group failed");
+	existed = existed || SPI_processed > 0;
+	SPI_finish();
+	/* an error on the way resets the user at (sub)transaction abort */
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	PG_RETURN_BOOL(existed);
 }
