@@ -204,3 +204,30 @@ SELECT topics.create_topic('cg_wait', 1);
 SELECT count(*) FROM topics.produce('cg_wait', 'k', 'v');
 SELECT count(*) FROM topics.consume('cg_wait_g', 'cg_wait', 10, '1000000 years');
 DROP TABLE cg_wait;
+-- a group id is 1 to 1024 bytes (since 0.10): an empty one was taken, and
+-- a long one that did not compress failed in the primary key's index, with
+-- a hint about the extension's table
+SELECT topics.create_topic('cg_ids', 2);
+SELECT count(*) FROM topics.consume('', 'cg_ids');
+SELECT topics.commit(repeat('x', 1025), 'cg_ids', 0, 0);
+SELECT topics.set_auto_offset_reset(repeat('é', 513), 'cg_ids', 'latest');
+SELECT topics.commit(repeat('x', 1024), 'cg_ids', 0, 0);
+SELECT topics.delete_consumer_group(repeat('x', 1024), 'cg_ids');
+-- a partition out of range names the count, and says "0" of one
+SELECT topics.commit('g', 'cg_ids', 2, 0);
+SELECT * FROM topics.fetch('cg_ids', 2, 0);
+-- a partition added to a "latest" group that has positions starts at its
+-- log start: the records produced to it before the group's next consume
+-- come (until 0.10 the group started there at the last stable offset and
+-- skipped them); a new "latest" group still starts at the end
+SELECT topics.set_auto_offset_reset('cg_late_new', 'cg_ids', 'latest');
+SELECT count(*) FROM topics.produce_batch('cg_ids', ARRAY['a', 'b'], ARRAY['1', '2'], NULL, 0);
+SELECT count(*) FROM topics.consume('cg_late_new', 'cg_ids');
+SELECT topics.alter_topic('cg_ids', partitions => 3);
+SELECT seq FROM topics.produce('cg_ids', 'new', 'p2', NULL, 2);
+SELECT partition, seq, key FROM topics.consume('cg_late_new', 'cg_ids');
+SELECT partition, seq FROM topics.committed('cg_late_new', 'cg_ids');
+SELECT topics.set_auto_offset_reset('cg_late_newer', 'cg_ids', 'latest');
+SELECT count(*) FROM topics.consume('cg_late_newer', 'cg_ids');
+SELECT partition, seq FROM topics.committed('cg_late_newer', 'cg_ids');
+DROP TABLE cg_ids;

@@ -150,3 +150,18 @@ SELECT cardinality(records) FROM topics.get_records(
 SELECT count(*) FROM si_tsloop WHERE partition = 0 AND ts >= '2020-06-01';
 RESET statement_timeout;
 DROP TABLE si_tsloop;
+
+-- millis_behind_latest is at least 1 while records readable now remain
+-- (since 0.10): the records of one batch share a ts, and 0 told a Kinesis
+-- client it had caught up with records left
+SELECT topics.create_topic('si_behind', 1);
+SELECT count(*) FROM topics.produce_batch('si_behind', ARRAY['a', 'b', 'c', 'd', 'e'], ARRAY['1', '2', '3', '4', '5']);
+SELECT cardinality(records), millis_behind_latest
+FROM topics.get_records(topics.get_shard_iterator('si_behind', 0, 'TRIM_HORIZON'), 2);
+SELECT cardinality(records), millis_behind_latest
+FROM topics.get_records(topics.get_shard_iterator('si_behind', 0, 'TRIM_HORIZON'), 5);
+-- AFTER_SEQUENCE_NUMBER names the seq it was given: no seq after the
+-- next one is given out yet
+SELECT topics.get_shard_iterator('si_behind', 0, 'AFTER_SEQUENCE_NUMBER', 5);
+SELECT topics.get_shard_iterator('si_behind', 0, 'AFTER_SEQUENCE_NUMBER', 4) IS NOT NULL AS at_the_end;
+DROP TABLE si_behind;

@@ -638,7 +638,7 @@ extern void topic_column_map_init(TopicColumnMap *map, List *scan_tlist, int las
 extern void topic_column_map_deform(TopicColumnMap *map, Page page, OffsetNumber off,
 									Datum *values, bool *isnull);
 extern void topic_fetchscan_init(void);
-extern void topic_wait_note_produce(Relation rel);
+extern void topic_wait_note_change(Relation rel);
 extern bool topic_wait_possible(void);
 extern uint64 topic_wait_generation(Oid relid);
 extern bool topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline);

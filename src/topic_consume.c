@@ -213,6 +213,8 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	position = topic_read_partition(rel, partition, start, -1,
 									GetActiveSnapshot(), TOPIC_READ_STABLE, true,
 									topic_collect_record, &cs);
+	/* the partition is free for other members when this transaction ends */
+	topic_wait_note_change(rel);
 	table_close(rel, NoLock);
 
 	/* past every record returned (position > from_seq when one was) */

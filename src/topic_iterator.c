@@ -74,7 +74,11 @@ typedef struct ShardPosition
 
 /*
  * The first seq of the partition whose record has ts >= at, counting every
- * stored record, or the next seq when there is none yet.
+ * stored record, or the last stable offset when there is none yet.  Until
+ * 0.10 it was the next seq: records of a transaction still running, stamped
+ * before "at", come before it, so an AT_TIMESTAMP iterator of "now" (or a
+ * fetch from seq_at_time) never returned them once they committed, where
+ * LATEST (the last stable offset since 0.8) does.
  */
 int64
 topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
@@ -146,7 +150,7 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 		blkno = opaque->next;
 		UnlockReleaseBuffer(buf);
 	}
-	return next;
+	return topic_partition_last_stable(rel, partition, next);
 }
 
 /* Timestamp of the newest stored record of a partition, or DT_NOBEGIN. */
@@ -435,9 +439,16 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 		 * name the seq the caller gave.
 		 */
 		topic_check_read_position(rel, partition, seq);
+		if (after && seq >= next)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("seq " INT64_FORMAT " is out of range for an AFTER_SEQUENCE_NUMBER iterator of partition %d of topic \"%s\"",
+							seq, partition, RelationGetRelationName(rel)),
+					 errdetail("No seq after " INT64_FORMAT " has been given out yet: the partition's next seq is " INT64_FORMAT ".",
+							   seq, next),
+					 errhint("Use AT_SEQUENCE_NUMBER with seq " INT64_FORMAT " (or LATEST) to read what comes next.",
+							 next)));
 		start = after ? seq + 1 : seq;
-		if (start != seq)
-			topic_check_read_position(rel, partition, start);
 	}
 	else if (pg_strcasecmp(type, "AT_TIMESTAMP") == 0)
 	{
@@ -567,6 +578,16 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 
 		if (newest > ac.last_ts)
 			behind = (newest - ac.last_ts) / 1000;
+
+		/*
+		 * Records of one batch (produce_batch, a multi-row INSERT, COPY) or
+		 * one millisecond share their ts, so records left to read could show
+		 * 0, which a Kinesis client reads as caught up and sleeps on (until
+		 * 0.10).  Records readable now (below the last stable offset) are at
+		 * least 1 ms behind.
+		 */
+		if (behind < 1 && position < topic_partition_last_stable(rel, pos.partition, next))
+			behind = 1;
 	}
 
 	values[0] = PointerGetDatum(construct_array(ac.elems, ac.n, rectypid, -1, false,

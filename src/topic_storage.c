@@ -379,12 +379,16 @@ topic_check_partition(Relation rel, int32 partition)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("partition %d of topic \"%s\" does not exist",
 						partition, RelationGetRelationName(rel)),
-				 errdetail("The topic has %d partition%s, numbered 0 to %d.",
-						   cache->npartitions, cache->npartitions == 1 ? "" : "s",
-						   cache->npartitions - 1),
+				 cache->npartitions == 1 ?
+				 errdetail("The topic has 1 partition, numbered 0.") :
+				 errdetail("The topic has %d partitions, numbered 0 to %d.",
+						   cache->npartitions, cache->npartitions - 1),
 				 partition > 0 ?
-				 errhint("Use a partition from 0 to %d, or add partitions with topics.alter_topic(topic, partitions => %d).",
-						 cache->npartitions - 1, partition + 1) : 0));
+				 (cache->npartitions == 1 ?
+				  errhint("Use partition 0, or add partitions with topics.alter_topic(topic, partitions => %d).",
+						  partition + 1) :
+				  errhint("Use a partition from 0 to %d, or add partitions with topics.alter_topic(topic, partitions => %d).",
+						  cache->npartitions - 1, partition + 1)) : 0));
 }
 
 /* ------------------------------------------------------------------------
@@ -1084,7 +1088,7 @@ topic_append(Relation rel, TopicNewRecord *recs, int nrecs, CommandId cid)
 	int			i;
 	int			p;
 
-	topic_wait_note_produce(rel);
+	topic_wait_note_change(rel);
 	/* serializable readers of the topic hold predicate locks on all of it */
 	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	if (nrecs == 1)

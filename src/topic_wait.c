@@ -5,10 +5,11 @@
  *
  * Shared memory holds a fixed table of wait slots, each a condition
  * variable and a generation counter; a topic maps to a slot by hashing
- * (database, relation).  A transaction that produced to topics bumps the
- * generation of their slots and broadcasts on their condition variables when
- * it commits or aborts (an XACT_EVENT_COMMIT or _ABORT callback, which runs
- * after the end is visible to other snapshots).  A prepared transaction's records become
+ * (database, relation).  A transaction that produced to topics (or held
+ * partitions of them for a consumer group) bumps the generation of their
+ * slots and broadcasts on their condition variables when it commits or
+ * aborts (an XACT_EVENT_COMMIT or _ABORT callback, which runs after the end
+ * is visible to other snapshots).  A prepared transaction's records become
  * visible at COMMIT PREPARED, in a backend that produced nothing: a
  * ProcessUtility hook wakes the topics the open-producer registry lists for
  * it (topic_producers.c).
@@ -61,7 +62,7 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
-/* topics this transaction produced to, woken when it commits */
+/* topics this transaction produced to or consumed from, woken when it ends */
 #define MAX_NOTED	64
 static Oid	noted[MAX_NOTED];
 static int	nnoted = 0;
@@ -162,9 +163,15 @@ topic_wait_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* Remember that this transaction produced to rel, to wake its waiters. */
+/*
+ * Remember that this transaction produced to rel, or held partitions of it
+ * for a consumer group, to wake its waiters when it ends: a member of a
+ * group waiting in consume() for a partition no other member holds can take
+ * one once a holder's transaction ends (until 0.10 it slept on to its
+ * deadline, or to the next commit of a producer).
+ */
 void
-topic_wait_note_produce(Relation rel)
+topic_wait_note_change(Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
 	int			i;

@@ -100,6 +100,27 @@ sub start_waiter
 	$w->quit;
 }
 
+# --- consume: a member waiting while another member holds the group's only
+# partition is woken when the holder's transaction ends, and takes the
+# records after the holder's (until 0.10 only producers' commits woke it:
+# it slept to its deadline)
+{
+	$node->safe_psql('postgres', q{SELECT topics.create_topic('lp_members', 1)});
+	$node->safe_psql('postgres',
+		q{SELECT count(*) FROM topics.produce_batch('lp_members', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'])});
+	$node->safe_psql('postgres', q{SELECT topics.commit('mg', 'lp_members', 0, 0)});
+	my $m1 = $node->background_psql('postgres');
+	$m1->query_safe(q{BEGIN; SELECT count(*) FROM topics.consume('mg', 'lp_members', 1);});
+	my $w = start_waiter(q{SELECT 'got:' || seq FROM topics.consume('mg', 'lp_members', 10, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'a member waits while another holds the partition');
+	$m1->query_safe('COMMIT');
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:1\s+got:2/, "the holder's commit woke it, with the records after the holder's");
+	unlike($out, qr/got:0/, 'and not the record the holder took');
+	$m1->quit;
+	$w->quit;
+}
+
 # --- get_records
 {
 	my $w = start_waiter(
