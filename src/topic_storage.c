@@ -375,6 +375,15 @@ topic_check_partition(Relation rel, int32 partition)
 	TopicRelCache *cache = topic_get_cache(rel);
 
 	if (partition < 0 || partition >= cache->npartitions)
+	{
+		/* added by this transaction: there, until the commit */
+		if (partition > 0 && partition < topic_partitions_at_commit(rel))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("partition %d of topic \"%s\" does not exist yet",
+							partition, RelationGetRelationName(rel)),
+					 errdetail("It was added by this transaction, and is there once the transaction commits."),
+					 errhint("Commit the transaction that added it, then use it.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("partition %d of topic \"%s\" does not exist",
@@ -389,6 +398,7 @@ topic_check_partition(Relation rel, int32 partition)
 						  partition + 1) :
 				  errhint("Use a partition from 0 to %d, or add partitions with topics.alter_topic(topic, partitions => %d).",
 						  cache->npartitions - 1, partition + 1)) : 0));
+	}
 }
 
 /* ------------------------------------------------------------------------
