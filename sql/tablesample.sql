@@ -42,4 +42,11 @@ FROM (SELECT partition, seq, key, value FROM ts_sample TABLESAMPLE BERNOULLI (50
 SELECT count(*) > 0 AND count(*) < 3001 AS some_blocks
 FROM ts_sample TABLESAMPLE SYSTEM (50) REPEATABLE (7);
 EXPLAIN (COSTS OFF) SELECT * FROM ts_sample TABLESAMPLE SYSTEM (10);
+-- with a partition fixed by the WHERE clause the sample is still drawn: a
+-- TopicSeek of the partition was cheaper and ignored the sample (until 0.10)
+SELECT count(*) AS none_sampled FROM ts_sample TABLESAMPLE BERNOULLI (0) WHERE partition = 0;
+SELECT count(*) = (SELECT count(*) FROM ts_half WHERE partition = 1 AND seq >= 10) AS same_sample
+FROM ts_sample TABLESAMPLE BERNOULLI (50) REPEATABLE (42) WHERE partition = 1 AND seq >= 10;
+EXPLAIN (COSTS OFF)
+SELECT * FROM ts_sample TABLESAMPLE SYSTEM (1) WHERE partition = 2 ORDER BY seq LIMIT 5;
 SELECT topics.drop_topic('ts_sample');

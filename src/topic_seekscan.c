@@ -273,6 +273,9 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		rte->rtekind != RTE_RELATION ||
 		rte->relkind != RELKIND_RELATION || rte->inh)
 		return;
+	/* a sample is drawn by the sample scan alone (until 0.10 a seek won) */
+	if (rte->tablesample != NULL)
+		return;
 	relation = RelationIdGetRelation(rte->relid);
 	is_topic = RelationIsValid(relation) && topic_relation_is_topic(relation);
 	if (RelationIsValid(relation))
