@@ -102,6 +102,60 @@ SELECT * FROM topics.get_records(:'gone_it');
 -- expired iterators are rejected (a TTL of 0 expires them at once)
 SET pg_topics.shard_iterator_ttl = 0;
 SELECT * FROM topics.get_records(topics.get_shard_iterator('si', 0, 'TRIM_HORIZON'));
+-- the error says where an expired iterator stood, and the hint renews it
+-- (the expiry time in the detail varies, so it is masked)
+SELECT set_config('pgt.old_it', topics.get_shard_iterator('si', 0, 'AT_SEQUENCE_NUMBER', 3), false) IS NOT NULL AS issued;
+DO $$
+DECLARE
+	d text;
+	h text;
+BEGIN
+	PERFORM topics.get_records(current_setting('pgt.old_it'));
+EXCEPTION WHEN invalid_parameter_value THEN
+	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+	RAISE NOTICE 'detail: %', regexp_replace(d, 'expired at [^;]*;', 'expired at <time>;');
+	RAISE NOTICE 'hint: %', h;
+END
+$$;
+CREATE SCHEMA "si Schema";
+SELECT topics.create_topic('"si Schema"."it''s"', 1);
+SELECT set_config('pgt.odd_it', topics.get_shard_iterator('"si Schema"."it''s"', 0, 'LATEST'), false) IS NOT NULL AS issued;
+DO $$
+DECLARE
+	h text;
+BEGIN
+	PERFORM topics.get_records(current_setting('pgt.odd_it'));
+EXCEPTION WHEN invalid_parameter_value THEN
+	GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
+	RAISE NOTICE 'hint: %', h;
+	PERFORM set_config('pgt.odd_hint', h, false);
+END
+$$;
+-- the call in the hint works as given
+INSERT INTO "si Schema"."it's" (partition, key, value) VALUES (0, 'k', '\x01');
+RESET pg_topics.shard_iterator_ttl;
+DO $$
+DECLARE
+	it text;
+	n int;
+BEGIN
+	EXECUTE 'SELECT ' || substring(current_setting('pgt.odd_hint') FROM 'topics\.get_shard_iterator\(.*\)') INTO it;
+	SELECT cardinality(records) INTO n FROM topics.get_records(it);
+	RAISE NOTICE 'records after renewing: %', n;
+END
+$$;
+SET pg_topics.shard_iterator_ttl = 0;
+DROP SCHEMA "si Schema" CASCADE;
+DO $$
+DECLARE
+	d text;
+BEGIN
+	PERFORM topics.get_records(current_setting('pgt.odd_it'));
+EXCEPTION WHEN invalid_parameter_value THEN
+	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+	RAISE NOTICE 'detail: %', regexp_replace(d, 'expired at .*, and', 'expired at <time>, and');
+END
+$$;
 RESET pg_topics.shard_iterator_ttl;
 SELECT cardinality(records) FROM topics.get_records(:'it', 1);
 

@@ -295,6 +295,40 @@ invalid_iterator(const char *why)
 			 errhint("Get an iterator with topics.get_shard_iterator().")));
 }
 
+/*
+ * An expired iterator is still a signed position, so the error says where
+ * it stood: a Kinesis client resumes from the last sequence number it kept,
+ * and here the call that renews the iterator can be copied from the hint.
+ * The topic's name is looked up without a lock; get_records reports a
+ * dropped topic the same way when the iterator is still valid.
+ */
+static void
+iterator_expired(const ShardPosition *pos)
+{
+	char	   *relname = get_rel_name(pos->relid);
+	char	   *nspname = relname ? get_namespace_name(get_rel_namespace(pos->relid)) : NULL;
+	const char *expired = timestamptz_to_str(pos->expires);
+
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("shard iterator has expired"),
+				 errdetail("It expired at %s, and its topic no longer exists.", expired),
+				 errhint("Get an iterator with topics.get_shard_iterator().")));
+	else
+	{
+		char	   *topic = quote_qualified_identifier(nspname, relname);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("shard iterator has expired"),
+				 errdetail("It stood at seq " INT64_FORMAT " of partition %d of topic %s and expired at %s; iterators are valid for pg_topics.shard_iterator_ttl after they are issued.",
+						   pos->seq, pos->partition, topic, expired),
+				 errhint("Get a new one with topics.get_shard_iterator(%s, %d, 'AT_SEQUENCE_NUMBER', " INT64_FORMAT ").",
+						 quote_literal_cstr(topic), pos->partition, pos->seq)));
+	}
+}
+
 static void
 iterator_decode(text *it, ShardPosition *pos)
 {
@@ -324,11 +358,7 @@ iterator_decode(text *it, ShardPosition *pos)
 	if (pos->dbid != MyDatabaseId)
 		invalid_iterator("The iterator was issued in another database.");
 	if (GetCurrentTimestamp() >= pos->expires)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("shard iterator has expired"),
-				 errdetail("Iterators are valid for pg_topics.shard_iterator_ttl after they are issued."),
-				 errhint("Get a new iterator with topics.get_shard_iterator(), for example AT_SEQUENCE_NUMBER of the next seq to read.")));
+		iterator_expired(pos);
 }
 
 static text *
