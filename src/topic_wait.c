@@ -22,6 +22,16 @@
  * sleeps again.  Waits end early on cancel, statement_timeout or postmaster
  * death (ConditionVariableTimedSleep checks for interrupts).
  *
+ * A waiter holds its lock on the topic while it sleeps, and a command that
+ * needs a conflicting one (DROP TABLE, TRUNCATE, VACUUM FULL, alter_topic,
+ * LOCK TABLE) queues behind it, with every later producer and reader behind
+ * that.  So a waiter looks at the lock's wait queue every
+ * TOPIC_WAIT_LOCK_CHECK_MS and, when someone there waits for it, stops
+ * waiting: it returns what it has, as at its deadline, and the command goes
+ * on once its transaction ends (until 0.10 one idle long poll held up the
+ * command, and all producing, for the whole wait).  This is the one place
+ * that polls: PostgreSQL tells a lock holder nothing about who waits.
+ *
  * The table must be allocated at server start, so waiting needs pg_topics in
  * shared_preload_libraries; without it, a wait of zero works and any other
  * wait fails with a hint saying so.
@@ -37,7 +47,10 @@
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -49,6 +62,9 @@ PG_FUNCTION_INFO_V1(pg_topics_wait_generation);
 PG_FUNCTION_INFO_V1(pg_topics_wait_for_records);
 
 #define TOPIC_WAIT_SLOTS	1024
+
+/* how often a waiter looks for a conflicting lock request behind it */
+#define TOPIC_WAIT_LOCK_CHECK_MS 100
 
 typedef struct TopicWaitSlot
 {
@@ -269,8 +285,53 @@ topic_wait_generation(Oid relid)
 }
 
 /*
+ * Whether another backend waits for a lock on the topic that conflicts with
+ * one this backend holds on it.  The waiters of a lock are the processes
+ * whose waitLock is that lock; they are set and cleared under the lock's
+ * partition lock, which is held while they are read.  LockHasWaiters() would
+ * be simpler, but it needs the lock in the shared lock table, and a reader's
+ * ACCESS SHARE is usually a fast-path lock that is not there.  A pointer to a
+ * lock of another partition may change while it is read; such a lock's tag
+ * is never this topic's, so reading it does no harm.
+ */
+static bool
+topic_lock_wanted(Oid relid)
+{
+	LOCKTAG		tag;
+	LOCKMASK	held = 0;
+	LOCKMODE	mode;
+	LWLock	   *partition_lock;
+	bool		wanted = false;
+	uint32		i;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	for (mode = 1; mode <= MaxLockMode; mode++)
+		if (LockHeldByMe(&tag, mode))
+			held |= LOCKBIT_ON(mode);
+	if (held == 0)
+		return false;
+
+	partition_lock = LockHashPartitionLock(LockTagHashCode(&tag));
+	LWLockAcquire(partition_lock, LW_SHARED);
+	for (i = 0; i < ProcGlobal->allProcCount && !wanted; i++)
+	{
+		PGPROC	   *proc = &ProcGlobal->allProcs[i];
+		LOCK	   *lock = proc->waitLock;
+
+		if (lock == NULL || proc == MyProc ||
+			memcmp(&lock->tag, &tag, sizeof(LOCKTAG)) != 0)
+			continue;
+		wanted = (GetLocksMethodTable(lock)->conflictTab[proc->waitLockMode] & held) != 0;
+	}
+	LWLockRelease(partition_lock);
+	return wanted;
+}
+
+/*
  * Sleep until a commit to the topic moves its generation past "seen", or
- * until deadline.  Returns true when woken by a commit.
+ * until deadline, or until another backend waits for a lock on the topic
+ * that this one's locks hold up.  Returns true when woken by a commit; the
+ * caller looks once more when it returns false, and then returns.
  */
 bool
 topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline)
@@ -292,10 +353,11 @@ topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline)
 			break;
 		}
 		now = GetCurrentTimestamp();
-		if (now >= deadline)
+		if (now >= deadline || topic_lock_wanted(relid))
 			break;
 		remaining = (long) ((deadline - now + 999) / 1000);
-		(void) ConditionVariableTimedSleep(&slot->cv, Max(remaining, 1),
+		(void) ConditionVariableTimedSleep(&slot->cv,
+										   Min(Max(remaining, 1), TOPIC_WAIT_LOCK_CHECK_MS),
 										   PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();

@@ -149,6 +149,55 @@ sub start_waiter
 	like($stderr, qr/canceling statement due to statement timeout/, 'statement_timeout interrupts the wait');
 }
 
+# --- a waiter steps aside for a command that waits for a conflicting lock:
+# DROP TABLE, TRUNCATE, alter_topic and LOCK TABLE wait for the long poll's
+# ACCESS SHARE, and every producer would queue behind them; the waiter
+# returns its empty result instead of sleeping to its deadline (until 0.10 it
+# held them up for the whole wait; here the test would time out first)
+foreach my $ddl ('DROP TABLE lpd', 'TRUNCATE lpd',
+	q{SELECT topics.alter_topic('lpd', partitions => 2)},
+	'BEGIN; LOCK TABLE lpd; COMMIT')
+{
+	foreach my $reader ('fetch', 'get_records', 'consume')
+	{
+		$node->safe_psql('postgres', q{DROP TABLE IF EXISTS lpd; SELECT topics.create_topic('lpd', 1);
+			SELECT count(*) FROM topics.consume('g', 'lpd', 10);});
+		my %query = (
+			fetch => q{SELECT 'rows:' || count(*) FROM topics.fetch('lpd', 0, 0, 10, NULL, '5 min')},
+			get_records => q{SELECT 'rows:' || cardinality(records) FROM topics.get_records(:'it', 10, '5 min')},
+			consume => q{SELECT 'rows:' || count(*) FROM topics.consume('g', 'lpd', 10, '5 min')});
+		my $w = start_waiter($query{$reader},
+			setup => q{SELECT topics.get_shard_iterator('lpd', 0, 'LATEST') AS it \gset});
+		ok($node->poll_query_until('postgres', $waiting), "$reader waits before: $ddl");
+		# the waiter waits 5 minutes, the command times out first
+		$node->safe_psql('postgres', $ddl, timeout => $PostgreSQL::Test::Utils::timeout_default);
+		my $out = $w->query_until(qr/done/, '');
+		like($out, qr/rows:0/, "$reader returned nothing, at once, for: $ddl");
+		is($w->{stderr}, '', "$reader had no error");
+		$w->quit;
+	}
+}
+
+# --- the waiter's transaction keeps its lock: a long poll in a transaction
+# block returns, and the command goes on when that transaction ends
+{
+	$node->safe_psql('postgres', q{DROP TABLE IF EXISTS lpd; SELECT topics.create_topic('lpd', 1);});
+	my $w = start_waiter(q{SELECT 'rows:' || count(*) FROM topics.fetch('lpd', 0, 0, 10, NULL, '5 min')},
+		setup => 'BEGIN');
+	ok($node->poll_query_until('postgres', $waiting), 'fetch waits in a transaction block');
+	my $d = $node->background_psql('postgres');
+	$d->query_until(qr/started/, "\\echo started\nTRUNCATE lpd;\n\\echo truncated\n");
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/rows:0/, 'the waiter returned when TRUNCATE queued');
+	ok( $node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+			WHERE query = 'TRUNCATE lpd;' AND wait_event_type = 'Lock'}),
+		'TRUNCATE still waits for the transaction');
+	$w->query_safe('COMMIT');
+	like($d->query_until(qr/truncated/, ''), qr/truncated/, 'TRUNCATE went on after the commit');
+	$d->quit;
+	$w->quit;
+}
+
 # --- a wait with nothing coming ends at its deadline with no rows
 is($node->safe_psql('postgres', q{SELECT count(*) FROM topics.fetch('lp', 1, 2, 10, NULL, '10 ms')}),
 	'0', 'a short wait returns nothing when nothing is committed');
