@@ -64,6 +64,15 @@ CREATE INDEX im_t_key ON im_t (key);
 CLUSTER im_t USING im_t_key;
 \echo :SQLSTATE
 SELECT * FROM im_digest;
+-- CREATE INDEX CONCURRENTLY is refused before it commits a catalog entry
+-- (until 0.10 it left an invalid index that made VACUUM FULL and REINDEX of
+-- the topic fail until it was dropped)
+CREATE INDEX CONCURRENTLY im_t_cic ON im_t (key);
+\echo :SQLSTATE
+SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'im_t'::regclass;
+VACUUM FULL im_t;
+REINDEX TABLE im_t;
+SELECT * FROM im_digest;
 
 -- the record layout is fixed: ALTER TABLE, triggers, rules and policies fail
 -- with feature_not_supported (only the SQLSTATE is shown)

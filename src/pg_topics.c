@@ -227,6 +227,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("pg_topics");
 
 	topic_wait_init();
+	topic_guard_init();
 	topic_seekscan_init();
 	topic_fetchscan_init();
 

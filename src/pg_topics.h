@@ -588,6 +588,10 @@ extern void topic_reader_end(TopicReader *r);
  */
 extern bool topic_relation_is_topic(Relation rel);
 extern Oid	topic_am_oid(void);
+extern void topic_indexes_unsupported(const char *relname) pg_attribute_noreturn();
+extern void topic_guard_init(void);
+extern Oid	topic_rewrite_source(Relation rel);
+extern const char *topic_user_relname(Relation rel);
 extern bool topic_tupdesc_matches(TupleDesc desc);
 extern void topic_check_tupdesc(Relation rel);
 extern void topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec);

@@ -1204,6 +1204,59 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 }
 
 /*
+ * CREATE INDEX on a topic is refused before it starts.  The access method's
+ * index build refuses too, but CREATE INDEX CONCURRENTLY commits the
+ * index's catalog entry before it builds, and the failed build left an
+ * invalid index behind that made every later VACUUM FULL and REINDEX of the
+ * topic fail until it was dropped (until 0.10).  The hook is in place once
+ * the library is loaded: always with pg_topics in shared_preload_libraries.
+ */
+static ProcessUtility_hook_type prev_guard_process_utility = NULL;
+
+static void
+topic_guard_process_utility(PlannedStmt *pstmt, const char *queryString,
+							bool readOnlyTree, ProcessUtilityContext context,
+							ParamListInfo params, QueryEnvironment *queryEnv,
+							DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, IndexStmt) && OidIsValid(topic_am_oid()))
+	{
+		IndexStmt  *stmt = (IndexStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		HeapTuple	tuple = OidIsValid(relid) ?
+			SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
+
+		if (HeapTupleIsValid(tuple))
+		{
+			Form_pg_class classform = (Form_pg_class) GETSTRUCT(tuple);
+			bool		is_topic = classform->relkind == RELKIND_RELATION &&
+				classform->relam == topic_am_oid();
+			char	   *relname = pstrdup(NameStr(classform->relname));
+
+			ReleaseSysCache(tuple);
+			if (is_topic)
+				topic_indexes_unsupported(relname);
+		}
+	}
+	if (prev_guard_process_utility)
+		prev_guard_process_utility(pstmt, queryString, readOnlyTree, context,
+								   params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* Called from _PG_init. */
+void
+topic_guard_init(void)
+{
+	prev_guard_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = topic_guard_process_utility;
+}
+
+/*
  * What an ALTER TABLE reported to an event trigger did, for the guard that
  * keeps topics out of logical replication's publications
  * (topics._guard_publication, PL/pgSQL).  A topic comes under a FOR TABLES

@@ -26,6 +26,9 @@
  */
 #include "pg_topics.h"
 
+#include <ctype.h>
+#include <math.h>
+
 #include "access/detoast.h"
 #include "access/heapam.h"
 #include "access/relscan.h"
@@ -48,7 +51,10 @@
 #include "storage/bufmgr.h"
 #include "storage/predicate.h"
 #include "storage/smgr.h"
+#include "utils/attoptcache.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(topic_log_handler);
@@ -149,6 +155,61 @@ topic_tupdesc_matches(TupleDesc desc)
 	return true;
 }
 
+/*
+ * A rewrite (ALTER TABLE ... SET ACCESS METHOD topic_log, VACUUM FULL,
+ * REFRESH MATERIALIZED VIEW) fills a transient table that make_new_heap()
+ * names "pg_temp_<OID of the table rewritten>" in that table's schema.
+ * Returns that table's OID for such a relation, else InvalidOid.  A user's
+ * own table of that name in the same schema would be taken for one; its
+ * errors would then name the other table, nothing worse.
+ */
+Oid
+topic_rewrite_source(Relation rel)
+{
+	const char *name = RelationGetRelationName(rel);
+	char	   *end;
+	unsigned long source;
+
+	if (strncmp(name, "pg_temp_", 8) != 0 || !isdigit((unsigned char) name[8]))
+		return InvalidOid;
+	errno = 0;
+	source = strtoul(name + 8, &end, 10);
+	if (errno != 0 || *end != '\0' || source > PG_UINT32_MAX ||
+		(Oid) source == RelationGetRelid(rel) ||
+		get_rel_namespace((Oid) source) != RelationGetNamespace(rel))
+		return InvalidOid;
+	return (Oid) source;
+}
+
+/* Whether relid uses access method am (a rewrite of a topic into a topic) */
+static bool
+relid_uses_am(Oid relid, Oid am)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		result = false;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		result = ((Form_pg_class) GETSTRUCT(tuple))->relam == am;
+		ReleaseSysCache(tuple);
+	}
+	return result;
+}
+
+/*
+ * The name to give the user for rel: the table being rewritten rather than
+ * the transient table it is copied into (until 0.10 errors during ALTER
+ * TABLE ... SET ACCESS METHOD topic_log named "pg_temp_16384").
+ */
+const char *
+topic_user_relname(Relation rel)
+{
+	Oid			source = topic_rewrite_source(rel);
+	char	   *name = OidIsValid(source) ? get_rel_name(source) : NULL;
+
+	return name ? name : RelationGetRelationName(rel);
+}
+
 void
 topic_check_tupdesc(Relation rel)
 {
@@ -156,7 +217,7 @@ topic_check_tupdesc(Relation rel)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 				 errmsg("table \"%s\" does not have the columns of a topic",
-						RelationGetRelationName(rel)),
+						topic_user_relname(rel)),
 				 errdetail("A table using access method topic_log must have exactly the columns "
 						   "(partition integer, seq bigint, ts timestamptz, key text, value bytea, headers jsonb), "
 						   "without NOT NULL constraints or defaults."),
@@ -1150,12 +1211,26 @@ topicam_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	 * TRUNCATE gives the relation new storage while the old one is still its
 	 * rd_node: carry every partition's next seq over, so that seqs are never
 	 * reused.  A new relation (CREATE TABLE, or the transient table of a
-	 * rewrite) starts empty with one partition.
+	 * rewrite) starts empty with one partition; the rewrite of a table into
+	 * a topic (ALTER TABLE ... SET ACCESS METHOD topic_log) with as many as
+	 * the n_distinct option of the table's partition column says, the count
+	 * a topic keeps there, so that the table's rows can go to partitions
+	 * above 0 (until 0.10 such a conversion always failed).
 	 */
 	if (!RelFileNodeEquals(rel->rd_node, *newrnode) &&
 		smgrexists(RelationGetSmgr(rel), MAIN_FORKNUM) &&
 		smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM) > 0)
 		carry = topic_read_all_states(rel, &npartitions);
+	else
+	{
+		Oid			source = topic_rewrite_source(rel);
+		AttributeOpts *opts = OidIsValid(source) && !relid_uses_am(source, rel->rd_rel->relam) ?
+			get_attribute_options(source, Anum_topic_partition) : NULL;
+
+		if (opts && opts->n_distinct >= 1 && opts->n_distinct <= TOPIC_MAX_PARTITIONS &&
+			opts->n_distinct == floor(opts->n_distinct))
+			npartitions = (int) opts->n_distinct;
+	}
 
 	*freezeXid = RecentXmin;
 	*minmulti = GetOldestMultiXactId();
@@ -1297,6 +1372,17 @@ topicam_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
  * ------------------------------------------------------------------------
  */
 
+/* The error for an index on a topic: here, and before CREATE INDEX starts. */
+void
+topic_indexes_unsupported(const char *relname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("indexes are not supported on topic \"%s\"", relname),
+			 errdetail("Seeks by partition and seq use the topic's own directory."),
+			 errhint("Use topics.fetch() to read from a seq, or copy the records into a table to index them.")));
+}
+
 static double
 topicam_index_build_range_scan(Relation table_rel, Relation index_rel,
 							   IndexInfo *index_info, bool allow_sync,
@@ -1305,12 +1391,7 @@ topicam_index_build_range_scan(Relation table_rel, Relation index_rel,
 							   IndexBuildCallback callback, void *callback_state,
 							   TableScanDesc scan)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("indexes are not supported on topic \"%s\"",
-					RelationGetRelationName(table_rel)),
-			 errdetail("Seeks by partition and seq use the topic's own directory."),
-			 errhint("Use topics.fetch() to read from a seq, or copy the records into a table to index them.")));
+	topic_indexes_unsupported(RelationGetRelationName(table_rel));
 	return 0;
 }
 
