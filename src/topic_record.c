@@ -94,14 +94,25 @@ topic_check_record_size(Relation rel, Size keylen, Size valuelen, Size headersle
 /*
  * Shrink a field that pushes the record over the inline limit: compress it,
  * and if it is still over half the limit, store it out of line in the TOAST
- * relation; with "any_size", out of line whatever its size.
+ * relation; with "any_size", out of line whatever its size.  The column's
+ * settings apply as to a heap table's: its compression method (ALTER TABLE
+ * ... ALTER COLUMN ... SET COMPRESSION), and no compression with storage
+ * EXTERNAL (for values the producer compressed already) or PLAIN (which
+ * still goes out of line, since a record must fit a page).  Until 0.10 both
+ * were accepted and ignored: every value was compressed with
+ * default_toast_compression.
  */
 static struct varlena *
-shrink_field(Relation rel, struct varlena *v, bool any_size)
+shrink_field(Relation rel, struct varlena *v, bool any_size, AttrNumber attnum)
 {
-	if (!VARATT_IS_EXTENDED(v))
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+
+	if (!VARATT_IS_EXTENDED(v) &&
+		att->attstorage != TYPSTORAGE_EXTERNAL && att->attstorage != TYPSTORAGE_PLAIN)
 	{
 		Datum		d = toast_compress_datum(PointerGetDatum(v),
+											 CompressionMethodIsValid(att->attcompression) ?
+											 att->attcompression :
 											 (char) default_toast_compression);
 
 		if (DatumGetPointer(d) != NULL)
@@ -141,12 +152,16 @@ topic_record_fit(Relation rel, TopicNewRecord *rec)
 	if (rec->itemsz > TOPIC_MAX_INLINE_RECORD)
 	{
 		struct varlena **fields[3];
+		AttrNumber	attnums[3];
 		int			i;
 
 		/* largest field first, by a tiny insertion sort */
 		fields[0] = &rec->value;
 		fields[1] = &rec->key;
 		fields[2] = &rec->headers;
+		attnums[0] = Anum_topic_value;
+		attnums[1] = Anum_topic_key;
+		attnums[2] = Anum_topic_headers;
 		for (i = 1; i < 3; i++)
 		{
 			int			j = i;
@@ -156,9 +171,12 @@ topic_record_fit(Relation rel, TopicNewRecord *rec)
 				   (*fields[j] ? VARSIZE_ANY(*fields[j]) : 0))
 			{
 				struct varlena **tmp = fields[j];
+				AttrNumber	tmpnum = attnums[j];
 
 				fields[j] = fields[j - 1];
 				fields[j - 1] = tmp;
+				attnums[j] = attnums[j - 1];
+				attnums[j - 1] = tmpnum;
 				j--;
 			}
 		}
@@ -174,7 +192,7 @@ topic_record_fit(Relation rel, TopicNewRecord *rec)
 			{
 				if (*fields[i] == NULL)
 					continue;
-				*fields[i] = shrink_field(rel, *fields[i], any_size);
+				*fields[i] = shrink_field(rel, *fields[i], any_size, attnums[i]);
 				rec->itemsz = record_size(rec);
 			}
 		if (rec->itemsz > TOPIC_MAX_INLINE_RECORD)

@@ -384,6 +384,16 @@ topic_check_partition(Relation rel, int32 partition)
 							partition, RelationGetRelationName(rel)),
 					 errdetail("It was added by this transaction, and is there once the transaction commits."),
 					 errhint("Commit the transaction that added it, then use it.")));
+		if (partition > 0 && OidIsValid(topic_rewrite_source(rel)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("partition %d of topic \"%s\" does not exist",
+							partition, topic_user_relname(rel)),
+					 errdetail_plural("The table's rewrite into a topic has %d partition, from the n_distinct option of column partition (1 when it is not set).",
+									  "The table's rewrite into a topic has %d partitions, from the n_distinct option of column partition (1 when it is not set).",
+									  cache->npartitions, cache->npartitions),
+					 errhint("Give the partition count, at least %d, in the same ALTER TABLE: ALTER COLUMN partition SET (n_distinct = count), SET ACCESS METHOD topic_log.",
+							 partition + 1)));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("partition %d of topic \"%s\" does not exist",
