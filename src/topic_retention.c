@@ -785,13 +785,19 @@ maintain_database(Oid dboid)
 void
 topic_maintenance_launcher_main(Datum arg)
 {
+	/*
+	 * A shutdown ends the launcher between its runs, quietly: with die() as
+	 * its SIGTERM handler it logged a FATAL at every fast shutdown (until
+	 * 0.10), which monitoring that alerts on FATAL took for a failure.  A
+	 * database worker it waits for is stopped by the postmaster itself.
+	 */
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pg_topics maintenance launcher");
 
-	for (;;)
+	while (!ShutdownRequestPending)
 	{
 		long		delay_ms = topics_maintenance_interval > 0 ?
 		(long) topics_maintenance_interval * 1000L : 3600L * 1000L;
@@ -800,6 +806,8 @@ topic_maintenance_launcher_main(Datum arg)
 						 delay_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			break;
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -814,11 +822,14 @@ topic_maintenance_launcher_main(Datum arg)
 			foreach(lc, dbs)
 			{
 				CHECK_FOR_INTERRUPTS();
+				if (ShutdownRequestPending)
+					break;
 				maintain_database(lfirst_oid(lc));
 			}
 			list_free(dbs);
 		}
 	}
+	proc_exit(0);
 }
 
 /* A topic the worker maintains, and the role it does so as. */

@@ -166,5 +166,11 @@ $node->safe_psql('dby', 'ALTER SCHEMA topics OWNER TO CURRENT_USER; CREATE EXTEN
 is($node->safe_psql('dby', q{SELECT extversion <> '' FROM pg_extension WHERE extname = 'pg_topics'}),
 	't', 'it installs once the schema is the installer\'s');
 
-$node->stop;
+# a fast shutdown stops the launcher quietly (until 0.10 it logged a FATAL
+# "terminating background worker" at every shutdown)
+my $offset = -s $node->logfile;
+$node->stop('fast');
+my $shutdown_log = substr(slurp_file($node->logfile), $offset);
+like($shutdown_log, qr/database system is shut down/, 'the server shut down');
+unlike($shutdown_log, qr/FATAL/, 'no FATAL from the maintenance launcher');
 done_testing();
