@@ -137,14 +137,34 @@ topic_check_access(Oid relid, AclMode mode, bool owner)
 	ReleaseSysCache(tuple);
 }
 
-/* Open and lock a topic, then check it as topic_check_access does. */
+/*
+ * Open and lock a topic, then check it as topic_check_access does.  When
+ * the lock must be waited for, the topic's name is looked up first: the
+ * command holding it may be a DROP TABLE, and the error then names the
+ * topic the caller named (until 0.10 it gave only the OID).
+ */
 static Relation
 topic_open_checked(Oid relid, LOCKMODE lockmode, AclMode mode, bool owner)
 {
-	Relation	rel = try_relation_open(relid, lockmode);
+	Relation	rel;
+	char	   *relname = NULL;
 
+	if (!ConditionalLockRelationOid(relid, lockmode))
+	{
+		relname = get_rel_name(relid);
+		LockRelationOid(relid, lockmode);
+	}
+	rel = try_relation_open(relid, NoLock);
 	if (rel == NULL)
+	{
+		UnlockRelationOid(relid, lockmode);
+		if (relname)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("topic \"%s\" does not exist", relname),
+					 errdetail("It was dropped while this statement waited for its lock.")));
 		topic_not_found(relid);
+	}
 	topic_check_found(relid, RelationGetRelationName(rel),
 					  rel->rd_rel->relkind == RELKIND_RELATION && topic_relation_is_topic(rel),
 					  mode, owner);
