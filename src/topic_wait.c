@@ -63,8 +63,15 @@ PG_FUNCTION_INFO_V1(pg_topics_wait_for_records);
 
 #define TOPIC_WAIT_SLOTS	1024
 
-/* how often a waiter looks for a conflicting lock request behind it */
-#define TOPIC_WAIT_LOCK_CHECK_MS 100
+/*
+ * How often a waiter looks for a conflicting lock request behind it.  Each
+ * look is a wake-up, about 55 us of CPU on the 2-core test machine: 80 idle
+ * waiters looking every 100 ms took 4.4% of a core, and once a second 0.8%
+ * (0.13% without looking).  Commands that conflict with a reader's lock are
+ * rare (DROP, TRUNCATE, VACUUM FULL, alter_topic), and wait at most this
+ * long for a waiter (measured: 1.01 s for each of them).
+ */
+#define TOPIC_WAIT_LOCK_CHECK_MS 1000
 
 typedef struct TopicWaitSlot
 {
