@@ -751,6 +751,32 @@ maintenance_databases(void)
 	return result;
 }
 
+/*
+ * Whether a database of the list is still there to connect to.  The list is
+ * made once per run and the databases are maintained one after another, so
+ * one dropped meanwhile would get a worker that failed to connect, with a
+ * FATAL in the log (until 0.10).  One dropped between this look and the
+ * worker's connection still does.
+ */
+static bool
+database_still_open(Oid dboid)
+{
+	HeapTuple	tup;
+	bool		open = false;
+
+	StartTransactionCommand();
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		open = db->datallowconn && db->datconnlimit != -2;
+		ReleaseSysCache(tup);
+	}
+	CommitTransactionCommand();
+	return open;
+}
+
 /* Run one database's maintenance in a worker of its own and wait for it. */
 static void
 maintain_database(Oid dboid)
@@ -759,6 +785,8 @@ maintain_database(Oid dboid)
 	BackgroundWorkerHandle *handle;
 	pid_t		pid;
 
+	if (!database_still_open(dboid))
+		return;
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
