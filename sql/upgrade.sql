@@ -8,8 +8,10 @@
 -- publications (0.6), which since 0.7 also sees topics moved into a
 -- published schema or made from a table, and a consume that goes on to the
 -- next partition when one has nothing to read yet (0.8), functions that
--- search pg_catalog only (0.9), and tables of the extension that no role
--- but their owner can lock (0.10).
+-- search pg_catalog only (0.9), tables of the extension that no role
+-- but their owner can lock (0.10), and a CREATE INDEX guard that runs
+-- before the command, and a consume that makes its group again at every
+-- look (0.11).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -100,6 +102,14 @@ GROUP BY 1, 2 ORDER BY 1, 2;
 -- and the positions of a group written before the update are deleted with it
 SELECT topics.delete_consumer_group('up_group', 'up_orders');
 SELECT count(*) FROM topics.committed('up_group', 'up_orders');
+
+-- 0.11: CREATE INDEX on a topic is refused at ddl_command_start, before
+-- CREATE INDEX CONCURRENTLY commits an index it cannot build
+SELECT evtname, evtevent, evttags FROM pg_event_trigger WHERE evtname = 'pg_topics_guard_index';
+CREATE INDEX CONCURRENTLY up_orders_key ON up_orders (key);
+SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'up_orders'::regclass;
+SELECT prosrc LIKE '%at every look%' AS consume_makes_the_group_at_every_look
+FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

@@ -59,6 +59,7 @@ PG_FUNCTION_INFO_V1(pg_topics_fetch);
 PG_FUNCTION_INFO_V1(pg_topics_partition_info);
 PG_FUNCTION_INFO_V1(pg_topics_partition_bounds);
 PG_FUNCTION_INFO_V1(pg_topics_guard_ddl);
+PG_FUNCTION_INFO_V1(pg_topics_guard_index);
 PG_FUNCTION_INFO_V1(pg_topics_alter_table_change);
 
 /* ------------------------------------------------------------------------
@@ -1234,6 +1235,47 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 static ProcessUtility_hook_type prev_guard_process_utility = NULL;
 
 static void
+guard_index_stmt(IndexStmt *stmt)
+{
+	Oid			relid;
+	HeapTuple	tuple;
+
+	if (!OidIsValid(topic_am_oid()))
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	tuple = OidIsValid(relid) ? SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_class classform = (Form_pg_class) GETSTRUCT(tuple);
+		bool		is_topic = classform->relkind == RELKIND_RELATION &&
+			classform->relam == topic_am_oid();
+		char	   *relname = pstrdup(NameStr(classform->relname));
+
+		ReleaseSysCache(tuple);
+		if (is_topic)
+			topic_indexes_unsupported(relname);
+	}
+}
+
+/*
+ * Event trigger at ddl_command_start for CREATE INDEX (since 0.11): the same
+ * check, in sessions that have not loaded the library yet (without the
+ * preload), where the hook is not in place when the command starts.
+ */
+Datum
+pg_topics_guard_index(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "pg_topics_guard_index: not fired by event trigger manager");
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (IsA(trigdata->parsetree, IndexStmt))
+		guard_index_stmt((IndexStmt *) trigdata->parsetree);
+	PG_RETURN_VOID();
+}
+
+static void
 topic_guard_process_utility(PlannedStmt *pstmt, const char *queryString,
 							bool readOnlyTree, ProcessUtilityContext context,
 							ParamListInfo params, QueryEnvironment *queryEnv,
@@ -1241,25 +1283,8 @@ topic_guard_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 
-	if (IsA(parsetree, IndexStmt) && OidIsValid(topic_am_oid()))
-	{
-		IndexStmt  *stmt = (IndexStmt *) parsetree;
-		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-		HeapTuple	tuple = OidIsValid(relid) ?
-			SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
-
-		if (HeapTupleIsValid(tuple))
-		{
-			Form_pg_class classform = (Form_pg_class) GETSTRUCT(tuple);
-			bool		is_topic = classform->relkind == RELKIND_RELATION &&
-				classform->relam == topic_am_oid();
-			char	   *relname = pstrdup(NameStr(classform->relname));
-
-			ReleaseSysCache(tuple);
-			if (is_topic)
-				topic_indexes_unsupported(relname);
-		}
-	}
+	if (IsA(parsetree, IndexStmt))
+		guard_index_stmt((IndexStmt *) parsetree);
 	if (prev_guard_process_utility)
 		prev_guard_process_utility(pstmt, queryString, readOnlyTree, context,
 								   params, queryEnv, dest, qc);

@@ -121,6 +121,23 @@ sub start_waiter
 	$w->quit;
 }
 
+# --- consume: a group deleted while a member waits is made again when the
+# member wakes, as its next call would make it (until 0.11 the member found
+# no rows at each wake-up and slept to its deadline)
+{
+	$node->safe_psql('postgres', q{SELECT topics.create_topic('lp_del', 1);
+		SELECT topics.produce('lp_del', 'a', 'x');
+		SELECT count(*) FROM topics.consume('dg', 'lp_del', 10);});
+	my $w = start_waiter(q{SELECT 'got:' || seq || ':' || key FROM topics.consume('dg', 'lp_del', 10, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'consume waits when the group is caught up');
+	is($node->safe_psql('postgres', q{SELECT topics.delete_consumer_group('dg', 'lp_del')}),
+		't', 'the group is deleted while its member waits');
+	$node->safe_psql('postgres', q{SELECT topics.produce('lp_del', 'b', 'y')});
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:0:a.*got:1:b/s, 'the member made the group again, from the log start, and read');
+	$w->quit;
+}
+
 # --- get_records
 {
 	my $w = start_waiter(

@@ -60,5 +60,15 @@ is($changes, 'table public.heap_t: INSERT: i[integer]:42',
 is($node->safe_psql('postgres', q{SELECT count(*) FROM np WHERE partition = 1}), '2',
 	'while the topic holds the records');
 
+# CREATE INDEX CONCURRENTLY in a session that has not loaded the library
+# (psql runs each command in a new session): the event trigger at
+# ddl_command_start refuses it before it commits the index's catalog entry
+# (since 0.11; until then an invalid index was left behind)
+my ($cic_ret, $cic_out, $cic_err) = $node->psql('postgres', 'CREATE INDEX CONCURRENTLY np_key ON np (key)');
+isnt($cic_ret, 0, 'CREATE INDEX CONCURRENTLY on a topic fails');
+like($cic_err, qr/indexes are not supported on topic "np"/, 'with the topic\'s error');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_index WHERE indrelid = 'np'::regclass}),
+	'0', 'and leaves no index behind');
+
 $node->stop;
 done_testing();
