@@ -46,5 +46,17 @@ SELECT * FROM topics.produce('cs_heap', 'e', 'v', partition => 3);
 -- a table without a topic's columns, named as the user named it
 CREATE TABLE cs_other (a int);
 ALTER TABLE cs_other SET ACCESS METHOD topic_log;
+-- other errors of the rewrite name the user's table too
+CREATE TABLE cs_seqs (partition int, seq bigint, ts timestamptz, key text, value bytea, headers jsonb);
+INSERT INTO cs_seqs (partition, seq, key, value) VALUES (0, 5, 'a', '\x01'), (0, 2, 'b', '\x02');
+ALTER TABLE cs_seqs SET ACCESS METHOD topic_log;
+-- a topic that is only called pg_temp_<oid> is no rewrite: it does not
+-- take the partition count of the table with that OID
+CREATE TABLE cs_shape (partition int, seq bigint, ts timestamptz, key text, value bytea, headers jsonb);
+ALTER TABLE cs_shape ALTER COLUMN partition SET (n_distinct = 50);
+SELECT 'pg_temp_' || 'cs_shape'::regclass::oid AS fake \gset
+SELECT topics.create_topic(:'fake') IS NOT NULL AS created;
+SELECT count(*) AS partitions FROM topics.partition_bounds(:'fake');
+SELECT topics.drop_topic(:'fake');
 
-DROP TABLE cs, cs_heap, cs_other;
+DROP TABLE cs, cs_heap, cs_other, cs_seqs, cs_shape;

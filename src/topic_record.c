@@ -86,7 +86,7 @@ topic_check_record_size(Relation rel, Size keylen, Size valuelen, Size headersle
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("record of %zu bytes exceeds the limit of %d bytes for topic \"%s\"",
-						total, topics_max_record_bytes, RelationGetRelationName(rel)),
+						total, topics_max_record_bytes, topic_user_relname(rel)),
 				 errdetail("Key, value and headers of the record add up to %zu bytes.", total),
 				 errhint("Split the record, or have a superuser raise pg_topics.max_record_bytes.")));
 }

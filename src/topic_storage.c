@@ -389,15 +389,15 @@ topic_check_partition(Relation rel, int32 partition)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("partition %d of topic \"%s\" does not exist",
 							partition, topic_user_relname(rel)),
-					 errdetail_plural("The table's rewrite into a topic has %d partition, from the n_distinct option of column partition (1 when it is not set).",
-									  "The table's rewrite into a topic has %d partitions, from the n_distinct option of column partition (1 when it is not set).",
-									  cache->npartitions, cache->npartitions),
+					 errdetail_plural("The table's rewrite into a topic has %d partition: as many as the n_distinct option of column partition gives, when it is a whole number from 1 to %d, else 1.",
+									  "The table's rewrite into a topic has %d partitions: as many as the n_distinct option of column partition gives, when it is a whole number from 1 to %d, else 1.",
+									  cache->npartitions, cache->npartitions, TOPIC_MAX_PARTITIONS),
 					 errhint("Give the partition count, at least %d, in the same ALTER TABLE: ALTER COLUMN partition SET (n_distinct = count), SET ACCESS METHOD topic_log.",
 							 partition + 1)));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("partition %d of topic \"%s\" does not exist",
-						partition, RelationGetRelationName(rel)),
+						partition, topic_user_relname(rel)),
 				 cache->npartitions == 1 ?
 				 errdetail("The topic has 1 partition, numbered 0.") :
 				 errdetail("The topic has %d partitions, numbered 0 to %d.",
@@ -918,7 +918,7 @@ topic_seq_too_low(Relation rel, int32 partition, int64 seq, int64 next)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("seq " INT64_FORMAT " is below the next seq " INT64_FORMAT " of partition %d of topic \"%s\"",
-					seq, next, partition, RelationGetRelationName(rel)),
+					seq, next, partition, topic_user_relname(rel)),
 			 errdetail("Seqs are assigned in increasing order and are never reused."),
 			 errhint("Leave seq NULL to have it assigned.")));
 }
@@ -1011,7 +1011,7 @@ topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						 errmsg("partition %d of topic \"%s\" has no seqs left",
-								partition, RelationGetRelationName(rel)),
+								partition, topic_user_relname(rel)),
 						 errdetail("A seq may be at most " INT64_FORMAT ".", TOPIC_MAX_SEQ)));
 			}
 			need = INTALIGN(rec->itemsz) + sizeof(ItemIdData);

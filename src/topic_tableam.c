@@ -31,6 +31,7 @@
 
 #include "access/detoast.h"
 #include "access/heapam.h"
+#include "access/relation.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/tsmapi.h"
@@ -49,6 +50,8 @@
 #include "access/multixact.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/predicate.h"
 #include "storage/smgr.h"
 #include "utils/attoptcache.h"
@@ -158,17 +161,22 @@ topic_tupdesc_matches(TupleDesc desc)
 /*
  * A rewrite (ALTER TABLE ... SET ACCESS METHOD topic_log, VACUUM FULL,
  * REFRESH MATERIALIZED VIEW) fills a transient table that make_new_heap()
- * names "pg_temp_<OID of the table rewritten>" in that table's schema.
- * Returns that table's OID for such a relation, else InvalidOid.  A user's
- * own table of that name in the same schema would be taken for one; its
- * errors would then name the other table, nothing worse.
+ * names "pg_temp_<OID of the table rewritten>" in that table's schema,
+ * while the rewrite holds ACCESS EXCLUSIVE on that table.  Returns that
+ * table's OID for such a relation, else InvalidOid.  The name alone is not
+ * enough: anyone may create a table called pg_temp_<N>, and such a topic
+ * would take its partition count from relation N, a count its dump does not
+ * carry.  So the table named must also be locked that way by this
+ * transaction and have a topic's columns; a user who does that on purpose
+ * gets what a rewrite would.
  */
-Oid
-topic_rewrite_source(Relation rel)
+static Oid
+rewrite_source_by_name(Relation rel)
 {
 	const char *name = RelationGetRelationName(rel);
 	char	   *end;
 	unsigned long source;
+	LOCKTAG		tag;
 
 	if (strncmp(name, "pg_temp_", 8) != 0 || !isdigit((unsigned char) name[8]))
 		return InvalidOid;
@@ -178,7 +186,27 @@ topic_rewrite_source(Relation rel)
 		(Oid) source == RelationGetRelid(rel) ||
 		get_rel_namespace((Oid) source) != RelationGetNamespace(rel))
 		return InvalidOid;
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, (Oid) source);
+	if (!LockHeldByMe(&tag, AccessExclusiveLock))
+		return InvalidOid;
 	return (Oid) source;
+}
+
+Oid
+topic_rewrite_source(Relation rel)
+{
+	Oid			source = rewrite_source_by_name(rel);
+	Relation	srcrel;
+	bool		matches;
+
+	if (!OidIsValid(source))
+		return InvalidOid;
+	srcrel = try_relation_open(source, NoLock);
+	if (srcrel == NULL)
+		return InvalidOid;
+	matches = topic_tupdesc_matches(RelationGetDescr(srcrel));
+	relation_close(srcrel, NoLock);
+	return matches ? source : InvalidOid;
 }
 
 /* Whether relid uses access method am (a rewrite of a topic into a topic) */
@@ -204,7 +232,7 @@ relid_uses_am(Oid relid, Oid am)
 const char *
 topic_user_relname(Relation rel)
 {
-	Oid			source = topic_rewrite_source(rel);
+	Oid			source = rewrite_source_by_name(rel);
 	char	   *name = OidIsValid(source) ? get_rel_name(source) : NULL;
 
 	return name ? name : RelationGetRelationName(rel);
