@@ -114,6 +114,30 @@ is( $standby->safe_psql('postgres',
 	'running,k,k,k,k,k',
 	'standby: a LATEST iterator taken meanwhile returns the running record once committed');
 
+# A long poll on the standby holds ACCESS SHARE on the topic; replaying a
+# TRUNCATE from the primary needs ACCESS EXCLUSIVE.  The startup process
+# waits for it in the lock manager, so the waiter sees it and returns (0
+# rows) within a second, and replay goes on; before, replay waited
+# max_standby_streaming_delay (30 s) and then cancelled the waiter with a
+# recovery conflict.
+$primary->safe_psql('postgres', q{SELECT topics.create_topic('sr_lp', 1)});
+$primary->wait_for_catchup($standby);
+my $w = $standby->background_psql('postgres', on_error_stop => 0);
+$w->query_safe("SET application_name = 'standby_waiter'");
+$w->query_until(qr/started/,
+	"\\echo started\nSELECT 'rows:' || count(*) FROM topics.fetch('sr_lp', 0, 0, 10, NULL, '5 min');\n\\echo done\n");
+ok( $standby->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+		WHERE application_name = 'standby_waiter' AND wait_event_type = 'Extension'}),
+	'standby: a long poll waits');
+$primary->safe_psql('postgres', 'TRUNCATE sr_lp');
+my $out = $w->query_until(qr/done/, '');
+like($out, qr/rows:0/, 'standby: the waiter returned when replay needed its lock');
+unlike($w->{stderr}, qr/conflict with recovery/, 'standby: without a recovery conflict');
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_database_conflicts WHERE confl_lock > 0}),
+	'0', 'standby: no lock conflict was counted');
+$w->quit;
+
 $standby->stop;
 $primary->stop;
 done_testing();
