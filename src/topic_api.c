@@ -1218,6 +1218,15 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 				topic_sync_partition_count(rel);
 				check_carried_count(rel);
 			}
+
+			/*
+			 * A new topic starts with one partition, unless it is taken
+			 * for the transient table of a rewrite (topic_rewrite_source),
+			 * which a user can stage; a count a dump would not carry is
+			 * refused then.
+			 */
+			if (IsA(parsetree, CreateStmt) && lfirst_oid(lc) == relid)
+				check_carried_count(rel);
 		}
 		relation_close(rel, NoLock);
 	}
