@@ -167,8 +167,8 @@ topic_tupdesc_matches(TupleDesc desc)
  * enough: anyone may create a table called pg_temp_<N>, and such a topic
  * would take its partition count from relation N, a count its dump does not
  * carry.  So the table named must also be locked that way by this
- * transaction and have a topic's columns; a user who does that on purpose
- * gets what a rewrite would.
+ * transaction and have a topic's columns; a topic staged so on purpose is
+ * refused by the DDL guard after its CREATE TABLE (check_carried_count).
  */
 static Oid
 rewrite_source_by_name(Relation rel)
