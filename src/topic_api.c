@@ -84,6 +84,18 @@ topic_not_found(Oid relid)
 			 errmsg("topic with OID %u does not exist", relid)));
 }
 
+/* Whether a pg_class row is a topic's, without opening the relation */
+static bool
+class_is_topic(Form_pg_class classform)
+{
+	Oid			am;
+
+	if (classform->relkind != RELKIND_RELATION || !OidIsValid(classform->relam))
+		return false;
+	am = topic_am_oid();
+	return OidIsValid(am) && classform->relam == am;
+}
+
 static void
 topic_not_a_topic(const char *relname)
 {
@@ -131,9 +143,7 @@ topic_check_access(Oid relid, AclMode mode, bool owner)
 	if (!HeapTupleIsValid(tuple))
 		topic_not_found(relid);
 	classform = (Form_pg_class) GETSTRUCT(tuple);
-	topic_check_found(relid, NameStr(classform->relname),
-					  classform->relkind == RELKIND_RELATION &&
-					  OidIsValid(classform->relam) && classform->relam == topic_am_oid(),
+	topic_check_found(relid, NameStr(classform->relname), class_is_topic(classform),
 					  mode, owner);
 	ReleaseSysCache(tuple);
 }
@@ -1246,18 +1256,14 @@ static ProcessUtility_hook_type prev_guard_process_utility = NULL;
 static void
 guard_index_stmt(IndexStmt *stmt)
 {
-	Oid			relid;
-	HeapTuple	tuple;
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	HeapTuple	tuple = OidIsValid(relid) ?
+		SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
 
-	if (!OidIsValid(topic_am_oid()))
-		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	tuple = OidIsValid(relid) ? SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
 	if (HeapTupleIsValid(tuple))
 	{
 		Form_pg_class classform = (Form_pg_class) GETSTRUCT(tuple);
-		bool		is_topic = classform->relkind == RELKIND_RELATION &&
-			classform->relam == topic_am_oid();
+		bool		is_topic = class_is_topic(classform);
 		char	   *relname = pstrdup(NameStr(classform->relname));
 
 		ReleaseSysCache(tuple);

@@ -91,6 +91,13 @@ topic_check_record_size(Relation rel, Size keylen, Size valuelen, Size headersle
 				 errhint("Split the record, or have a superuser raise pg_topics.max_record_bytes.")));
 }
 
+/* A field of a record and its column, whose settings shrink_field applies */
+typedef struct RecordField
+{
+	struct varlena **field;
+	AttrNumber	attnum;
+} RecordField;
+
 /*
  * Shrink a field that pushes the record over the inline limit: compress it,
  * and if it is still over half the limit, store it out of line in the TOAST
@@ -151,32 +158,26 @@ topic_record_fit(Relation rel, TopicNewRecord *rec)
 	rec->itemsz = record_size(rec);
 	if (rec->itemsz > TOPIC_MAX_INLINE_RECORD)
 	{
-		struct varlena **fields[3];
-		AttrNumber	attnums[3];
+		RecordField fields[3] = {
+			{&rec->value, Anum_topic_value},
+			{&rec->key, Anum_topic_key},
+			{&rec->headers, Anum_topic_headers},
+		};
 		int			i;
 
 		/* largest field first, by a tiny insertion sort */
-		fields[0] = &rec->value;
-		fields[1] = &rec->key;
-		fields[2] = &rec->headers;
-		attnums[0] = Anum_topic_value;
-		attnums[1] = Anum_topic_key;
-		attnums[2] = Anum_topic_headers;
 		for (i = 1; i < 3; i++)
 		{
 			int			j = i;
 
 			while (j > 0 &&
-				   (*fields[j - 1] ? VARSIZE_ANY(*fields[j - 1]) : 0) <
-				   (*fields[j] ? VARSIZE_ANY(*fields[j]) : 0))
+				   (*fields[j - 1].field ? VARSIZE_ANY(*fields[j - 1].field) : 0) <
+				   (*fields[j].field ? VARSIZE_ANY(*fields[j].field) : 0))
 			{
-				struct varlena **tmp = fields[j];
-				AttrNumber	tmpnum = attnums[j];
+				RecordField tmp = fields[j];
 
 				fields[j] = fields[j - 1];
 				fields[j - 1] = tmp;
-				attnums[j] = attnums[j - 1];
-				attnums[j - 1] = tmpnum;
 				j--;
 			}
 		}
@@ -190,9 +191,10 @@ topic_record_fit(Relation rel, TopicNewRecord *rec)
 		for (int any_size = 0; any_size <= 1; any_size++)
 			for (i = 0; i < 3 && rec->itemsz > TOPIC_MAX_INLINE_RECORD; i++)
 			{
-				if (*fields[i] == NULL)
+				if (*fields[i].field == NULL)
 					continue;
-				*fields[i] = shrink_field(rel, *fields[i], any_size, attnums[i]);
+				*fields[i].field = shrink_field(rel, *fields[i].field, any_size,
+												fields[i].attnum);
 				rec->itemsz = record_size(rec);
 			}
 		if (rec->itemsz > TOPIC_MAX_INLINE_RECORD)

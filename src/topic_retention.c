@@ -719,6 +719,16 @@ topic_maintenance_worker_register(void)
 	RegisterBackgroundWorker(&worker);
 }
 
+/*
+ * Whether a worker can connect to the database: it allows connections and
+ * is not being dropped (a DROP DATABASE marks it with datconnlimit -2).
+ */
+static bool
+database_takes_worker(Form_pg_database db)
+{
+	return db->datallowconn && db->datconnlimit != -2;
+}
+
 /* Databases a maintenance run visits: every one that accepts connections. */
 static List *
 maintenance_databases(void)
@@ -737,7 +747,7 @@ maintenance_databases(void)
 	{
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 
-		if (db->datallowconn && db->datconnlimit != -2)
+		if (database_takes_worker(db))
 		{
 			MemoryContext old = MemoryContextSwitchTo(outer);
 
@@ -768,9 +778,7 @@ database_still_open(Oid dboid)
 	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
 	if (HeapTupleIsValid(tup))
 	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-
-		open = db->datallowconn && db->datconnlimit != -2;
+		open = database_takes_worker((Form_pg_database) GETSTRUCT(tup));
 		ReleaseSysCache(tup);
 	}
 	CommitTransactionCommand();

@@ -36,6 +36,7 @@
 #include "storage/predicate.h"
 #include "storage/smgr.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -376,6 +377,8 @@ topic_check_partition(Relation rel, int32 partition)
 
 	if (partition < 0 || partition >= cache->npartitions)
 	{
+		Oid			source;
+
 		/* added by this transaction: there, until the commit */
 		if (partition > 0 && partition < topic_partitions_at_commit(rel))
 			ereport(ERROR,
@@ -384,11 +387,13 @@ topic_check_partition(Relation rel, int32 partition)
 							partition, RelationGetRelationName(rel)),
 					 errdetail("It was added by this transaction, and is there once the transaction commits."),
 					 errhint("Commit the transaction that added it, then use it.")));
-		if (partition > 0 && OidIsValid(topic_rewrite_source(rel)))
+		/* the rewrite of a table into a topic: its partition count */
+		source = partition > 0 ? topic_rewrite_source(rel) : InvalidOid;
+		if (OidIsValid(source))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("partition %d of topic \"%s\" does not exist",
-							partition, topic_user_relname(rel)),
+							partition, get_rel_name(source)),
 					 errdetail_plural("The table's rewrite into a topic has %d partition: as many as the n_distinct option of column partition gives, when it is a whole number from 1 to %d, else 1.",
 									  "The table's rewrite into a topic has %d partitions: as many as the n_distinct option of column partition gives, when it is a whole number from 1 to %d, else 1.",
 									  cache->npartitions, cache->npartitions, TOPIC_MAX_PARTITIONS),
