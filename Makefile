@@ -22,6 +22,7 @@ OBJS = \
 	src/topic_seekscan.o \
 	src/topic_fetchscan.o \
 	src/topic_scancolumns.o \
+	src/topic_truncation.o \
 	src/murmur2.o
 
 DATA = $(wildcard sql/pg_topics--*.sql)

@@ -11,7 +11,8 @@
 -- search pg_catalog only (0.9), tables of the extension that no role
 -- but their owner can lock (0.10), and a CREATE INDEX guard that runs
 -- before the command, and a consume that makes its group again at every
--- look (0.11).
+-- look (0.11), and the truncation points a dump carries, filled in for
+-- partitions that an earlier TRUNCATE left empty (0.12).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -32,6 +33,14 @@ CREATE TEMP TABLE before AS
 SELECT partition, seq, key, value FROM up_orders;
 -- 0.1 has no retention
 SELECT topics.create_topic('up_new', 1, retention => '1 day');
+-- a TRUNCATE leaves partition 0 empty at seq 5, partition 1 at 3 with a record
+SELECT topics.create_topic('up_trunc', 3);
+SELECT count(*) FROM topics.produce_batch('up_trunc', array_fill('k'::text, ARRAY[5]),
+    array_fill('v'::text, ARRAY[5]), partition => 0);
+SELECT count(*) FROM topics.produce_batch('up_trunc', array_fill('k'::text, ARRAY[2]),
+    array_fill('v'::text, ARRAY[2]), partition => 1);
+TRUNCATE up_trunc;
+SELECT * FROM topics.produce('up_trunc', 'k', 'after', partition => 1);
 
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
@@ -52,7 +61,7 @@ SELECT attoptions::text LIKE '%n_distinct=3%' AS recorded
 FROM pg_attribute WHERE attrelid = 'up_orders'::regclass AND attname = 'partition';
 -- new functions work on the old topic
 SELECT topics.alter_topic('up_orders', retention_bytes => 1000000);
-SELECT topic, partitions, retention_bytes, cleanup_policy FROM topics.topics;
+SELECT topic, partitions, retention_bytes, cleanup_policy FROM topics.topics ORDER BY topic::text;
 SELECT count(*) FROM topics.maintain('up_orders');
 SELECT count(*) FROM topics.produce_batch('up_orders', ARRAY['a', 'b'], ARRAY['1', '2']);
 SELECT topics.create_topic('up_new', 1, retention => '1 day');
@@ -110,6 +119,12 @@ CREATE INDEX CONCURRENTLY up_orders_key ON up_orders (key);
 SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'up_orders'::regclass;
 SELECT prosrc LIKE '%at every look%' AS consume_makes_the_group_at_every_look
 FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
+
+-- 0.12: the update recorded the point of the partition TRUNCATE left empty
+-- (the other's record carries its seqs), and TRUNCATE records them now
+SELECT topic, partition, next_seq FROM topics.truncation_points ORDER BY 1, 2;
+TRUNCATE up_trunc;
+SELECT topic, partition, next_seq FROM topics.truncation_points ORDER BY 1, 2;
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

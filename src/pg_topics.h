@@ -319,6 +319,7 @@ extern TopicPartitionState *topic_read_all_states(Relation rel, int *npartitions
 extern TopicRelCache *topic_get_cache(Relation rel);
 extern void topic_check_partition(Relation rel, int32 partition);
 extern void topic_get_state(Relation rel, int32 partition, TopicPartitionState *state);
+extern bool topic_raise_empty_partition(Relation rel, int32 partition, int64 seq);
 extern int64 topic_partition_next_seq(Relation rel, int32 partition,
 									  TopicPartitionState *state);
 extern void topic_check_partition_count(Relation rel, int from, int to);
@@ -603,6 +604,7 @@ extern int32 topic_choose_partition(Relation rel, struct varlena *key);
  * ------------------------------------------------------------------------
  */
 extern void topic_check_access(Oid relid, AclMode mode, bool owner);
+extern Oid	topic_relation_owner(Oid relid);
 extern Relation topic_open(Oid relid, LOCKMODE lockmode, AclMode mode);
 extern Relation topic_open_owned(Oid relid, LOCKMODE lockmode);
 extern void topic_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
@@ -694,6 +696,13 @@ extern void topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 							 BufferAccessStrategy bstrategy);
 extern void topic_vacuum_full(Relation old_rel, Relation new_rel, TransactionId freeze_limit,
 							  double *num_tuples, double *tups_vacuumed);
+
+/* ------------------------------------------------------------------------
+ * topic_truncation.c: the seqs a TRUNCATE leaves, carried by dumps
+ * ------------------------------------------------------------------------
+ */
+extern void topic_note_truncation(Relation rel, const TopicPartitionState *states,
+								  int npartitions);
 
 /* ------------------------------------------------------------------------
  * murmur2.c

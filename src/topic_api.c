@@ -96,6 +96,24 @@ class_is_topic(Form_pg_class classform)
 	return OidIsValid(am) && classform->relam == am;
 }
 
+/*
+ * The owner of relation relid: the extension's tables are written as their
+ * owner where no role may write them directly (topic_consume.c,
+ * topic_truncation.c).
+ */
+Oid
+topic_relation_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 static void
 topic_not_a_topic(const char *relname)
 {

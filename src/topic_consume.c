@@ -240,20 +240,6 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
  */
 PG_FUNCTION_INFO_V1(pg_topics_delete_consumer_group);
 
-/* The owner of relation relid. */
-static Oid
-relation_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
 Datum
 pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 {
@@ -282,7 +268,7 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	values[0] = PointerGetDatum(group_id);
 	values[1] = ObjectIdGetDatum(relid);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(relation_owner(groups_relid),
+	SetUserIdAndSecContext(topic_relation_owner(groups_relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)

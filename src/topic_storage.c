@@ -947,6 +947,44 @@ start_log_at(TopicPartitionState *st, void *arg)
 		st->log_start_seq = st->next_seq_base = seq;
 }
 
+/*
+ * Raise the next seq of a partition that has no pages to seq, its log start
+ * with it, as start_log_at does for the first record of a restore.  Used to
+ * restore a TRUNCATE's seqs (topic_truncation.c).  Returns false, changing
+ * nothing, when the partition has pages.
+ */
+typedef struct RaiseEmpty
+{
+	int64		seq;
+	bool		has_pages;
+} RaiseEmpty;
+
+static void
+raise_empty(TopicPartitionState *st, void *arg)
+{
+	RaiseEmpty *r = (RaiseEmpty *) arg;
+
+	r->has_pages = BlockNumberIsValid(st->head);
+	start_log_at(st, &r->seq);
+}
+
+bool
+topic_raise_empty_partition(Relation rel, int32 partition, int64 seq)
+{
+	TopicPartitionState state;
+	RaiseEmpty	r;
+
+	topic_get_state(rel, partition, &state);
+	if (BlockNumberIsValid(state.head))
+		return false;
+	if (seq <= state.next_seq_base)
+		return true;			/* nothing to log */
+	r.seq = seq;
+	r.has_pages = false;
+	topic_update_state(rel, partition, raise_empty, &r);
+	return !r.has_pages;
+}
+
 static void
 topic_append_partition(Relation rel, int32 partition, TopicNewRecord **recs,
 					   int nrecs, CommandId cid, TimestampTz now)

@@ -1238,7 +1238,7 @@ topicam_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	/*
 	 * TRUNCATE gives the relation new storage while the old one is still its
 	 * rd_node: carry every partition's next seq over, so that seqs are never
-	 * reused.  A new relation (CREATE TABLE, or the transient table of a
+	 * reused, and record them where a dump carries them too.  A new relation (CREATE TABLE, or the transient table of a
 	 * rewrite) starts empty with one partition; the rewrite of a table into
 	 * a topic (ALTER TABLE ... SET ACCESS METHOD topic_log) with as many as
 	 * the n_distinct option of the table's partition column says, the count
@@ -1248,7 +1248,10 @@ topicam_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	if (!RelFileNodeEquals(rel->rd_node, *newrnode) &&
 		smgrexists(RelationGetSmgr(rel), MAIN_FORKNUM) &&
 		smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM) > 0)
+	{
 		carry = topic_read_all_states(rel, &npartitions);
+		topic_note_truncation(rel, carry, npartitions);
+	}
 	else
 	{
 		Oid			source = topic_rewrite_source(rel);
@@ -1287,6 +1290,7 @@ topicam_relation_nontransactional_truncate(Relation rel)
 	int			npartitions;
 	TopicPartitionState *carry = topic_read_all_states(rel, &npartitions);
 
+	topic_note_truncation(rel, carry, npartitions);
 	topic_reset_storage(rel, carry, npartitions);
 	pfree(carry);
 }

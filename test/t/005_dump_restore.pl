@@ -51,6 +51,24 @@ SELECT count(*) FROM topics.maintain('recycled');
 SELECT count(*) FROM topics.produce_batch('recycled', array_fill('k'::text, ARRAY[600]),
     ARRAY(SELECT repeat('w', 100) || g FROM generate_series(1, 600) g));
 });
+# TRUNCATE keeps the partitions' next seqs; until 0.12 a dump did not carry
+# them, and a partition it had left empty restarted at seq 0.  One such
+# topic sorts before topics.truncation_points in the dump and one after, so
+# the restore loads the points both after and before the topic's records.
+for my $name ('emptied', 'zz_late.emptied')
+{
+	$node->safe_psql('src', qq{
+CREATE SCHEMA IF NOT EXISTS zz_late;
+SELECT topics.create_topic('$name', 3);
+SELECT count(*) FROM topics.produce_batch('$name', array_fill('k'::text, ARRAY[300]),
+    ARRAY(SELECT 'v' || g FROM generate_series(1, 300) g), partition => 0);
+SELECT count(*) FROM topics.produce_batch('$name', array_fill('k'::text, ARRAY[10]),
+    ARRAY(SELECT 'v' || g FROM generate_series(1, 10) g), partition => 1);
+TRUNCATE $name;
+SELECT topics.produce('$name', 'after', 'truncate', partition => 1);
+});
+}
+
 ok($node->safe_psql('src', q{
 SELECT count(*) > 0 FROM (SELECT seq < lag(seq) OVER (PARTITION BY partition ORDER BY ctid) AS back
                           FROM recycled) s WHERE back}) eq 't',
@@ -62,20 +80,34 @@ my %q = (
 				 FROM "Sales Dept"."Orders" ORDER BY partition, seq},
 	audit => q{SELECT seq, ts, md5(value) FROM audit ORDER BY seq},
 	partitions => q{SELECT topic, partition, log_start_seq, next_seq, record_count
-					FROM topics.partitions ORDER BY 1, 2},
+					FROM topics.partitions ORDER BY topic::text, 2},
 	topics => q{SELECT topic, partitions, retention, retention_bytes, cleanup_policy
-				FROM topics.topics ORDER BY 1},
-	positions => q{SELECT group_id, topic, partition, seq FROM topics.committed_offsets ORDER BY 1, 2, 3},
-	groups => q{SELECT group_id, topic, auto_offset_reset FROM topics.consumer_groups ORDER BY 1, 2},
+				FROM topics.topics ORDER BY topic::text},
+	positions => q{SELECT group_id, topic, partition, seq FROM topics.committed_offsets ORDER BY 1, topic::text, 3},
+	groups => q{SELECT group_id, topic, auto_offset_reset FROM topics.consumer_groups ORDER BY 1, topic::text},
+	truncation_points => q{SELECT topic, partition, next_seq, truncated_at
+						   FROM topics.truncation_points ORDER BY topic::text, 2},
 	fetch => q{SELECT seq, key FROM topics.fetch('"Sales Dept"."Orders"', 1, 0, 10000)},
 );
 my %before;
 $before{$_} = $node->safe_psql('src', $q{$_}) for keys %q;
 like($before{partitions}, qr/Orders.*\|3\|/, 'source has 4 partitions');
+like($before{partitions}, qr/^emptied\|0\|300\|300\|0\n/m,
+	'source: TRUNCATE left partition 0 of emptied empty at seq 300');
 
 my $dumpfile = $node->basedir . '/src.dump';
 $node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('src'), '-f', $dumpfile ],
 	'pg_dump -Fc');
+
+# the restore loads the truncation points between the two topics' records
+my ($toc_out) = run_command([ 'pg_restore', '-l', $dumpfile ]);
+my @toc = grep { /TABLE DATA/ } split /\n/, $toc_out;
+my ($first, $points, $last) = map {
+	my $re = $_;
+	(grep { $toc[$_] =~ $re } 0 .. $#toc)[0]
+} (qr/ public emptied /, qr/ topics truncation_points /, qr/ zz_late emptied /);
+ok(defined $first && defined $points && defined $last && $first < $points && $points < $last,
+	'dump order: public.emptied, then topics.truncation_points, then zz_late.emptied');
 
 # pg_restore into a fresh database
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
@@ -101,6 +133,13 @@ for my $db (qw(restored piped))
 	my $max = $node->safe_psql('src',
 		q{SELECT max(seq) FROM "Sales Dept"."Orders" WHERE partition = 1});
 	cmp_ok($next, '>', $max, "$db: new seq $next after restored max $max");
+	# and after the seqs a TRUNCATE left, in a partition with no records
+	for my $name ('emptied', 'zz_late.emptied')
+	{
+		is($node->safe_psql($db,
+			qq{SELECT seq FROM topics.produce('$name', 'new', 'z', partition => 0)}),
+			'300', "$db: $name partition 0 goes on at its truncated seq");
+	}
 	# the group continues where it committed
 	my $consumed = $node->safe_psql($db,
 		q{SELECT min(seq) FROM topics.consume('billing', '"Sales Dept"."Orders"', 10)
