@@ -121,7 +121,19 @@ $node->command_ok([ 'pg_dump', '-d', $node->connstr('src'), '-f', $sql ], 'pg_du
 $node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('piped'), '-f', $sql ],
 	'psql < dump');
 
-for my $db (qw(restored piped))
+# a role that is not a superuser dumps it all with BYPASSRLS and
+# pg_read_all_data (the extension's tables have row-level security)
+$node->safe_psql('postgres', q{
+CREATE ROLE backup LOGIN BYPASSRLS;
+GRANT pg_read_all_data TO backup;
+CREATE DATABASE by_backup});
+my $backup_sql = $node->basedir . '/backup.sql';
+$node->command_ok([ 'pg_dump', '-U', 'backup', '-d', $node->connstr('src'), '-f', $backup_sql ],
+	'pg_dump as a BYPASSRLS role');
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('by_backup'),
+	'-f', $backup_sql ], 'psql < that dump');
+
+for my $db (qw(restored piped by_backup))
 {
 	for my $k (sort keys %q)
 	{
