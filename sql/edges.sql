@@ -28,6 +28,13 @@ SELECT * FROM topics.fetch('ed_big', -1, 0);
 SELECT seq, key FROM topics.fetch('ed_big', 0, 2147483647, 2147483647, 2147483647) LIMIT 1;
 SELECT * FROM topics.fetch('ed_big', 0, 2147483647, -5);
 SELECT * FROM topics.produce('ed_big', 'k', 'v', partition => 2);
+-- the hint suggests alter_topic only up to the largest partition count
+-- (before, partition 2147483647 was told "partitions => -2147483648")
+\set VERBOSITY default
+SELECT * FROM topics.produce('ed_big', 'k', 'v', partition => 2147483647);
+SELECT * FROM topics.fetch('ed_big', 10000, 0);
+SELECT * FROM topics.produce('ed_big', 'k', 'v', partition => 9999);
+\set VERBOSITY terse
 
 -- the largest partition count works end to end
 SELECT topics.create_topic('ed_wide', 10000);

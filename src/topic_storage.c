@@ -388,7 +388,8 @@ topic_check_partition(Relation rel, int32 partition)
 					 errdetail("It was added by this transaction, and is there once the transaction commits."),
 					 errhint("Commit the transaction that added it, then use it.")));
 		/* the rewrite of a table into a topic: its partition count */
-		source = partition > 0 ? topic_rewrite_source(rel) : InvalidOid;
+		source = partition > 0 && partition < TOPIC_MAX_PARTITIONS ?
+			topic_rewrite_source(rel) : InvalidOid;
 		if (OidIsValid(source))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -407,6 +408,13 @@ topic_check_partition(Relation rel, int32 partition)
 				 errdetail("The topic has 1 partition, numbered 0.") :
 				 errdetail("The topic has %d partitions, numbered 0 to %d.",
 						   cache->npartitions, cache->npartitions - 1),
+				 /* no topic has that partition: no alter_topic to suggest */
+				 partition >= TOPIC_MAX_PARTITIONS ?
+				 (cache->npartitions == 1 ?
+				  errhint("Use partition 0 (a topic has at most %d partitions).",
+						  TOPIC_MAX_PARTITIONS) :
+				  errhint("Use a partition from 0 to %d (a topic has at most %d partitions).",
+						  cache->npartitions - 1, TOPIC_MAX_PARTITIONS)) :
 				 partition > 0 ?
 				 (cache->npartitions == 1 ?
 				  errhint("Use partition 0, or add partitions with topics.alter_topic(topic, partitions => %d).",

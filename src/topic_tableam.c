@@ -1114,7 +1114,7 @@ topic_slot_to_record(Relation rel, TupleTableSlot *slot, TopicNewRecord *rec)
 					 errhint("Leave seq NULL to have it assigned.")));
 		if (rec->seq > TOPIC_MAX_SEQ)
 			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("seq " INT64_FORMAT " is out of range", rec->seq),
 					 errdetail("A seq may be at most " INT64_FORMAT ".", TOPIC_MAX_SEQ),
 					 errhint("Leave seq NULL to have it assigned.")));
