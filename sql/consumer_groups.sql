@@ -230,4 +230,33 @@ SELECT partition, seq FROM topics.committed('cg_late_new', 'cg_ids');
 SELECT topics.set_auto_offset_reset('cg_late_newer', 'cg_ids', 'latest');
 SELECT count(*) FROM topics.consume('cg_late_newer', 'cg_ids');
 SELECT partition, seq FROM topics.committed('cg_late_newer', 'cg_ids');
+-- consumer_lag counts a partition the group has no position on yet: the
+-- records consume would read there (until 0.12 the view left it out, and
+-- showed no lag while they waited)
+SELECT topics.alter_topic('cg_ids', partitions => 4);
+SELECT seq FROM topics.produce('cg_ids', 'new', 'p3', NULL, 3);
+SELECT group_id, partition, committed_seq, next_seq, lag FROM topics.consumer_lag
+WHERE topic = 'cg_ids'::regclass AND group_id LIKE 'cg_late%' ORDER BY 1, 2;
+SELECT partition, seq, key FROM topics.consume('cg_late_newer', 'cg_ids');
+-- auto_offset_reset holds for every partition without a position, not only
+-- in a group with none (until 0.12 a "latest" group with a position
+-- committed by hand read the whole history of its other partitions)
+SELECT topics.set_auto_offset_reset('cg_late_hand', 'cg_ids', 'latest');
+SELECT topics.commit('cg_late_hand', 'cg_ids', 0, 1);
+SELECT group_id, partition, committed_seq, next_seq, lag FROM topics.consumer_lag
+WHERE topic = 'cg_ids'::regclass AND group_id = 'cg_late_hand' ORDER BY 1, 2;
+SELECT partition, seq, key FROM topics.consume('cg_late_hand', 'cg_ids');
+SELECT partition, seq FROM topics.committed('cg_late_hand', 'cg_ids');
+-- deleting a "latest" group keeps the setting, as a Kafka consumer keeps
+-- its auto.offset.reset: it starts again at the end (until 0.12 it came
+-- back "earliest" and read the whole log); an "earliest" group is gone
+SELECT topics.delete_consumer_group('cg_late_hand', 'cg_ids');
+SELECT group_id, auto_offset_reset, partitions FROM topics.consumer_groups
+WHERE topic = 'cg_ids'::regclass AND group_id = 'cg_late_hand';
+SELECT count(*) FROM topics.consume('cg_late_hand', 'cg_ids');
+SELECT partition, seq FROM topics.committed('cg_late_hand', 'cg_ids');
+SELECT count(*) FROM topics.consume('cg_early', 'cg_ids');
+SELECT topics.delete_consumer_group('cg_early', 'cg_ids');
+SELECT count(*) FROM topics.consumer_groups WHERE group_id = 'cg_early';
+SELECT topics.delete_consumer_group('cg_early', 'cg_ids');
 DROP TABLE cg_ids;

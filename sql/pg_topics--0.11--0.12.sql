@@ -1,4 +1,4 @@
-/* pg_topics 0.11 -> 0.12: a dump carries the seqs a TRUNCATE leaves */
+/* pg_topics 0.11 -> 0.12: a dump carries the seqs a TRUNCATE leaves; auto_offset_reset per partition, kept by delete_consumer_group; consumer_lag of partitions without a position */
 
 \echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.12'" to load this file. \quit
 
@@ -67,3 +67,191 @@ BEGIN
     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND tp.topic = d.objid;
 END;
 $$;
+
+------------------------------------------------------------------------
+-- Consumer groups: auto_offset_reset for every partition without a
+-- position, a setting that outlives delete_consumer_group, and a lag view
+-- that counts partitions a group has no position on yet
+------------------------------------------------------------------------
+
+-- The partition count when consume made the group's positions: partitions
+-- from it on were added to the topic later, and start at their log start
+-- whatever auto_offset_reset says.  NULL until consume first makes them
+-- (a group named only by commit or set_auto_offset_reset), and again after
+-- delete_consumer_group.  Groups made before 0.12 noted nothing; the
+-- positions they have tell it.
+ALTER TABLE topics.consumer_groups ADD COLUMN partitions integer CHECK (partitions >= 0);
+COMMENT ON COLUMN topics.consumer_groups.partitions IS
+'the topic''s partition count when consume made the group''s positions; partitions added after start at their log start';
+UPDATE topics.consumer_groups g
+SET partitions = (SELECT max(o.partition) + 1 FROM topics.committed_offsets o
+                  WHERE o.group_id = g.group_id AND o.topic = g.topic);
+-- as the other columns (0.10): column privileges, row-level security
+GRANT INSERT (partitions), UPDATE (partitions) ON topics.consumer_groups TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION topics.consume(group_id text, topic regclass, max_records integer DEFAULT 1000,
+                               wait interval DEFAULT '0')
+RETURNS SETOF topics.record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reset text;
+    known integer;
+    gen bigint;
+    part integer;
+    pos bigint;
+    deadline timestamptz;
+    last_look boolean := false;
+    tried integer[];
+BEGIN
+    IF group_id IS NULL OR topic IS NULL OR max_records IS NULL OR wait IS NULL THEN
+        RAISE EXCEPTION 'group_id, topic, max_records and wait must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_records < 1 THEN
+        RAISE EXCEPTION 'max_records must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF wait < interval '0' THEN
+        RAISE EXCEPTION 'wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM topics._check_group_id(consume.group_id);
+    deadline := clock_timestamp() + least(wait, interval '100 years');   -- as fetch caps it
+    PERFORM topics.partition_bounds(consume.topic);    -- a topic, readable by the caller
+
+    LOOP
+        -- A new group (or new partitions) start where auto_offset_reset says,
+        -- at every look: a group deleted while a member waits is made again
+        -- when the member wakes, as its next call would make it (until 0.11
+        -- the member found no rows, and slept on to its deadline).
+        -- The member that makes the rows holds an advisory lock on the group
+        -- until its transaction ends, and until then the rows are invisible to
+        -- the other members, whose inserts would wait for that transaction:
+        -- instead they leave the rows to it and find nothing to take yet, as
+        -- when other members hold every partition.
+        IF NOT EXISTS (SELECT 1 FROM topics.consumer_groups g
+                       WHERE g.group_id = consume.group_id AND g.topic = consume.topic)
+           OR EXISTS (SELECT 1 FROM topics.partition_bounds(consume.topic) b
+                      WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
+                                        WHERE x.group_id = consume.group_id
+                                          AND x.topic = consume.topic
+                                          AND x.partition = b.partition)) THEN
+            IF pg_try_advisory_xact_lock(hashtextextended('pg_topics consumer group '
+                                                          || consume.topic::oid || ' '
+                                                          || consume.group_id, 0)) THEN
+                INSERT INTO topics.consumer_groups AS g (group_id, topic)
+                VALUES (consume.group_id, consume.topic)
+                ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
+                SELECT g.auto_offset_reset, g.partitions INTO reset, known
+                FROM topics.consumer_groups g
+                WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
+                -- A partition without a position starts where auto_offset_reset
+                -- says, as in Kafka, except one added to the topic after this
+                -- made the group's positions (from the partition count it
+                -- noted then): that holds only records produced since the group
+                -- began, which it reads from the log start (until 0.10 they were
+                -- skipped, as Kafka's "latest" skips the records of a partition
+                -- produced before its consumers notice it).  Until 0.12 every
+                -- partition of a group with a position anywhere (one committed
+                -- by hand, say) counted as added, and a "latest" group read the
+                -- whole history of the others.
+                IF reset = 'latest' THEN
+                    -- the last stable offset: records of a transaction still
+                    -- running come before next_seq and are the group's once it
+                    -- commits (Kafka's read_committed "latest" is the LSO)
+                    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq)
+                    SELECT consume.group_id, consume.topic, i.partition,
+                           CASE WHEN i.partition >= known THEN i.log_start_seq
+                                ELSE i.last_stable_seq END
+                    FROM topics.partition_info(consume.topic) i
+                    WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
+                                      WHERE x.group_id = consume.group_id AND x.topic = consume.topic
+                                        AND x.partition = i.partition)
+                    ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
+                ELSE
+                    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq)
+                    SELECT consume.group_id, consume.topic, b.partition, b.log_start_seq
+                    FROM topics.partition_bounds(consume.topic) b
+                    WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
+                                      WHERE x.group_id = consume.group_id AND x.topic = consume.topic
+                                        AND x.partition = b.partition)
+                    ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
+                END IF;
+                UPDATE topics.consumer_groups g
+                SET partitions = (SELECT count(*) FROM topics.partition_bounds(consume.topic))
+                WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
+            END IF;
+        END IF;
+
+        IF wait > interval '0' THEN
+            gen := topics._wait_generation(consume.topic);   -- before looking
+        END IF;
+        tried := '{}';
+        LOOP
+            -- the partition with the most records waiting that no other
+            -- member of the group holds and this call has not tried; the
+            -- row lock lasts until our transaction ends
+            SELECT o.partition, o.seq INTO part, pos
+            FROM topics.committed_offsets o
+            JOIN topics.partition_bounds(consume.topic) b ON b.partition = o.partition
+            WHERE o.group_id = consume.group_id AND o.topic = consume.topic
+              AND b.next_seq <> o.seq    -- past the end too: _consume_partition resets it
+              AND o.partition <> ALL (tried)
+            ORDER BY b.next_seq - o.seq DESC, o.partition
+            FOR UPDATE OF o SKIP LOCKED
+            LIMIT 1;
+            EXIT WHEN NOT FOUND;
+
+            -- the records, and the group's offset moved past the last one
+            -- (a position that retention removed goes on at the log start,
+            -- as a Kafka consumer resets on OffsetOutOfRange); when the
+            -- partition has none to read yet (a transaction still open), or
+            -- only aborted ones or none after the log start, which the
+            -- offset moves past, the next partition
+            RETURN QUERY SELECT * FROM topics._consume_partition(consume.group_id, consume.topic,
+                                                                 part, pos, consume.max_records);
+            IF FOUND THEN
+                RETURN;
+            END IF;
+            tried := tried || part;
+        END LOOP;
+
+        -- at the deadline, one last look, as fetch and get_records take
+        EXIT WHEN last_look OR wait = interval '0';
+        last_look := clock_timestamp() >= deadline OR
+            NOT topics._wait_for_records(consume.topic, gen, deadline);
+    END LOOP;
+END;
+$$;
+
+
+-- consumer_lag: every partition of every group, those it has no position on
+-- yet included, with the records consume would read there (from the log
+-- start, or none for a "latest" group's partition that was not added
+-- later); until 0.12 such partitions (added to the topic after the group
+-- last consumed) were missing, and the view showed no lag while their
+-- records waited.  committed_seq is NULL for them.
+CREATE OR REPLACE VIEW topics.consumer_lag AS
+    WITH g AS (
+        SELECT cg.group_id, cg.topic, cg.auto_offset_reset, cg.partitions
+        FROM topics.consumer_groups cg
+        WHERE topics._is_topic(cg.topic)
+        UNION ALL
+        -- positions of a group without a row (written before 0.2)
+        SELECT DISTINCT o.group_id, o.topic, 'earliest', NULL::integer
+        FROM topics.committed_offsets o
+        WHERE topics._is_topic(o.topic)
+          AND NOT EXISTS (SELECT 1 FROM topics.consumer_groups cg
+                          WHERE cg.group_id = o.group_id AND cg.topic = o.topic)
+    ), t AS (SELECT DISTINCT g.topic FROM g)
+    SELECT g.group_id, g.topic, b.partition, o.seq AS committed_seq, b.next_seq,
+           CASE WHEN o.seq IS NOT NULL THEN greatest(b.next_seq - greatest(o.seq, b.log_start_seq), 0)
+                WHEN g.auto_offset_reset = 'latest'
+                     AND (g.partitions IS NULL OR b.partition < g.partitions) THEN 0
+                ELSE b.next_seq - b.log_start_seq END AS lag
+    FROM t
+    CROSS JOIN LATERAL topics.partition_bounds(t.topic) b
+    JOIN g ON g.topic = t.topic
+    LEFT JOIN topics.committed_offsets o
+           ON o.group_id = g.group_id AND o.topic = g.topic AND o.partition = b.partition;
+ALTER VIEW topics.consumer_lag SET (security_invoker = true);

@@ -226,9 +226,17 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 /*
  * delete_consumer_group(group_id text, topic regclass) RETURNS boolean
  *
- * Forget a group on a topic: its row and its committed positions (Kafka's
+ * Forget a group on a topic: its committed positions and its row (Kafka's
  * DeleteGroups).  True when the group existed.  The caller needs SELECT on
  * the topic, as to consume as the group.
+ *
+ * Since 0.12 a group whose auto_offset_reset is "latest" keeps that setting:
+ * in Kafka it is the consumer's configuration, not the group's state, and
+ * deleting a group is how its consumers are sent to the end of the log.
+ * Until then the row went with the positions, and the group's next consume
+ * made it again as "earliest", reading the whole log.  The row is kept with
+ * no noted partition count, as a group no consume has made positions for;
+ * deleting such a group again finds nothing to forget.
  *
  * Since 0.10 PUBLIC holds only column privileges to INSERT and UPDATE the
  * extension's tables, and no DELETE: PostgreSQL lets a table-level UPDATE
@@ -245,9 +253,10 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 {
 	text	   *group_id;
 	Oid			relid;
-	Oid			types[2] = {TEXTOID, REGCLASSOID};
-	Datum		values[2];
+	Oid			types[3] = {TEXTOID, REGCLASSOID, BOOLOID};
+	Datum		values[3];
 	Oid			groups_relid;
+	bool		keep_latest;
 	Oid			save_userid;
 	int			save_sec_context;
 	bool		existed;
@@ -267,6 +276,9 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 
 	values[0] = PointerGetDatum(group_id);
 	values[1] = ObjectIdGetDatum(relid);
+	/* with the column that 0.12 adds (this library may serve an older version) */
+	keep_latest = get_attnum(groups_relid, "partitions") != InvalidAttrNumber;
+	values[2] = BoolGetDatum(keep_latest);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(topic_relation_owner(groups_relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
@@ -279,10 +291,23 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting the committed positions failed");
 	existed = SPI_processed > 0;
+	if (keep_latest)
+	{
+		if (SPI_execute_with_args("UPDATE topics.consumer_groups g "
+								  "SET partitions = NULL, created_at = pg_catalog.now() "
+								  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
+								  "AND g.topic OPERATOR(pg_catalog.=) $2 "
+								  "AND g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest' "
+								  "AND g.partitions IS NOT NULL",
+								  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "resetting the consumer group failed");
+		existed = existed || SPI_processed > 0;
+	}
 	if (SPI_execute_with_args("DELETE FROM topics.consumer_groups g "
 							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
-							  "AND g.topic OPERATOR(pg_catalog.=) $2",
-							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+							  "AND g.topic OPERATOR(pg_catalog.=) $2 "
+							  "AND NOT ($3 AND g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest')",
+							  3, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting the consumer group failed");
 	existed = existed || SPI_processed > 0;
 	SPI_finish();
