@@ -177,9 +177,14 @@ BEGIN
                                         AND x.partition = b.partition)
                     ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
                 END IF;
+                -- (its row stays unlocked when the count is noted already:
+                -- commit's insert of the row would wait for this transaction)
                 UPDATE topics.consumer_groups g
-                SET partitions = (SELECT count(*) FROM topics.partition_bounds(consume.topic))
-                WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
+                SET partitions = n.count
+                FROM (SELECT count(*)::integer AS count
+                      FROM topics.partition_bounds(consume.topic)) n
+                WHERE g.group_id = consume.group_id AND g.topic = consume.topic
+                  AND g.partitions IS DISTINCT FROM n.count;
             END IF;
         END IF;
 
