@@ -1238,12 +1238,13 @@ topicam_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	/*
 	 * TRUNCATE gives the relation new storage while the old one is still its
 	 * rd_node: carry every partition's next seq over, so that seqs are never
-	 * reused, and record them where a dump carries them too.  A new relation (CREATE TABLE, or the transient table of a
-	 * rewrite) starts empty with one partition; the rewrite of a table into
-	 * a topic (ALTER TABLE ... SET ACCESS METHOD topic_log) with as many as
-	 * the n_distinct option of the table's partition column says, the count
-	 * a topic keeps there, so that the table's rows can go to partitions
-	 * above 0 (until 0.10 such a conversion always failed).
+	 * reused, and record them where a dump carries them too.  A new relation
+	 * (CREATE TABLE, or the transient table of a rewrite) starts empty with
+	 * one partition; the rewrite of a table into a topic (ALTER TABLE ...
+	 * SET ACCESS METHOD topic_log) with as many as the n_distinct option of
+	 * the table's partition column says, the count a topic keeps there, so
+	 * that the table's rows can go to partitions above 0 (until 0.10 such a
+	 * conversion always failed).
 	 */
 	if (!RelFileNodeEquals(rel->rd_node, *newrnode) &&
 		smgrexists(RelationGetSmgr(rel), MAIN_FORKNUM) &&
