@@ -30,20 +30,41 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'topics_restore_truncation_point';
 COMMENT ON FUNCTION topics._restore_truncation_point() IS
 'raises a topic partition without records to the next seq of its truncation point';
+-- a trigger function can be attached to any table its user may create a
+-- trigger on; the C function also refuses any table but this one
+REVOKE EXECUTE ON FUNCTION topics._restore_truncation_point() FROM PUBLIC;
 CREATE TRIGGER restore_truncation_point
     AFTER INSERT OR UPDATE ON topics.truncation_points
     FOR EACH ROW EXECUTE FUNCTION topics._restore_truncation_point();
 
--- Partitions that a TRUNCATE before 0.12 left empty: a partition without
--- records past seq 0 has its log start at its next seq (retention always
--- keeps a partition's last page, so only TRUNCATE empties one).  The
--- trigger finds each at its point already.
-INSERT INTO topics.truncation_points (topic, partition, next_seq)
-SELECT c.oid::regclass, b.partition, b.next_seq
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'topic_log'
-CROSS JOIN LATERAL topics.partition_bounds(c.oid::regclass) b
-WHERE c.relkind = 'r' AND b.next_seq > 0 AND b.log_start_seq = b.next_seq;
+-- Partitions that a TRUNCATE before 0.12 left empty: partitions past seq 0
+-- without a record to read (a TRUNCATE, then perhaps only rolled-back
+-- produces; retention always keeps a partition's last page, so nothing
+-- else empties one).  Their next seq is the point.  The topic is locked in
+-- SHARE mode first, so that no producer still running gives the partition
+-- records below it; the trigger finds each at its point already.
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT c.oid::regclass
+             FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'topic_log'
+             WHERE c.relkind = 'r'
+    LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM topics.partition_bounds(t) b
+                                  WHERE b.next_seq > 0
+                                    AND NOT EXISTS (SELECT 1 FROM topics.fetch(t, b.partition,
+                                                                               b.log_start_seq, 1)));
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', t);
+        INSERT INTO topics.truncation_points (topic, partition, next_seq)
+        SELECT t, b.partition, b.next_seq
+        FROM topics.partition_bounds(t) b
+        WHERE b.next_seq > 0
+          AND NOT EXISTS (SELECT 1 FROM topics.fetch(t, b.partition, b.log_start_seq, 1));
+    END LOOP;
+END
+$$;
 
 -- DROP TABLE forgets the topic's truncation points too
 CREATE OR REPLACE FUNCTION topics._forget_dropped_topics()

@@ -47,7 +47,28 @@ UPDATE topics.truncation_points SET next_seq = 1000;
 DELETE FROM topics.truncation_points;
 -- rows of topics the role cannot read are not shown
 SELECT count(*) FROM topics.truncation_points WHERE topic = 'tr'::regclass;
+-- nor may it fire the trigger from a table of its own, to move a topic's
+-- seqs or lock a relation it may not use
+CREATE TEMP TABLE tr_mine (topic regclass, partition integer, next_seq bigint);
+CREATE TRIGGER tr_mine AFTER INSERT ON tr_mine
+    FOR EACH ROW EXECUTE FUNCTION topics._restore_truncation_point();
 RESET ROLE;
+-- nor may anyone, on another table
+CREATE TRIGGER tr_mine AFTER INSERT ON tr_mine
+    FOR EACH ROW EXECUTE FUNCTION topics._restore_truncation_point();
+INSERT INTO tr_mine VALUES ('tr', 2, 1000);
+DROP TABLE tr_mine;
+SELECT partition, log_start_seq, next_seq FROM topics.partition_bounds('tr') WHERE partition = 2;
+-- a role given INSERT on the table (and past its row-level security)
+-- moves only the seqs of its own topics
+CREATE ROLE regress_pgt_trunc_bypass BYPASSRLS;
+GRANT INSERT ON topics.truncation_points TO regress_pgt_trunc_bypass;
+SET ROLE regress_pgt_trunc_bypass;
+INSERT INTO topics.truncation_points (topic, partition, next_seq) VALUES ('tr', 2, 1000);
+RESET ROLE;
+DROP OWNED BY regress_pgt_trunc_bypass;
+DROP ROLE regress_pgt_trunc_bypass;
+SELECT partition, log_start_seq, next_seq FROM topics.partition_bounds('tr') WHERE partition = 2;
 
 -- what a restore does: a row raises a partition without records to its
 -- point, log start included, before its records or with none coming

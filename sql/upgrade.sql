@@ -33,14 +33,20 @@ CREATE TEMP TABLE before AS
 SELECT partition, seq, key, value FROM up_orders;
 -- 0.1 has no retention
 SELECT topics.create_topic('up_new', 1, retention => '1 day');
--- a TRUNCATE leaves partition 0 empty at seq 5, partition 1 at 3 with a record
+-- a TRUNCATE leaves partition 0 empty at seq 5, partition 1 at 3 with a
+-- record, partition 2 at 5 with only a rolled-back record after it
 SELECT topics.create_topic('up_trunc', 3);
 SELECT count(*) FROM topics.produce_batch('up_trunc', array_fill('k'::text, ARRAY[5]),
     array_fill('v'::text, ARRAY[5]), partition => 0);
 SELECT count(*) FROM topics.produce_batch('up_trunc', array_fill('k'::text, ARRAY[2]),
     array_fill('v'::text, ARRAY[2]), partition => 1);
+SELECT count(*) FROM topics.produce_batch('up_trunc', array_fill('k'::text, ARRAY[4]),
+    array_fill('v'::text, ARRAY[4]), partition => 2);
 TRUNCATE up_trunc;
 SELECT * FROM topics.produce('up_trunc', 'k', 'after', partition => 1);
+BEGIN;
+SELECT * FROM topics.produce('up_trunc', 'k', 'rolled back', partition => 2);
+ROLLBACK;
 
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
@@ -123,8 +129,9 @@ SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'up_orders'::regclass;
 SELECT prosrc LIKE '%at every look%' AS consume_makes_the_group_at_every_look
 FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
 
--- 0.12: the update recorded the point of the partition TRUNCATE left empty
--- (the other's record carries its seqs), and TRUNCATE records them now
+-- 0.12: the update recorded the points of the partitions TRUNCATE left
+-- without records (the other's record carries its seqs), and TRUNCATE
+-- records them now
 SELECT topic, partition, next_seq FROM topics.truncation_points ORDER BY 1, 2;
 TRUNCATE up_trunc;
 SELECT topic, partition, next_seq FROM topics.truncation_points ORDER BY 1, 2;

@@ -37,6 +37,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -171,6 +172,16 @@ topics_restore_truncation_point(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("topics._restore_truncation_point() must be fired AFTER INSERT OR UPDATE FOR EACH ROW")));
 
+	/*
+	 * Only on topics.truncation_points, which no role but its owner writes:
+	 * attached to a table of its own, a role could otherwise move any
+	 * topic's seqs, or lock any relation.
+	 */
+	if (RelationGetRelid(trigdata->tg_relation) != truncation_points_relid())
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("topics._restore_truncation_point() fires only on topics.truncation_points")));
+
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
@@ -179,6 +190,25 @@ topics_restore_truncation_point(PG_FUNCTION_ARGS)
 	next_seq = DatumGetInt64(heap_getattr(tuple, Anum_tp_next_seq, desc, &isnull[2]));
 	if (isnull[0] || isnull[1] || isnull[2])
 		elog(ERROR, "null column in topics.truncation_points");
+
+	/*
+	 * And only for the table's owner (a TRUNCATE writes as that role; a
+	 * restore runs as a superuser) or the topic's: checked before the lock,
+	 * which a role must not take on a relation it may not use.
+	 */
+	if (!has_privs_of_role(GetUserId(), topic_relation_owner(RelationGetRelid(trigdata->tg_relation))) &&
+		!pg_class_ownercheck(relid, GetUserId()))
+	{
+		char	   *relname = get_rel_name(relid);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 relname ?
+				 errmsg("permission denied to set a truncation point of \"%s\"", relname) :
+				 errmsg("permission denied to set a truncation point of relation with OID %u", relid),
+				 errdetail("Only the topic's owner and the owner of topics.truncation_points may."),
+				 errhint("TRUNCATE writes the points; a restore runs as a superuser.")));
+	}
 
 	rel = try_relation_open(relid, RowExclusiveLock);
 	if (rel == NULL)
