@@ -251,10 +251,24 @@ SELECT partition, seq FROM topics.committed('cg_late_hand', 'cg_ids');
 -- its auto.offset.reset: it starts again at the end (until 0.12 it came
 -- back "earliest" and read the whole log); an "earliest" group is gone
 SELECT topics.delete_consumer_group('cg_late_hand', 'cg_ids');
-SELECT group_id, auto_offset_reset, partitions FROM topics.consumer_groups
+SELECT group_id, auto_offset_reset FROM topics.consumer_groups
 WHERE topic = 'cg_ids'::regclass AND group_id = 'cg_late_hand';
 SELECT count(*) FROM topics.consume('cg_late_hand', 'cg_ids');
 SELECT partition, seq FROM topics.committed('cg_late_hand', 'cg_ids');
+-- and the deleted group, left with no position, is not in consumer_lag
+SELECT topics.delete_consumer_group('cg_late_hand', 'cg_ids');
+SELECT count(*) FROM topics.consumer_lag WHERE group_id = 'cg_late_hand';
+-- a partition added after a group's positions were all committed by hand
+-- is still one added after the group began: its records come (each
+-- position notes the partition count it was stored at)
+SELECT topics.set_auto_offset_reset('cg_late_all_hand', 'cg_ids', 'latest');
+SELECT count(topics.commit('cg_late_all_hand', 'cg_ids', partition, next_seq))
+FROM topics.partition_bounds('cg_ids');
+SELECT topics.alter_topic('cg_ids', partitions => 5);
+SELECT seq FROM topics.produce('cg_ids', 'new', 'p4', NULL, 4);
+SELECT partition, lag FROM topics.consumer_lag
+WHERE group_id = 'cg_late_all_hand' AND partition = 4;
+SELECT partition, seq, key FROM topics.consume('cg_late_all_hand', 'cg_ids');
 SELECT count(*) FROM topics.consume('cg_early', 'cg_ids');
 SELECT topics.delete_consumer_group('cg_early', 'cg_ids');
 SELECT count(*) FROM topics.consumer_groups WHERE group_id = 'cg_early';

@@ -95,20 +95,20 @@ $$;
 -- that counts partitions a group has no position on yet
 ------------------------------------------------------------------------
 
--- The partition count when consume made the group's positions: partitions
--- from it on were added to the topic later, and start at their log start
--- whatever auto_offset_reset says.  NULL until consume first makes them
--- (a group named only by commit or set_auto_offset_reset), and again after
--- delete_consumer_group.  Groups made before 0.12 noted nothing; the
--- positions they have tell it.
-ALTER TABLE topics.consumer_groups ADD COLUMN partitions integer CHECK (partitions >= 0);
-COMMENT ON COLUMN topics.consumer_groups.partitions IS
-'the topic''s partition count when consume made the group''s positions; partitions added after start at their log start';
-UPDATE topics.consumer_groups g
-SET partitions = (SELECT max(o.partition) + 1 FROM topics.committed_offsets o
-                  WHERE o.group_id = g.group_id AND o.topic = g.topic);
+-- Every position notes the topic's partition count when it was first
+-- stored: partitions from the largest such count on were added to the
+-- topic after the group began, and consume starts them at their log start
+-- whatever auto_offset_reset says.  Only inserts write it, so consume and
+-- commit lock no row they did not lock before.  Positions stored before
+-- 0.12 note 0: their groups keep 0.11's rule (every partition without a
+-- position starts at its log start).
+ALTER TABLE topics.committed_offsets ADD COLUMN topic_partitions integer
+    CHECK (topic_partitions >= 0);
+COMMENT ON COLUMN topics.committed_offsets.topic_partitions IS
+'the topic''s partition count when this position was first stored; partitions from the group''s largest on start at their log start';
+UPDATE topics.committed_offsets SET topic_partitions = 0;
 -- as the other columns (0.10): column privileges, row-level security
-GRANT INSERT (partitions), UPDATE (partitions) ON topics.consumer_groups TO PUBLIC;
+GRANT INSERT (topic_partitions) ON topics.committed_offsets TO PUBLIC;
 
 CREATE OR REPLACE FUNCTION topics.consume(group_id text, topic regclass, max_records integer DEFAULT 1000,
                                wait interval DEFAULT '0')
@@ -163,49 +163,48 @@ BEGIN
                 INSERT INTO topics.consumer_groups AS g (group_id, topic)
                 VALUES (consume.group_id, consume.topic)
                 ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
-                SELECT g.auto_offset_reset, g.partitions INTO reset, known
-                FROM topics.consumer_groups g
+                SELECT g.auto_offset_reset INTO reset FROM topics.consumer_groups g
                 WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
                 -- A partition without a position starts where auto_offset_reset
-                -- says, as in Kafka, except one added to the topic after this
-                -- made the group's positions (from the partition count it
-                -- noted then): that holds only records produced since the group
-                -- began, which it reads from the log start (until 0.10 they were
-                -- skipped, as Kafka's "latest" skips the records of a partition
-                -- produced before its consumers notice it).  Until 0.12 every
-                -- partition of a group with a position anywhere (one committed
-                -- by hand, say) counted as added, and a "latest" group read the
-                -- whole history of the others.
+                -- says, as in Kafka, except one added to the topic after the
+                -- group's first position was stored (every position notes the
+                -- partition count it was stored at): that holds only records
+                -- produced since the group began, which it reads from the log
+                -- start (until 0.10 they were skipped, as Kafka's "latest"
+                -- skips the records of a partition produced before its
+                -- consumers notice it).  Until 0.12 every partition of a group
+                -- with a position anywhere counted as added, so a "latest"
+                -- group with one position committed by hand read the whole
+                -- history of the others; positions stored before 0.12 note 0,
+                -- which keeps that rule for their groups.
+                SELECT max(x.topic_partitions) INTO known FROM topics.committed_offsets x
+                WHERE x.group_id = consume.group_id AND x.topic = consume.topic;
                 IF reset = 'latest' THEN
                     -- the last stable offset: records of a transaction still
                     -- running come before next_seq and are the group's once it
                     -- commits (Kafka's read_committed "latest" is the LSO)
-                    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq)
+                    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq,
+                                                              topic_partitions)
                     SELECT consume.group_id, consume.topic, i.partition,
                            CASE WHEN i.partition >= known THEN i.log_start_seq
-                                ELSE i.last_stable_seq END
+                                ELSE i.last_stable_seq END,
+                           (SELECT count(*) FROM topics.partition_bounds(consume.topic))
                     FROM topics.partition_info(consume.topic) i
                     WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
                                       WHERE x.group_id = consume.group_id AND x.topic = consume.topic
                                         AND x.partition = i.partition)
                     ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
                 ELSE
-                    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq)
-                    SELECT consume.group_id, consume.topic, b.partition, b.log_start_seq
+                    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq,
+                                                              topic_partitions)
+                    SELECT consume.group_id, consume.topic, b.partition, b.log_start_seq,
+                           (SELECT count(*) FROM topics.partition_bounds(consume.topic))
                     FROM topics.partition_bounds(consume.topic) b
                     WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
                                       WHERE x.group_id = consume.group_id AND x.topic = consume.topic
                                         AND x.partition = b.partition)
                     ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
                 END IF;
-                -- (its row stays unlocked when the count is noted already:
-                -- commit's insert of the row would wait for this transaction)
-                UPDATE topics.consumer_groups g
-                SET partitions = n.count
-                FROM (SELECT count(*)::integer AS count
-                      FROM topics.partition_bounds(consume.topic)) n
-                WHERE g.group_id = consume.group_id AND g.topic = consume.topic
-                  AND g.partitions IS DISTINCT FROM n.count;
             END IF;
         END IF;
 
@@ -251,33 +250,68 @@ END;
 $$;
 
 
--- consumer_lag: every partition of every group, those it has no position on
--- yet included, with the records consume would read there (from the log
--- start, or none for a "latest" group's partition that was not added
--- later); until 0.12 such partitions (added to the topic after the group
--- last consumed) were missing, and the view showed no lag while their
--- records waited.  committed_seq is NULL for them.
+CREATE OR REPLACE FUNCTION topics.commit(group_id text, topic regclass, partition integer, seq bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+BEGIN
+    IF group_id IS NULL OR topic IS NULL OR partition IS NULL OR seq IS NULL THEN
+        RAISE EXCEPTION 'group_id, topic, partition and seq must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM topics._check_group_id(commit.group_id);
+    SELECT * INTO b FROM topics.partition_bounds(topic) AS pb WHERE pb.partition = commit.partition;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'partition % of topic "%" does not exist', partition, topic
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = (SELECT CASE WHEN count(*) = 1 THEN 'The topic has 1 partition, numbered 0.'
+                                        ELSE format('The topic has %s partitions, numbered 0 to %s.',
+                                                    count(*), count(*) - 1) END
+                            FROM topics.partition_bounds(commit.topic));
+    END IF;
+    IF seq < 0 OR seq > b.next_seq THEN
+        RAISE EXCEPTION 'seq % is out of range for partition % of topic "%"', seq, partition, topic
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('A committed position is the next seq to read, between 0 and the next seq %s.', b.next_seq);
+    END IF;
+    INSERT INTO topics.consumer_groups AS g (group_id, topic)
+    VALUES (commit.group_id, commit.topic)
+    ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
+    -- a new position notes the partition count (see consume)
+    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq, topic_partitions)
+    VALUES (commit.group_id, commit.topic, commit.partition, commit.seq,
+            (SELECT count(*) FROM topics.partition_bounds(commit.topic)))
+    ON CONFLICT ON CONSTRAINT committed_offsets_pkey
+    DO UPDATE SET seq = EXCLUDED.seq, committed_at = now();
+END;
+$$;
+
+
+-- consumer_lag: every partition of every group that has a position, those
+-- it has none on yet included (committed_seq NULL), with the records
+-- consume would read there: from the log start, or none for a "latest"
+-- group's partition that was not added after the group began; until 0.12
+-- such partitions (added after the group last consumed) were missing, and
+-- the view showed no lag while their records waited.
 CREATE OR REPLACE VIEW topics.consumer_lag AS
     WITH g AS (
-        SELECT cg.group_id, cg.topic, cg.auto_offset_reset, cg.partitions
-        FROM topics.consumer_groups cg
-        WHERE topics._is_topic(cg.topic)
-        UNION ALL
-        -- positions of a group without a row (written before 0.2)
-        SELECT DISTINCT o.group_id, o.topic, 'earliest', NULL::integer
+        SELECT o.group_id, o.topic, max(o.topic_partitions) AS known
         FROM topics.committed_offsets o
         WHERE topics._is_topic(o.topic)
-          AND NOT EXISTS (SELECT 1 FROM topics.consumer_groups cg
-                          WHERE cg.group_id = o.group_id AND cg.topic = o.topic)
+        GROUP BY o.group_id, o.topic
     ), t AS (SELECT DISTINCT g.topic FROM g)
     SELECT g.group_id, g.topic, b.partition, o.seq AS committed_seq, b.next_seq,
            CASE WHEN o.seq IS NOT NULL THEN greatest(b.next_seq - greatest(o.seq, b.log_start_seq), 0)
-                WHEN g.auto_offset_reset = 'latest'
-                     AND (g.partitions IS NULL OR b.partition < g.partitions) THEN 0
+                WHEN cg.auto_offset_reset = 'latest'
+                     AND (g.known IS NULL OR b.partition < g.known) THEN 0
                 ELSE b.next_seq - b.log_start_seq END AS lag
     FROM t
     CROSS JOIN LATERAL topics.partition_bounds(t.topic) b
     JOIN g ON g.topic = t.topic
+    LEFT JOIN topics.consumer_groups cg ON cg.group_id = g.group_id AND cg.topic = g.topic
     LEFT JOIN topics.committed_offsets o
            ON o.group_id = g.group_id AND o.topic = g.topic AND o.partition = b.partition;
 ALTER VIEW topics.consumer_lag SET (security_invoker = true);

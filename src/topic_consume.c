@@ -234,9 +234,11 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
  * in Kafka it is the consumer's configuration, not the group's state, and
  * deleting a group is how its consumers are sent to the end of the log.
  * Until then the row went with the positions, and the group's next consume
- * made it again as "earliest", reading the whole log.  The row is kept with
- * no noted partition count, as a group no consume has made positions for;
- * deleting such a group again finds nothing to forget.
+ * made it again as "earliest", reading the whole log.  Deleting such a
+ * group again finds nothing to forget.  The topic's long-poll waiters are
+ * woken when the deletion commits, so that a member waiting in consume
+ * makes its positions again then, and not only at the next record, which
+ * a "latest" group would then skip.
  *
  * Since 0.10 PUBLIC holds only column privileges to INSERT and UPDATE the
  * extension's tables, and no DELETE: PostgreSQL lets a table-level UPDATE
@@ -256,6 +258,7 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	Oid			types[3] = {TEXTOID, REGCLASSOID, BOOLOID};
 	Datum		values[3];
 	Oid			groups_relid;
+	Relation	rel;
 	bool		keep_latest;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -267,7 +270,9 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(1);
 
 	/* the caller may read the topic (a lock, so it is not dropped under us) */
-	table_close(topic_open(relid, AccessShareLock, ACL_SELECT), NoLock);
+	rel = topic_open(relid, AccessShareLock, ACL_SELECT);
+	topic_wait_note_change(rel);
+	table_close(rel, NoLock);
 
 	groups_relid = get_relname_relid("consumer_groups",
 									 get_namespace_oid("topics", false));
@@ -276,8 +281,10 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 
 	values[0] = PointerGetDatum(group_id);
 	values[1] = ObjectIdGetDatum(relid);
-	/* with the column that 0.12 adds (this library may serve an older version) */
-	keep_latest = get_attnum(groups_relid, "partitions") != InvalidAttrNumber;
+	/* since 0.12 (this library may serve an older version of the extension) */
+	keep_latest = get_attnum(get_relname_relid("committed_offsets",
+											   get_rel_namespace(groups_relid)),
+							 "topic_partitions") != InvalidAttrNumber;
 	values[2] = BoolGetDatum(keep_latest);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(topic_relation_owner(groups_relid),
@@ -291,18 +298,6 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting the committed positions failed");
 	existed = SPI_processed > 0;
-	if (keep_latest)
-	{
-		if (SPI_execute_with_args("UPDATE topics.consumer_groups g "
-								  "SET partitions = NULL, created_at = pg_catalog.now() "
-								  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
-								  "AND g.topic OPERATOR(pg_catalog.=) $2 "
-								  "AND g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest' "
-								  "AND g.partitions IS NOT NULL",
-								  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "resetting the consumer group failed");
-		existed = existed || SPI_processed > 0;
-	}
 	if (SPI_execute_with_args("DELETE FROM topics.consumer_groups g "
 							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
 							  "AND g.topic OPERATOR(pg_catalog.=) $2 "

@@ -123,7 +123,9 @@ sub start_waiter
 
 # --- consume: a group deleted while a member waits is made again when the
 # member wakes, as its next call would make it (until 0.11 the member found
-# no rows at each wake-up and slept to its deadline)
+# no rows at each wake-up and slept to its deadline), and the deletion wakes
+# it (since 0.12; before, the next record did): this "earliest" group reads
+# the log again from its start
 {
 	$node->safe_psql('postgres', q{SELECT topics.create_topic('lp_del', 1);
 		SELECT topics.produce('lp_del', 'a', 'x');
@@ -132,9 +134,35 @@ sub start_waiter
 	ok($node->poll_query_until('postgres', $waiting), 'consume waits when the group is caught up');
 	is($node->safe_psql('postgres', q{SELECT topics.delete_consumer_group('dg', 'lp_del')}),
 		't', 'the group is deleted while its member waits');
-	$node->safe_psql('postgres', q{SELECT topics.produce('lp_del', 'b', 'y')});
 	my $out = $w->query_until(qr/done/, '');
-	like($out, qr/got:0:a.*got:1:b/s, 'the member made the group again, from the log start, and read');
+	like($out, qr/got:0:a/, 'the member made the group again, from the log start, and read');
+	$w->quit;
+}
+
+# --- consume: deleting a "latest" group wakes a member waiting in it, which
+# makes its positions again at once, at the end of the log; a record
+# produced after that comes (until 0.12 the member made them only when that
+# record woke it, past the record, which the group then skipped)
+{
+	$node->safe_psql('postgres', q{SELECT topics.create_topic('lp_del_late', 1);
+		SELECT topics.produce('lp_del_late', 'old', 'x');
+		SELECT topics.set_auto_offset_reset('dl', 'lp_del_late', 'latest');
+		SELECT count(*) FROM topics.consume('dl', 'lp_del_late', 10);});
+	my $w = start_waiter(q{SELECT 'got:' || seq || ':' || key FROM topics.consume('dl', 'lp_del_late', 10, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'a member of the latest group waits');
+	is($node->safe_psql('postgres', q{SELECT topics.delete_consumer_group('dl', 'lp_del_late')}),
+		't', 'the latest group is deleted while its member waits');
+	# the member holds the group's advisory lock once it has made the
+	# positions again (in its own transaction, still open as it waits)
+	ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_locks l
+		JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE a.application_name = 'waiter' AND l.locktype = 'advisory'}),
+		'the deletion woke the member, which made the positions again');
+	ok($node->poll_query_until('postgres', $waiting), 'and it waits again');
+	$node->safe_psql('postgres', q{SELECT topics.produce('lp_del_late', 'new', 'y')});
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:1:new/, 'the record produced after the deletion came');
+	unlike($out, qr/got:0:/, 'the record before it did not (the group is latest)');
 	$w->quit;
 }
 
