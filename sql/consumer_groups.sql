@@ -269,6 +269,21 @@ SELECT seq FROM topics.produce('cg_ids', 'new', 'p4', NULL, 4);
 SELECT partition, lag FROM topics.consumer_lag
 WHERE group_id = 'cg_late_all_hand' AND partition = 4;
 SELECT partition, seq, key FROM topics.consume('cg_late_all_hand', 'cg_ids');
+-- a position committed by hand later, on a partition added later, does not
+-- change where the group's other added partitions start: the count the
+-- group began with is the smallest its positions note
+SELECT topics.alter_topic('cg_ids', partitions => 7);
+SELECT seq FROM topics.produce('cg_ids', 'new', 'p5', NULL, 5);
+SELECT seq FROM topics.produce('cg_ids', 'new', 'p6', NULL, 6);
+SELECT topics.commit('cg_late_all_hand', 'cg_ids', 6, 1);
+SELECT partition, committed_seq, lag FROM topics.consumer_lag
+WHERE group_id = 'cg_late_all_hand' AND partition >= 5 ORDER BY 1;
+SELECT partition, seq, key FROM topics.consume('cg_late_all_hand', 'cg_ids');
+-- a position stored without a count (restored from a dump of 0.11) notes
+-- 0, as one stored before 0.12: its group keeps 0.11's rule
+INSERT INTO topics.committed_offsets (group_id, topic, partition, seq)
+VALUES ('cg_restored', 'cg_ids', 0, 0);
+SELECT DISTINCT topic_partitions FROM topics.committed_offsets WHERE group_id = 'cg_restored';
 SELECT count(*) FROM topics.consume('cg_early', 'cg_ids');
 SELECT topics.delete_consumer_group('cg_early', 'cg_ids');
 SELECT count(*) FROM topics.consumer_groups WHERE group_id = 'cg_early';

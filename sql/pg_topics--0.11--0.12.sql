@@ -96,17 +96,17 @@ $$;
 ------------------------------------------------------------------------
 
 -- Every position notes the topic's partition count when it was first
--- stored: partitions from the largest such count on were added to the
--- topic after the group began, and consume starts them at their log start
--- whatever auto_offset_reset says.  Only inserts write it, so consume and
--- commit lock no row they did not lock before.  Positions stored before
--- 0.12 note 0: their groups keep 0.11's rule (every partition without a
--- position starts at its log start).
-ALTER TABLE topics.committed_offsets ADD COLUMN topic_partitions integer
+-- stored: the group's smallest such count is the count it began with, and
+-- partitions from it on were added to the topic after the group began, so
+-- consume starts them at their log start whatever auto_offset_reset says.
+-- Only inserts write it, so consume and commit lock no row they did not
+-- lock before.  Positions stored before 0.12 note 0, as do those a dump of
+-- an older version restores (the default): their groups keep 0.11's rule
+-- (every partition without a position starts at its log start).
+ALTER TABLE topics.committed_offsets ADD COLUMN topic_partitions integer NOT NULL DEFAULT 0
     CHECK (topic_partitions >= 0);
 COMMENT ON COLUMN topics.committed_offsets.topic_partitions IS
-'the topic''s partition count when this position was first stored; partitions from the group''s largest on start at their log start';
-UPDATE topics.committed_offsets SET topic_partitions = 0;
+'the topic''s partition count when this position was first stored; partitions from the group''s smallest on start at their log start';
 -- as the other columns (0.10): column privileges, row-level security
 GRANT INSERT (topic_partitions) ON topics.committed_offsets TO PUBLIC;
 
@@ -168,16 +168,17 @@ BEGIN
                 -- A partition without a position starts where auto_offset_reset
                 -- says, as in Kafka, except one added to the topic after the
                 -- group's first position was stored (every position notes the
-                -- partition count it was stored at): that holds only records
-                -- produced since the group began, which it reads from the log
-                -- start (until 0.10 they were skipped, as Kafka's "latest"
-                -- skips the records of a partition produced before its
-                -- consumers notice it).  Until 0.12 every partition of a group
+                -- partition count it was stored at; the smallest is the count
+                -- the group began with, which later positions do not change):
+                -- that holds only records produced since the group began,
+                -- which it reads from the log start (until 0.10 they were
+                -- skipped, as Kafka's "latest" skips the records of a partition
+                -- produced before its consumers notice it).  Until 0.12 every partition of a group
                 -- with a position anywhere counted as added, so a "latest"
                 -- group with one position committed by hand read the whole
                 -- history of the others; positions stored before 0.12 note 0,
                 -- which keeps that rule for their groups.
-                SELECT max(x.topic_partitions) INTO known FROM topics.committed_offsets x
+                SELECT min(x.topic_partitions) INTO known FROM topics.committed_offsets x
                 WHERE x.group_id = consume.group_id AND x.topic = consume.topic;
                 IF reset = 'latest' THEN
                     -- the last stable offset: records of a transaction still
@@ -263,7 +264,10 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM topics._check_group_id(commit.group_id);
-    SELECT * INTO b FROM topics.partition_bounds(topic) AS pb WHERE pb.partition = commit.partition;
+    -- the partition's bounds, and the partition count, from one read
+    SELECT * INTO b
+    FROM (SELECT pb.*, count(*) OVER () AS partitions FROM topics.partition_bounds(topic) AS pb) x
+    WHERE x.partition = commit.partition;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'partition % of topic "%" does not exist', partition, topic
             USING ERRCODE = 'invalid_parameter_value',
@@ -283,7 +287,7 @@ BEGIN
     -- a new position notes the partition count (see consume)
     INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq, topic_partitions)
     VALUES (commit.group_id, commit.topic, commit.partition, commit.seq,
-            (SELECT count(*) FROM topics.partition_bounds(commit.topic)))
+            b.partitions)
     ON CONFLICT ON CONSTRAINT committed_offsets_pkey
     DO UPDATE SET seq = EXCLUDED.seq, committed_at = now();
 END;
@@ -298,7 +302,7 @@ $$;
 -- the view showed no lag while their records waited.
 CREATE OR REPLACE VIEW topics.consumer_lag AS
     WITH g AS (
-        SELECT o.group_id, o.topic, max(o.topic_partitions) AS known
+        SELECT o.group_id, o.topic, min(o.topic_partitions) AS known
         FROM topics.committed_offsets o
         WHERE topics._is_topic(o.topic)
         GROUP BY o.group_id, o.topic
