@@ -57,6 +57,7 @@
 #include "postgres.h"
 
 #include "access/tableam.h"
+#include "access/xlogdefs.h"
 #include "fmgr.h"
 #include "datatype/timestamp.h"
 #include "storage/buf.h"
@@ -539,6 +540,9 @@ typedef struct TopicReader
 	BlockNumber blkno;			/* next page to read */
 	int64		expect;			/* first seq expected on it */
 	int64		position;		/* where the walk got to (see topic_read_partition) */
+	XLogRecPtr	passed_lsn;		/* LSN of the last page where the walk passed
+								 * records it did not hand out (aborted ones,
+								 * dead or unused line pointers) */
 	bool		first;			/* no page read yet */
 	bool		follow_log_start;	/* stable mode: when retention removes
 									 * the first page, go on at the log
@@ -564,6 +568,7 @@ extern void topic_reader_begin(TopicReader *r, Relation rel, int32 partition,
 extern void topic_reader_begin_backward(TopicReader *r, Relation rel, int32 partition,
 										int64 from_seq, int64 to_seq, Snapshot snapshot);
 extern bool topic_reader_next_page(TopicReader *r);
+extern void topic_flush_passed(XLogRecPtr lsn);
 
 /*
  * The next record of the walk, or false at its end.  *page stays valid (the

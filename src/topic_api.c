@@ -855,6 +855,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 	bool		standby = RecoveryInProgress();
 	bool		first = true;
 	int64		result = next;
+	XLogRecPtr	passed_lsn = InvalidXLogRecPtr;
 
 	if (!BufferIsValid(buf))
 		return result;
@@ -871,6 +872,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 		Buffer		nextbuf = InvalidBuffer;
 		bool		found = false;
 		bool		whole = true;	/* every record of the page looked at */
+		bool		passed = false; /* records that are no one's to read */
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
@@ -897,14 +899,23 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 				whole = false;	/* appended since next_seq was read */
 				break;
 			}
-			if (ItemIdIsNormal(itemid) &&
-				topic_xid_in_progress_now(buf, (char *) PageGetItem(page, itemid)))
+			if (!ItemIdIsNormal(itemid))
+				passed = true;
+			else
 			{
-				result = seq;
-				found = true;
-				break;
+				TopicRecordStatus status = topic_record_status_now(buf, (char *) PageGetItem(page, itemid));
+
+				if (status == TREC_IN_PROGRESS)
+				{
+					result = seq;
+					found = true;
+					break;
+				}
+				passed |= status == TREC_ABORTED;
 			}
 		}
+		if (passed)
+			passed_lsn = Max(passed_lsn, BufferGetLSNAtomic(buf));
 		nextblk = opaque->next;
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		/* nothing after the first running record, or past next_seq, counts */
@@ -937,6 +948,8 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 			topic_update_state(rel, partition, set_stable_hint, &hint);
 		ReleaseBuffer(hintbuf);
 	}
+	/* the offset is past them: see topic_flush_passed */
+	topic_flush_passed(passed_lsn);
 	return result;
 }
 

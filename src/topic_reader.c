@@ -65,6 +65,7 @@ topic_reader_begin(TopicReader *r, Relation rel, int32 partition, int64 from_seq
 	r->snapshot = snapshot;
 	r->mode = mode;
 	r->position = from_seq;
+	r->passed_lsn = InvalidXLogRecPtr;
 	r->expect = from_seq;
 	r->first = true;
 	r->follow_log_start = false;
@@ -109,6 +110,7 @@ reader_load_page(TopicReader *r)
 	int64		off64;
 	int64		scanned_to;
 	bool		all_visible;
+	bool		passed = false;
 
 	/*
 	 * Keep the pin on the page we are leaving until the next one is pinned:
@@ -192,7 +194,10 @@ reader_load_page(TopicReader *r)
 			break;
 		}
 		if (!ItemIdIsNormal(itemid))
-			continue;			/* a seq skipped by an explicit seq, or aborted */
+		{
+			passed = true;		/* a seq skipped by an explicit seq, or aborted */
+			continue;
+		}
 		if (all_visible)
 		{
 			r->vis[r->nvis++] = off;
@@ -207,9 +212,14 @@ reader_load_page(TopicReader *r)
 			break;
 		}
 		if (status != TREC_VISIBLE)
+		{
+			passed |= status == TREC_ABORTED;
 			continue;
+		}
 		r->vis[r->nvis++] = off;
 	}
+	if (passed)
+		r->passed_lsn = Max(r->passed_lsn, BufferGetLSNAtomic(buf));
 	r->blkno = opaque->next;
 	r->expect = opaque->first_seq + maxoff;
 	if (r->copy)
@@ -339,6 +349,23 @@ topic_reader_end(TopicReader *r)
 }
 
 /*
+ * Make the WAL of records a walk passed without handing them out durable,
+ * before a position past them is handed out (the seq after the last record
+ * read, a shard iterator, the last stable offset).  PostgreSQL does not
+ * flush WAL when a transaction rolls back: after a crash that lost the
+ * appends of a rolled-back batch, their seqs went to the next records, and
+ * a position handed out past them skipped those records (until 0.12).
+ * Committed records need nothing: their commit flushed the WAL before them.
+ * A standby's WAL came from the primary's disk.
+ */
+void
+topic_flush_passed(XLogRecPtr lsn)
+{
+	if (!XLogRecPtrIsInvalid(lsn) && !RecoveryInProgress() && XLogNeedsFlush(lsn))
+		XLogFlush(lsn);
+}
+
+/*
  * Read records of "partition" with seq >= from_seq (and <= to_seq, if to_seq
  * >= 0), calling cb for each until it returns false.  Returns the seq after
  * the last record handed to cb, or, when none was, the seq where reading
@@ -368,6 +395,7 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 		}
 	}
 	position = r->position;
+	topic_flush_passed(r->passed_lsn);
 	topic_reader_end(r);
 	if (r->copy)
 		pfree(r->copy);

@@ -818,9 +818,20 @@ maintain_database(Oid dboid)
 	(void) WaitForBackgroundWorkerShutdown(handle);
 }
 
+/* The end of an interval that starts at "from" (far off when disabled). */
+static TimestampTz
+interval_end(TimestampTz from)
+{
+	return TimestampTzPlusMilliseconds(from, topics_maintenance_interval > 0 ?
+									   (int64) topics_maintenance_interval * 1000 :
+									   (int64) 3600 * 1000);
+}
+
 void
 topic_maintenance_launcher_main(Datum arg)
 {
+	TimestampTz next_run;
+
 	/*
 	 * A shutdown ends the launcher between its runs, quietly: with die() as
 	 * its SIGTERM handler it logged a FATAL at every fast shutdown (until
@@ -833,24 +844,39 @@ topic_maintenance_launcher_main(Datum arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pg_topics maintenance launcher");
 
+	/*
+	 * Runs start an interval apart.  A configuration reload starts a new
+	 * interval only when it changed pg_topics.maintenance_interval: until
+	 * 0.12 every reload did, and a server reloaded more often than the
+	 * interval never ran retention at all.
+	 */
+	next_run = interval_end(GetCurrentTimestamp());
 	while (!ShutdownRequestPending)
 	{
-		long		delay_ms = topics_maintenance_interval > 0 ?
-		(long) topics_maintenance_interval * 1000L : 3600L * 1000L;
+		TimestampTz now = GetCurrentTimestamp();
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 delay_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ShutdownRequestPending)
-			break;
-		if (ConfigReloadPending)
+		if (topics_maintenance_interval <= 0 || now < next_run)
 		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			continue;			/* a new interval starts now */
+			long		delay_ms = topics_maintenance_interval > 0 ?
+			(long) Min(TimestampDifferenceMilliseconds(now, next_run), 3600L * 1000L) :
+			3600L * 1000L;
+
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Max(delay_ms, 1L), PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			if (ConfigReloadPending)
+			{
+				int			old_interval = topics_maintenance_interval;
+
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+				if (topics_maintenance_interval != old_interval)
+					next_run = interval_end(GetCurrentTimestamp());
+			}
+			continue;
 		}
-		if (topics_maintenance_interval > 0)
+
 		{
 			List	   *dbs = maintenance_databases();
 			ListCell   *lc;
@@ -864,6 +890,7 @@ topic_maintenance_launcher_main(Datum arg)
 			}
 			list_free(dbs);
 		}
+		next_run = interval_end(GetCurrentTimestamp());
 	}
 	proc_exit(0);
 }

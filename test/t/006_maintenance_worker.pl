@@ -166,6 +166,25 @@ $node->safe_psql('dby', 'ALTER SCHEMA topics OWNER TO CURRENT_USER; CREATE EXTEN
 is($node->safe_psql('dby', q{SELECT extversion <> '' FROM pg_extension WHERE extname = 'pg_topics'}),
 	't', 'it installs once the schema is the installer\'s');
 
+# a reload that leaves the interval as it was does not start a new one:
+# reloaded every 0.1 s (each poll below), the worker still runs every 2 s
+# (until 0.12 each reload restarted the interval, and it never ran)
+$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 2");
+$node->reload;
+my $before = $node->safe_psql('db1', $part0);
+$node->safe_psql('db1', q{
+SELECT count(*) FROM topics.produce_batch('events', array_fill('k'::text, ARRAY[2000]),
+    ARRAY(SELECT repeat('w', 100) FROM generate_series(1, 2000)), partition => 0);
+});
+ok($node->poll_query_until('db1', "SELECT pg_reload_conf() AND ($part0) > $before"),
+	'the worker runs while the configuration is reloaded more often than its interval');
+# (off again, and no database's worker running, before the shutdown below)
+$node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
+$node->reload;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 AND bool_and(wait_event_type = 'Extension')
+	FROM pg_stat_activity WHERE backend_type = 'pg_topics maintenance'}),
+	'only the launcher runs, idle');
+
 # a fast shutdown stops the launcher quietly (until 0.10 it logged a FATAL
 # "terminating background worker" at every shutdown)
 my $offset = -s $node->logfile;
