@@ -264,10 +264,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM topics._check_group_id(commit.group_id);
-    -- the partition's bounds, and the partition count, from one read
-    SELECT * INTO b
-    FROM (SELECT pb.*, count(*) OVER () AS partitions FROM topics.partition_bounds(topic) AS pb) x
-    WHERE x.partition = commit.partition;
+    SELECT * INTO b FROM topics.partition_bounds(topic) AS pb WHERE pb.partition = commit.partition;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'partition % of topic "%" does not exist', partition, topic
             USING ERRCODE = 'invalid_parameter_value',
@@ -284,12 +281,17 @@ BEGIN
     INSERT INTO topics.consumer_groups AS g (group_id, topic)
     VALUES (commit.group_id, commit.topic)
     ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
-    -- a new position notes the partition count (see consume)
-    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq, topic_partitions)
-    VALUES (commit.group_id, commit.topic, commit.partition, commit.seq,
-            b.partitions)
-    ON CONFLICT ON CONSTRAINT committed_offsets_pkey
-    DO UPDATE SET seq = EXCLUDED.seq, committed_at = now();
+    -- a position that exists moves; a new one notes the partition count
+    -- (see consume), which only then is counted
+    UPDATE topics.committed_offsets o SET seq = commit.seq, committed_at = now()
+    WHERE o.group_id = commit.group_id AND o.topic = commit.topic AND o.partition = commit.partition;
+    IF NOT FOUND THEN
+        INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq, topic_partitions)
+        VALUES (commit.group_id, commit.topic, commit.partition, commit.seq,
+                (SELECT count(*) FROM topics.partition_bounds(commit.topic)))
+        ON CONFLICT ON CONSTRAINT committed_offsets_pkey
+        DO UPDATE SET seq = EXCLUDED.seq, committed_at = now();
+    END IF;
 END;
 $$;
 
