@@ -512,6 +512,7 @@ extern TopicRecordStatus topic_record_status(Relation rel, Buffer buf, char *ite
 											 Snapshot snapshot);
 extern TopicRecordStatus topic_record_status_now(Buffer buf, char *item);
 extern bool topic_xid_in_progress_now(Buffer buf, char *item);
+extern XLogRecPtr topic_record_commit_unflushed(Buffer buf, char *item);
 
 /* The last answer for a hinted-committed xmin, for one reader and snapshot. */
 typedef struct TopicStatusCache

@@ -900,10 +900,11 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 				break;
 			}
 			if (!ItemIdIsNormal(itemid))
-				passed = true;
+				passed |= ItemIdIsDead(itemid);
 			else
 			{
-				TopicRecordStatus status = topic_record_status_now(buf, (char *) PageGetItem(page, itemid));
+				char	   *item = (char *) PageGetItem(page, itemid);
+				TopicRecordStatus status = topic_record_status_now(buf, item);
 
 				if (status == TREC_IN_PROGRESS)
 				{
@@ -912,6 +913,8 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 					break;
 				}
 				passed |= status == TREC_ABORTED;
+				if (status == TREC_VISIBLE)
+					passed_lsn = Max(passed_lsn, topic_record_commit_unflushed(buf, item));
 			}
 		}
 		if (passed)

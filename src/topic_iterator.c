@@ -479,6 +479,16 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 					 errhint("Use AT_SEQUENCE_NUMBER with seq " INT64_FORMAT " (or LATEST) to read what comes next.",
 							 next)));
 		start = after ? seq + 1 : seq;
+
+		/*
+		 * A position the caller took from next_seq (partition_bounds) may
+		 * be past rolled-back or asynchronously committed records whose WAL
+		 * is not flushed yet: the walk to the last stable offset flushes
+		 * it (see topic_flush_passed), so that a crash cannot give their
+		 * seqs to records this iterator would then skip.
+		 */
+		if (start > 0)
+			(void) topic_partition_last_stable(rel, partition, next);
 	}
 	else if (pg_strcasecmp(type, "AT_TIMESTAMP") == 0)
 	{

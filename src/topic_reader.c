@@ -195,7 +195,8 @@ reader_load_page(TopicReader *r)
 		}
 		if (!ItemIdIsNormal(itemid))
 		{
-			passed = true;		/* a seq skipped by an explicit seq, or aborted */
+			/* aborted, marked by VACUUM (a seq an explicit one skipped: unused) */
+			passed |= ItemIdIsDead(itemid);
 			continue;
 		}
 		if (all_visible)
@@ -216,6 +217,8 @@ reader_load_page(TopicReader *r)
 			passed |= status == TREC_ABORTED;
 			continue;
 		}
+		r->passed_lsn = Max(r->passed_lsn,
+							topic_record_commit_unflushed(buf, (char *) PageGetItem(page, itemid)));
 		r->vis[r->nvis++] = off;
 	}
 	if (passed)
@@ -344,19 +347,24 @@ topic_reader_end(TopicReader *r)
 	if (BufferIsValid(r->buf))
 		ReleaseBuffer(r->buf);
 	r->buf = InvalidBuffer;
+	/* before any position past the records walked is used: see below */
+	topic_flush_passed(r->passed_lsn);
+	r->passed_lsn = InvalidXLogRecPtr;
 	r->nvis = r->ivis = 0;
 	r->stop = true;
 }
 
 /*
- * Make the WAL of records a walk passed without handing them out durable,
- * before a position past them is handed out (the seq after the last record
- * read, a shard iterator, the last stable offset).  PostgreSQL does not
- * flush WAL when a transaction rolls back: after a crash that lost the
- * appends of a rolled-back batch, their seqs went to the next records, and
- * a position handed out past them skipped those records (until 0.12).
- * Committed records need nothing: their commit flushed the WAL before them.
- * A standby's WAL came from the primary's disk.
+ * Make the WAL of the records a walk passed durable before a position past
+ * them is handed out (the seq after the last record read, a shard iterator,
+ * the last stable offset).  PostgreSQL does not flush WAL when a
+ * transaction rolls back, nor at an asynchronous commit (synchronous_commit
+ * = off): after a crash that lost the appends of a rolled-back batch, or of
+ * a commit not yet flushed, their seqs went to the next records, and a
+ * position handed out past them skipped those records (until 0.12).  So the
+ * walks note the LSN of a page where they passed an aborted record, and the
+ * commit LSN of a committed one whose commit is not yet flushed (its hint
+ * is not set until then).  A standby's WAL came from the primary's disk.
  */
 void
 topic_flush_passed(XLogRecPtr lsn)
@@ -395,7 +403,6 @@ topic_read_partition(Relation rel, int32 partition, int64 from_seq, int64 to_seq
 		}
 	}
 	position = r->position;
-	topic_flush_passed(r->passed_lsn);
 	topic_reader_end(r);
 	if (r->copy)
 		pfree(r->copy);

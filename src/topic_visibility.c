@@ -170,6 +170,26 @@ topic_record_status_now(Buffer buf, char *item)
 	return finished_status(buf, item, xmin);
 }
 
+/*
+ * The commit LSN of a committed record whose commit may not be flushed yet
+ * (an asynchronous commit: set_hint leaves those unhinted), else
+ * InvalidXLogRecPtr.  Records of the current transaction need nothing.
+ */
+XLogRecPtr
+topic_record_commit_unflushed(Buffer buf, char *item)
+{
+	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
+	TransactionId xmin;
+
+	if (flags & (TREC_XMIN_COMMITTED | TREC_XMIN_FROZEN | TREC_XMIN_INVALID) ||
+		!BufferIsPermanent(buf))
+		return InvalidXLogRecPtr;
+	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+	if (TransactionIdIsCurrentTransactionId(xmin))
+		return InvalidXLogRecPtr;
+	return TransactionIdGetCommitLSN(xmin);
+}
+
 bool
 topic_xid_in_progress_now(Buffer buf, char *item)
 {

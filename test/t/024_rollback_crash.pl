@@ -1,14 +1,18 @@
-# A position handed out past rolled-back records survives a crash.
+# A position handed out past rolled-back records, or past records of a
+# commit not yet flushed, survives a crash.
 #
-# PostgreSQL does not flush WAL when a transaction rolls back.  When a crash
-# lost the appends of a rolled-back batch, recovery gave their seqs to the
-# next records; a shard iterator, or a LATEST one, handed out past them
-# before the crash then skipped those records (until 0.12).  Readers now
-# flush the WAL of records they pass before handing out a position past them.
+# PostgreSQL does not flush WAL when a transaction rolls back, nor at an
+# asynchronous commit.  When a crash lost the appends of a rolled-back batch,
+# recovery gave their seqs to the next records; a shard iterator, or a LATEST
+# one, handed out past them before the crash then skipped those records, and
+# so did one past records of a lost asynchronous commit (until 0.12).
+# Readers now flush the WAL of the records they pass before handing out a
+# position past them, and an AT_SEQUENCE_NUMBER iterator flushes what is
+# below its seq.
 #
 # The WAL writer is stopped (SIGSTOP) so that nothing but the readers can
-# flush the rolled-back appends before the crash; bgwriter and checkpoints
-# are off for the same reason.
+# flush that WAL before the crash; bgwriter and checkpoints are off for the
+# same reason.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -24,47 +28,72 @@ my $node = topics_node('rollback_crash',
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;
-SELECT topics.create_topic('rc', 2);
-SELECT topics.produce('rc', 'k', 'committed', partition => 0);
-SELECT topics.produce('rc', 'k', 'committed', partition => 1);
+SELECT topics.create_topic('rc', 4);
+SELECT topics.produce('rc', 'k', 'committed', partition => p) FROM generate_series(0, 3) p;
 });
 
-my $walwriter = $node->safe_psql('postgres',
-	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
-ok($walwriter =~ /^\d+$/, 'found the WAL writer');
-kill 'STOP', $walwriter;
+sub stop_walwriter
+{
+	my $pid = $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
+	ok($pid =~ /^\d+$/, 'found the WAL writer');
+	kill 'STOP', $pid;
+}
 
-# a batch of 3 in each partition, rolled back: seqs 1 to 3
-$node->safe_psql('postgres', q{
-BEGIN;
-SELECT count(*) FROM topics.produce_batch('rc', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'], partition => 0);
-SELECT count(*) FROM topics.produce_batch('rc', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'], partition => 1);
-ROLLBACK;
-});
-# partition 0: get_records from the start returns seq 0 and an iterator
-# past the rolled-back seqs; partition 1: a LATEST iterator (the last
-# stable offset, past them too)
-my ($after0, $latest1) = split /\|/, $node->safe_psql('postgres', q{
-SELECT (SELECT next_shard_iterator
-        FROM topics.get_records(topics.get_shard_iterator('rc', 0, 'TRIM_HORIZON'), 10)),
-       topics.get_shard_iterator('rc', 1, 'LATEST')});
+# Produce 2 records to $p after the crash; they must take seqs 4 and 5, and
+# the iterator taken before the crash must read them.
+sub check_after_crash
+{
+	my ($p, $it, $what) = @_;
+	is($node->safe_psql('postgres',
+			qq{SELECT string_agg(seq::text, ',' ORDER BY seq)
+			   FROM topics.produce_batch('rc', ARRAY['x', 'y'], ARRAY['1', '2'], partition => $p)}),
+		'4,5', "partition $p: seqs 1 to 3 were not handed out again");
+	is($node->safe_psql('postgres',
+			qq{SELECT string_agg((r).seq::text, ',') FROM topics.get_records('$it', 10) g, unnest(g.records) r}),
+		'4,5', "partition $p: the iterator ($what) reads the new records");
+}
 
-# crash (the postmaster kills the stopped WAL writer)
-$node->stop('immediate');
-$node->start;
+# One round per case (an XLogFlush writes all WAL inserted so far, so one
+# reader's flush would cover the others): stop the WAL writer, run $setup
+# in partition $p, take an iterator with $take, crash, and check.
+sub round
+{
+	my ($p, $setup, $take, $what) = @_;
+	stop_walwriter();
+	$node->safe_psql('postgres', $setup);
+	my $it = $node->safe_psql('postgres', $take);
+	# crash (the postmaster kills the stopped WAL writer)
+	$node->stop('immediate');
+	$node->start;
+	check_after_crash($p, $it, $what);
+}
 
-my $new0 = $node->safe_psql('postgres',
-	q{SELECT string_agg(seq::text, ',' ORDER BY seq) FROM topics.produce_batch('rc', ARRAY['x', 'y'], ARRAY['1', '2'], partition => 0)});
-my $new1 = $node->safe_psql('postgres',
-	q{SELECT string_agg(seq::text, ',' ORDER BY seq) FROM topics.produce_batch('rc', ARRAY['x', 'y'], ARRAY['1', '2'], partition => 1)});
-is($new0, '4,5', 'partition 0: the rolled-back seqs were not handed out again');
-is($new1, '4,5', 'partition 1: nor here');
-is($node->safe_psql('postgres',
-		qq{SELECT string_agg((r).seq::text, ',') FROM topics.get_records('$after0', 10) g, unnest(g.records) r}),
-	'4,5', 'the iterator handed out past them reads the new records');
-is($node->safe_psql('postgres',
-		qq{SELECT string_agg((r).seq::text, ',') FROM topics.get_records('$latest1', 10) g, unnest(g.records) r}),
-	'4,5', 'and so does the LATEST one');
+# a batch of 3 rolled back (seqs 1 to 3), then: get_records from the start
+# returns seq 0 and an iterator past the rolled-back seqs
+my $rollback = q{BEGIN;
+SELECT count(*) FROM topics.produce_batch('rc', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'], partition => %d);
+ROLLBACK;};
+round(0, sprintf($rollback, 0),
+	q{SELECT next_shard_iterator FROM topics.get_records(topics.get_shard_iterator('rc', 0, 'TRIM_HORIZON'), 10)},
+	'get_records past rolled-back records');
+# a LATEST iterator: the last stable offset, past them too
+round(1, sprintf($rollback, 1),
+	q{SELECT topics.get_shard_iterator('rc', 1, 'LATEST')},
+	'LATEST past rolled-back records');
+# AT_SEQUENCE_NUMBER at the next seq that partition_bounds shows
+round(2, sprintf($rollback, 2),
+	q{SELECT topics.get_shard_iterator('rc', 2, 'AT_SEQUENCE_NUMBER',
+	    (SELECT next_seq FROM topics.partition_bounds('rc') WHERE partition = 2))},
+	'AT_SEQUENCE_NUMBER at next_seq past rolled-back records');
+# 3 records committed asynchronously: get_records returns them and an
+# iterator past them
+round(3, q{SET synchronous_commit = off;
+SELECT count(*) FROM topics.produce_batch('rc', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'], partition => 3);},
+	q{SELECT next_shard_iterator FROM topics.get_records(topics.get_shard_iterator('rc', 3, 'TRIM_HORIZON'), 10)},
+	'get_records past an asynchronous commit');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM rc WHERE partition = 3}),
+	'6', 'partition 3: the asynchronously committed records a reader passed survived');
 
 $node->stop;
 done_testing();
