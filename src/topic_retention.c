@@ -892,7 +892,15 @@ topic_maintenance_launcher_main(Datum arg)
 		}
 		next_run = interval_end(GetCurrentTimestamp());
 	}
-	proc_exit(0);
+
+	/*
+	 * Exit code 1, so that a launcher ended by pg_terminate_backend is
+	 * started again after bgw_restart_time, as it was when it died with a
+	 * FATAL; with 0 (0.10 and 0.11) PostgreSQL unregistered it, and no
+	 * retention ran until the next restart.  At a shutdown nothing restarts,
+	 * and the exit is logged at LOG, as the logical replication launcher's.
+	 */
+	proc_exit(1);
 }
 
 /* A topic the worker maintains, and the role it does so as. */

@@ -178,6 +178,16 @@ SELECT count(*) FROM topics.produce_batch('events', array_fill('k'::text, ARRAY[
 });
 ok($node->poll_query_until('db1', "SELECT pg_reload_conf() AND ($part0) > $before"),
 	'the worker runs while the configuration is reloaded more often than its interval');
+# a launcher ended by pg_terminate_backend comes back (until 0.12 it exited
+# with code 0, PostgreSQL unregistered it, and retention stopped until a
+# restart)
+my $launcher = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_topics maintenance launcher'});
+$node->safe_psql('postgres', qq{SELECT pg_terminate_backend($launcher)});
+ok($launcher =~ /^\d+$/, 'found the launcher');
+ok($node->poll_query_until('postgres', qq{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE application_name = 'pg_topics maintenance launcher' AND pid <> $launcher}),
+	'a terminated launcher is started again');
 # (off again, and no database's worker running, before the shutdown below)
 $node->append_conf('postgresql.conf', "pg_topics.maintenance_interval = 0");
 $node->reload;
