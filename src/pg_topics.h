@@ -512,7 +512,8 @@ extern TopicRecordStatus topic_record_status(Relation rel, Buffer buf, char *ite
 											 Snapshot snapshot);
 extern TopicRecordStatus topic_record_status_now(Buffer buf, char *item);
 extern bool topic_xid_in_progress_now(Buffer buf, char *item);
-extern XLogRecPtr topic_record_commit_unflushed(Buffer buf, char *item);
+extern XLogRecPtr topic_record_commit_unflushed(Buffer buf, char *item, bool page_unflushed);
+extern bool topic_page_unflushed(Buffer buf);
 
 /* The last answer for a hinted-committed xmin, for one reader and snapshot. */
 typedef struct TopicStatusCache

@@ -873,6 +873,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 		bool		found = false;
 		bool		whole = true;	/* every record of the page looked at */
 		bool		passed = false; /* records that are no one's to read */
+		bool		page_unflushed;
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
@@ -889,6 +890,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 		maxoff = PageGetMaxOffsetNumber(page);
 		expect = opaque->first_seq + maxoff;
 		first = false;
+		page_unflushed = topic_page_unflushed(buf);
 		for (off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			ItemId		itemid = PageGetItemId(page, off);
@@ -914,7 +916,8 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 				}
 				passed |= status == TREC_ABORTED;
 				if (status == TREC_VISIBLE)
-					passed_lsn = Max(passed_lsn, topic_record_commit_unflushed(buf, item));
+					passed_lsn = Max(passed_lsn,
+									 topic_record_commit_unflushed(buf, item, page_unflushed));
 			}
 		}
 		if (passed)

@@ -111,6 +111,7 @@ reader_load_page(TopicReader *r)
 	int64		scanned_to;
 	bool		all_visible;
 	bool		passed = false;
+	bool		page_unflushed;
 
 	/*
 	 * Keep the pin on the page we are leaving until the next one is pinned:
@@ -176,6 +177,7 @@ reader_load_page(TopicReader *r)
 	opaque = TopicPageGetOpaque(page);
 	maxoff = PageGetMaxOffsetNumber(page);
 	all_visible = TopicPageAllVisibleFor(page, r->snapshot);
+	page_unflushed = !all_visible && topic_page_unflushed(buf);
 	off64 = Max(r->from_seq - opaque->first_seq + 1, FirstOffsetNumber);
 
 	/* decide visibility under the lock ... */
@@ -218,7 +220,8 @@ reader_load_page(TopicReader *r)
 			continue;
 		}
 		r->passed_lsn = Max(r->passed_lsn,
-							topic_record_commit_unflushed(buf, (char *) PageGetItem(page, itemid)));
+							topic_record_commit_unflushed(buf, (char *) PageGetItem(page, itemid),
+														  page_unflushed));
 		r->vis[r->nvis++] = off;
 	}
 	if (passed)

@@ -172,22 +172,35 @@ topic_record_status_now(Buffer buf, char *item)
 
 /*
  * The commit LSN of a committed record whose commit may not be flushed yet
- * (an asynchronous commit: set_hint leaves those unhinted), else
- * InvalidXLogRecPtr.  Records of the current transaction need nothing.
+ * (an asynchronous commit), else InvalidXLogRecPtr.  set_hint leaves such a
+ * record unhinted, unless the page's LSN is past the commit (heap's rule:
+ * the page cannot be written before the commit is flushed), so a hinted
+ * record needs looking at only when the page's LSN is not flushed
+ * ("page_unflushed", which the caller finds once a page).  Records of the
+ * current transaction need nothing.
  */
 XLogRecPtr
-topic_record_commit_unflushed(Buffer buf, char *item)
+topic_record_commit_unflushed(Buffer buf, char *item, bool page_unflushed)
 {
 	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
 	TransactionId xmin;
 
-	if (flags & (TREC_XMIN_COMMITTED | TREC_XMIN_FROZEN | TREC_XMIN_INVALID) ||
+	if (flags & (TREC_XMIN_FROZEN | TREC_XMIN_INVALID) ||
+		((flags & TREC_XMIN_COMMITTED) && !page_unflushed) ||
 		!BufferIsPermanent(buf))
 		return InvalidXLogRecPtr;
 	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
 	if (TransactionIdIsCurrentTransactionId(xmin))
 		return InvalidXLogRecPtr;
 	return TransactionIdGetCommitLSN(xmin);
+}
+
+/* Whether the WAL up to the page's LSN may not be flushed yet (a primary's). */
+bool
+topic_page_unflushed(Buffer buf)
+{
+	return BufferIsPermanent(buf) && !RecoveryInProgress() &&
+		XLogNeedsFlush(BufferGetLSNAtomic(buf));
 }
 
 bool

@@ -28,8 +28,8 @@ my $node = topics_node('rollback_crash',
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;
-SELECT topics.create_topic('rc', 4);
-SELECT topics.produce('rc', 'k', 'committed', partition => p) FROM generate_series(0, 3) p;
+SELECT topics.create_topic('rc', 5);
+SELECT topics.produce('rc', 'k', 'committed', partition => p) FROM generate_series(0, 4) p;
 });
 
 sub stop_walwriter
@@ -40,18 +40,19 @@ sub stop_walwriter
 	kill 'STOP', $pid;
 }
 
-# Produce 2 records to $p after the crash; they must take seqs 4 and 5, and
-# the iterator taken before the crash must read them.
+# Produce 2 records to $p after the crash; they must take seqs 4 and 5 (or
+# $new), and the iterator taken before the crash must read them.
 sub check_after_crash
 {
-	my ($p, $it, $what) = @_;
+	my ($p, $it, $what, $new) = @_;
+	$new //= '4,5';
 	is($node->safe_psql('postgres',
 			qq{SELECT string_agg(seq::text, ',' ORDER BY seq)
 			   FROM topics.produce_batch('rc', ARRAY['x', 'y'], ARRAY['1', '2'], partition => $p)}),
-		'4,5', "partition $p: seqs 1 to 3 were not handed out again");
+		$new, "partition $p: seqs 1 to 3 were not handed out again");
 	is($node->safe_psql('postgres',
 			qq{SELECT string_agg((r).seq::text, ',') FROM topics.get_records('$it', 10) g, unnest(g.records) r}),
-		'4,5', "partition $p: the iterator ($what) reads the new records");
+		$new, "partition $p: the iterator ($what) reads the new records");
 }
 
 # One round per case (an XLogFlush writes all WAL inserted so far, so one
@@ -59,14 +60,15 @@ sub check_after_crash
 # in partition $p, take an iterator with $take, crash, and check.
 sub round
 {
-	my ($p, $setup, $take, $what) = @_;
+	my ($p, $setup, $take, $what, $between, $new) = @_;
 	stop_walwriter();
 	$node->safe_psql('postgres', $setup);
+	$between->() if $between;
 	my $it = $node->safe_psql('postgres', $take);
 	# crash (the postmaster kills the stopped WAL writer)
 	$node->stop('immediate');
 	$node->start;
-	check_after_crash($p, $it, $what);
+	check_after_crash($p, $it, $what, $new);
 }
 
 # a batch of 3 rolled back (seqs 1 to 3), then: get_records from the start
@@ -92,8 +94,22 @@ round(3, q{SET synchronous_commit = off;
 SELECT count(*) FROM topics.produce_batch('rc', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'], partition => 3);},
 	q{SELECT next_shard_iterator FROM topics.get_records(topics.get_shard_iterator('rc', 3, 'TRIM_HORIZON'), 10)},
 	'get_records past an asynchronous commit');
+# the same with another producer's append open on that page: its WAL moves
+# the page's LSN past the commit, so the commit's records are hinted
+# committed at once (heap's rule), though the commit is not flushed; the
+# flush makes the open append's seq 4 durable too (and aborted, by the crash)
+my $open;
+round(4, q{SET synchronous_commit = off;
+SELECT count(*) FROM topics.produce_batch('rc', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'], partition => 4);},
+	q{SELECT next_shard_iterator FROM topics.get_records(topics.get_shard_iterator('rc', 4, 'TRIM_HORIZON'), 10)},
+	'get_records past an asynchronous commit, an append open after it',
+	sub {
+		$open = $node->background_psql('postgres', on_error_stop => 0);
+		$open->query_safe(q{BEGIN; SELECT topics.produce('rc', 'k', 'open', partition => 4)});
+	}, '5,6');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM rc WHERE partition = 3}),
 	'6', 'partition 3: the asynchronously committed records a reader passed survived');
 
+eval { $open->quit };    # its server crashed under it
 $node->stop;
 done_testing();
