@@ -32,12 +32,28 @@ SELECT topics.create_topic('rc', 5);
 SELECT topics.produce('rc', 'k', 'committed', partition => p) FROM generate_series(0, 4) p;
 });
 
+# Stop the WAL writer while it sleeps in its main loop: stopped in the
+# middle of a write it would hold WALWriteLock, and every flush would wait
+# for it.  A stopped process's wait event no longer changes, so it is read
+# again after the stop; the writer is let go and stopped again otherwise.
 sub stop_walwriter
 {
-	my $pid = $node->safe_psql('postgres',
-		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'});
-	ok($pid =~ /^\d+$/, 'found the WAL writer');
-	kill 'STOP', $pid;
+	my $walwriter = q{SELECT pid FROM pg_stat_activity
+		WHERE backend_type = 'walwriter' AND wait_event = 'WalWriterMain'};
+	for (;;)
+	{
+		$node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($walwriter) w")
+		  or die 'the WAL writer is not in its main loop';
+		my $pid = $node->safe_psql('postgres', $walwriter);
+		next unless $pid =~ /^\d+$/;
+		kill 'STOP', $pid;
+		if ($node->safe_psql('postgres', $walwriter) eq $pid)
+		{
+			pass('the WAL writer is stopped while it sleeps');
+			return;
+		}
+		kill 'CONT', $pid;
+	}
 }
 
 # Produce 2 records to $p after the crash; they must take seqs 4 and 5 (or
