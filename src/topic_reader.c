@@ -366,8 +366,9 @@ topic_reader_end(TopicReader *r)
  * a commit not yet flushed, their seqs went to the next records, and a
  * position handed out past them skipped those records (until 0.12).  So the
  * walks note the LSN of a page where they passed an aborted record, and the
- * commit LSN of a committed one whose commit is not yet flushed (its hint
- * is not set until then).  A standby's WAL came from the primary's disk.
+ * commit LSN of a committed one whose commit may not be flushed yet (see
+ * topic_record_commit_unflushed).  A standby's WAL came from the primary's
+ * disk.
  */
 void
 topic_flush_passed(XLogRecPtr lsn)
