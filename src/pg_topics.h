@@ -612,6 +612,7 @@ extern int32 topic_choose_partition(Relation rel, struct varlena *key);
  */
 extern void topic_check_access(Oid relid, AclMode mode, bool owner);
 extern Oid	topic_relation_owner(Oid relid);
+extern Oid	topic_extension_relid(const char *name);
 extern Relation topic_open(Oid relid, LOCKMODE lockmode, AclMode mode);
 extern Relation topic_open_owned(Oid relid, LOCKMODE lockmode);
 extern void topic_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);

@@ -97,6 +97,19 @@ class_is_topic(Form_pg_class classform)
 }
 
 /*
+ * A table of the extension (in schema topics), by name; InvalidOid when
+ * there is none of that name, as in an older version of the extension that
+ * this library serves.
+ */
+Oid
+topic_extension_relid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("topics", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/*
  * The owner of relation relid: the extension's tables are written as their
  * owner where no role may write them directly (topic_consume.c,
  * topic_truncation.c).

@@ -274,16 +274,14 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	topic_wait_note_change(rel);
 	table_close(rel, NoLock);
 
-	groups_relid = get_relname_relid("consumer_groups",
-									 get_namespace_oid("topics", false));
+	groups_relid = topic_extension_relid("consumer_groups");
 	if (!OidIsValid(groups_relid))
 		elog(ERROR, "table topics.consumer_groups does not exist");
 
 	values[0] = PointerGetDatum(group_id);
 	values[1] = ObjectIdGetDatum(relid);
 	/* since 0.12 (this library may serve an older version of the extension) */
-	keep_latest = get_attnum(get_relname_relid("committed_offsets",
-											   get_rel_namespace(groups_relid)),
+	keep_latest = get_attnum(topic_extension_relid("committed_offsets"),
 							 "topic_partitions") != InvalidAttrNumber;
 	values[2] = BoolGetDatum(keep_latest);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);

@@ -193,8 +193,7 @@ iterator_secret(int *len)
 	static Oid	cached_relid = InvalidOid;
 	static uint8 *cached = NULL;
 	static int	cached_len = 0;
-	Oid			nsp = get_namespace_oid("topics", false);
-	Oid			relid = get_relname_relid("_secret", nsp);
+	Oid			relid = topic_extension_relid("_secret");
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "pg_topics: table topics._secret is missing");

@@ -32,7 +32,6 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -43,8 +42,6 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#define TRUNCATION_POINTS_TABLE	"truncation_points"
-
 /* columns of topics.truncation_points */
 #define Anum_tp_topic			1
 #define Anum_tp_partition		2
@@ -54,9 +51,7 @@
 static Oid
 truncation_points_relid(void)
 {
-	Oid			nsp = get_namespace_oid("topics", true);
-
-	return OidIsValid(nsp) ? get_relname_relid(TRUNCATION_POINTS_TABLE, nsp) : InvalidOid;
+	return topic_extension_relid("truncation_points");
 }
 
 /*
