@@ -112,6 +112,7 @@ reader_load_page(TopicReader *r)
 	bool		all_visible;
 	bool		passed = false;
 	bool		page_unflushed;
+	XLogRecPtr	commit_lsn = InvalidXLogRecPtr;
 
 	/*
 	 * Keep the pin on the page we are leaving until the next one is pinned:
@@ -219,9 +220,9 @@ reader_load_page(TopicReader *r)
 			passed |= status == TREC_ABORTED;
 			continue;
 		}
-		r->passed_lsn = Max(r->passed_lsn,
-							topic_record_commit_unflushed(buf, (char *) PageGetItem(page, itemid),
-														  page_unflushed));
+		commit_lsn = Max(commit_lsn,
+						 topic_record_commit_unflushed(buf, (char *) PageGetItem(page, itemid),
+													   page_unflushed));
 		r->vis[r->nvis++] = off;
 	}
 	if (passed)
@@ -231,6 +232,7 @@ reader_load_page(TopicReader *r)
 	if (r->copy)
 		memcpy(r->copy, page, BLCKSZ);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	topic_flush_passed(commit_lsn);
 
 	/* ... and hand the records out with only the pin held */
 	r->buf = buf;
@@ -286,6 +288,8 @@ reader_load_prev_page(TopicReader *r)
 		int64		off64;
 		int64		lo;
 		bool		all_visible;
+		bool		page_unflushed;
+		XLogRecPtr	commit_lsn = InvalidXLogRecPtr;
 
 		CHECK_FOR_INTERRUPTS();
 		if (r->stop || r->expect < r->from_seq || r->expect < 0)
@@ -306,23 +310,36 @@ reader_load_prev_page(TopicReader *r)
 			continue;
 		}
 		all_visible = TopicPageAllVisibleFor(page, r->snapshot);
+		page_unflushed = !all_visible && topic_page_unflushed(buf);
 		off64 = Min((int64) PageGetMaxOffsetNumber(page), r->expect - opaque->first_seq + 1);
 		lo = Max((int64) FirstOffsetNumber, r->from_seq - opaque->first_seq + 1);
 		for (; off64 >= lo; off64--)
 		{
 			OffsetNumber off = (OffsetNumber) off64;
 			ItemId		itemid = PageGetItemId(page, off);
+			char	   *item;
 
-			if (ItemIdIsNormal(itemid) &&
-				(all_visible ||
-				 topic_record_status_cached(r->rel, buf, (char *) PageGetItem(page, itemid),
-											r->snapshot, &r->status_cache) == TREC_VISIBLE))
+			if (!ItemIdIsNormal(itemid))
+				continue;
+			if (all_visible)
+			{
 				r->vis[r->nvis++] = off;
+				continue;
+			}
+			item = (char *) PageGetItem(page, itemid);
+			if (topic_record_status_cached(r->rel, buf, item, r->snapshot,
+										   &r->status_cache) != TREC_VISIBLE)
+				continue;
+			/* handed out once durable: see reader_load_page */
+			commit_lsn = Max(commit_lsn,
+							 topic_record_commit_unflushed(buf, item, page_unflushed));
+			r->vis[r->nvis++] = off;
 		}
 		r->expect = opaque->first_seq - 1;
 		if (r->copy)
 			memcpy(r->copy, page, BLCKSZ);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		topic_flush_passed(commit_lsn);
 		r->buf = buf;
 		r->page = r->copy ? (Page) r->copy : page;
 		return true;
@@ -365,10 +382,14 @@ topic_reader_end(TopicReader *r)
  * = off): after a crash that lost the appends of a rolled-back batch, or of
  * a commit not yet flushed, their seqs went to the next records, and a
  * position handed out past them skipped those records (until 0.12).  So the
- * walks note the LSN of a page where they passed an aborted record, and the
- * commit LSN of a committed one whose commit may not be flushed yet (see
- * topic_record_commit_unflushed).  A standby's WAL came from the primary's
- * disk.
+ * walks note the LSN of a page where they passed an aborted record, and
+ * flush it before the position (topic_reader_end, partition_last_stable);
+ * and the commit LSN of a committed record whose commit may not be flushed
+ * yet (see topic_record_commit_unflushed), flushed before the page's
+ * records are handed out (reader_load_page): a position a caller works out
+ * from the records themselves ("max(seq) + 1", the last record of a cursor)
+ * is then safe too, whichever walk returned them (the table scan does the
+ * same).  A standby's WAL came from the primary's disk.
  */
 void
 topic_flush_passed(XLogRecPtr lsn)

@@ -97,6 +97,8 @@ typedef struct TopicScanDescData
 	ParallelBlockTableScanWorkerData pbw;
 	OffsetNumber analyze_off;	/* ANALYZE: next offset on the current page */
 	TopicStatusCache status_cache;	/* for rs_snapshot */
+	XLogRecPtr	flush_lsn;		/* to flush before the current page's records
+								 * are returned (see topicam_scan_collect) */
 	OffsetNumber vis[MaxOffsetNumber];
 } TopicScanDescData;
 
@@ -530,18 +532,26 @@ topicam_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
 /*
  * Collect the offsets of the records of the locked page the scan's snapshot
  * sees, from offset lo to hi.
+ *
+ * A record of an asynchronous commit that is not flushed yet is returned
+ * only once it is (topicam_scan_set_page flushes): a crash could lose it,
+ * and give its seq to another record, which a reader that took
+ * "max(seq) + 1" as its position would skip.  The walks of the readers do
+ * the same (see topic_flush_passed).
  */
 static inline void
 topicam_scan_collect(TopicScanDesc scan, Page page, int64 lo, int64 hi)
 {
 	Relation	rel = scan->base.rs_rd;
 	bool		all_visible = TopicPageAllVisibleFor(page, scan->base.rs_snapshot);
+	bool		page_unflushed = !all_visible && topic_page_unflushed(scan->cbuf);
 	int64		off64;
 
 	for (off64 = lo; off64 <= hi; off64++)
 	{
 		OffsetNumber off = (OffsetNumber) off64;
 		ItemId		itemid = PageGetItemId(page, off);
+		char	   *item;
 
 		if (!ItemIdIsNormal(itemid))
 			continue;
@@ -550,10 +560,15 @@ topicam_scan_collect(TopicScanDesc scan, Page page, int64 lo, int64 hi)
 			scan->vis[scan->nvis++] = off;
 			continue;
 		}
-		if (topic_record_status_cached(rel, scan->cbuf, (char *) PageGetItem(page, itemid),
-									   scan->base.rs_snapshot,
+		item = (char *) PageGetItem(page, itemid);
+		if (topic_record_status_cached(rel, scan->cbuf, item, scan->base.rs_snapshot,
 									   &scan->status_cache) == TREC_VISIBLE)
+		{
+			scan->flush_lsn = Max(scan->flush_lsn,
+								  topic_record_commit_unflushed(scan->cbuf, item,
+																page_unflushed));
 			scan->vis[scan->nvis++] = off;
+		}
 	}
 }
 
@@ -572,6 +587,8 @@ topicam_scan_set_page(TopicScanDesc scan, Buffer buf, BlockNumber blkno)
 		memcpy(scan->copy, page, BLCKSZ);
 	scan->cpage = scan->copy ? (Page) scan->copy : page;
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	topic_flush_passed(scan->flush_lsn);
+	scan->flush_lsn = InvalidXLogRecPtr;
 }
 
 /*
