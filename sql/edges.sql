@@ -102,3 +102,53 @@ SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 922337
 SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 5);
 SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 0) IS NOT NULL AS after_last;
 DROP TABLE edge_wait;
+
+-- Messages with their details, hints and SQLSTATEs (0.13: what the C and
+-- the SQL functions say for one condition is worded alike)
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+CREATE SCHEMA "Edge Schema";
+SELECT topics.create_topic('"Edge Schema"."Odd Topic"', 2);
+-- a topic by its name, not its qualified regclass in quotes
+SELECT topics.commit('ed_g', '"Edge Schema"."Odd Topic"', 4, 0);
+\echo :SQLSTATE
+SELECT topics.commit('ed_g', '"Edge Schema"."Odd Topic"', 0, 7);
+\echo :SQLSTATE
+SELECT * FROM topics.produce('"Edge Schema"."Odd Topic"', 'k', 'v', partition => 4);
+\echo :SQLSTATE
+CREATE TABLE "Edge Schema".plain (a int);
+SELECT topics.drop_topic('"Edge Schema".plain');
+\echo :SQLSTATE
+SELECT topics.alter_topic('"Edge Schema".plain', retention => '1 day');
+\echo :SQLSTATE
+ALTER TABLE "Edge Schema"."Odd Topic" ALTER COLUMN key TYPE varchar;
+\echo :SQLSTATE
+DROP SCHEMA "Edge Schema" CASCADE;
+-- NULL and bad arguments
+SELECT topics.create_topic('ed_null', NULL);
+\echo :SQLSTATE
+SELECT topics.create_topic('ed_ret', 1, retention => '-1 day');
+\echo :SQLSTATE
+SELECT topics.create_topic('ed_ret', 1, retention_bytes => -1);
+\echo :SQLSTATE
+SELECT topics.create_topic('ed_msg', 1);
+SELECT * FROM topics._apply_retention('ed_msg', '-1 day', NULL);
+\echo :SQLSTATE
+SELECT topics.get_shard_iterator('ed_msg', 0, 'LATEST', 0);
+SELECT topics.get_shard_iterator('ed_msg', 0, 'TRIM_HORIZON', at => now());
+SELECT topics.get_shard_iterator('ed_msg', 0, 'AT_SEQUENCE_NUMBER', 0, now());
+SELECT topics.get_shard_iterator('ed_msg', 0, 'AT_TIMESTAMP');
+SELECT topics.get_shard_iterator('ed_msg', 0, 'AT_TIMESTAMP', 0, now());
+-- the event trigger functions, called by hand
+SELECT topics._guard_ddl();
+\echo :SQLSTATE
+SELECT topics._guard_index();
+\echo :SQLSTATE
+-- CREATE TABLE AS makes a topic of one partition: the hint says how to
+-- make one with more (there is no topic to alter yet)
+CREATE TABLE ed_two (partition int, seq bigint, ts timestamptz, key text, value bytea, headers jsonb);
+INSERT INTO ed_two VALUES (1, 0, now(), 'k', 'v', NULL);
+CREATE TABLE ed_ctas USING topic_log AS SELECT * FROM ed_two;
+\echo :SQLSTATE
+DROP TABLE ed_two, ed_msg;
+\set VERBOSITY terse

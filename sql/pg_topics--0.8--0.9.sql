@@ -28,7 +28,7 @@ BEGIN
                          WHERE r.oid OPERATOR(pg_catalog.=) nsp_owner)
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'The owner of a schema can replace the objects in it.',
-                  HINT = pg_catalog.format('Drop the schema first, or run ALTER SCHEMA topics OWNER TO %I.',
+                  HINT = pg_catalog.format('Give the schema to the extension''s owner: ALTER SCHEMA topics OWNER TO %I.',
                                            (SELECT r.rolname FROM pg_catalog.pg_roles r
                                             WHERE r.oid OPERATOR(pg_catalog.=) ext_owner));
     END IF;

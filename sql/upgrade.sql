@@ -12,7 +12,8 @@
 -- but their owner can lock (0.10), and a CREATE INDEX guard that runs
 -- before the command, and a consume that makes its group again at every
 -- look (0.11), and the truncation points a dump carries, filled in for
--- partitions that an earlier TRUNCATE left empty (0.12).
+-- partitions that an earlier TRUNCATE left empty (0.12), and messages of
+-- the SQL functions worded as the C functions word them (0.13).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -136,6 +137,15 @@ FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::re
 SELECT topic, partition, next_seq FROM topics.truncation_points ORDER BY 1, 2;
 TRUNCATE up_trunc;
 SELECT topic, partition, next_seq FROM topics.truncation_points ORDER BY 1, 2;
+
+-- 0.13: a topic by its name in the SQL functions' messages, as in the C
+-- functions' (they said "public.up_orders", in quotes)
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SELECT topics.commit('up_group', 'up_orders', 7, 0);
+CREATE TABLE up_plain (a int);
+SELECT topics.drop_topic('up_plain');
+\set VERBOSITY terse
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

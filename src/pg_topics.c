@@ -67,6 +67,40 @@ on_conflict_error(Oid relid)
 			 errhint("Use a compacted topic (cleanup_policy 'compact') to keep the latest record per key.")));
 }
 
+/*
+ * The errors for statements that would change or lock records, raised
+ * wherever a statement is found to do so: the parse hook (the common case,
+ * before any planning), the plan after rewriting (through a view or a
+ * rule), and the access method as a last resort; one wording for all.
+ */
+void
+topic_immutable_error(CmdType cmd, const char *relname)
+{
+	if (cmd == CMD_MERGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("MERGE is not supported on topic \"%s\"", relname),
+				 errdetail("Records of a topic are immutable."),
+				 errhint("Add records with INSERT ... SELECT.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 cmd == CMD_UPDATE ?
+			 errmsg("cannot update records of topic \"%s\"", relname) :
+			 errmsg("cannot delete records of topic \"%s\"", relname),
+			 errdetail("Records of a topic are immutable."),
+			 errhint("Produce a new record instead; use TRUNCATE or DROP TABLE to remove a whole topic.")));
+}
+
+void
+topic_lock_error(const char *relname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot lock records of topic \"%s\"", relname),
+			 errdetail("Records of a topic are immutable, so there is nothing to lock."),
+			 errhint("Remove FOR UPDATE / FOR SHARE for the topic.")));
+}
+
 static bool
 topics_check_query_walker(Node *node, void *context)
 {
@@ -84,14 +118,7 @@ topics_check_query_walker(Node *node, void *context)
 			RangeTblEntry *rte = rt_fetch(query->resultRelation, query->rtable);
 
 			if (rte_is_topic(rte))
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot %s records of topic \"%s\"",
-								query->commandType == CMD_UPDATE ? "update" :
-								query->commandType == CMD_DELETE ? "delete" : "merge into",
-								get_rel_name(rte->relid)),
-						 errdetail("Records of a topic are immutable."),
-						 errhint("Produce a new record instead; use TRUNCATE or DROP TABLE to remove a whole topic.")));
+				topic_immutable_error(query->commandType, get_rel_name(rte->relid));
 		}
 
 		/*
@@ -111,12 +138,7 @@ topics_check_query_walker(Node *node, void *context)
 			RangeTblEntry *rte = rt_fetch(rc->rti, query->rtable);
 
 			if (rte_is_topic(rte))
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot lock records of topic \"%s\"",
-								get_rel_name(rte->relid)),
-						 errdetail("Records of a topic are immutable, so there is nothing to lock."),
-						 errhint("Remove FOR UPDATE / FOR SHARE for the topic.")));
+				topic_lock_error(get_rel_name(rte->relid));
 		}
 
 		return query_tree_walker(query, topics_check_query_walker, context, 0);
@@ -124,9 +146,12 @@ topics_check_query_walker(Node *node, void *context)
 	return expression_tree_walker(node, topics_check_query_walker, context);
 }
 
-/* An INSERT ... ON CONFLICT of a plan (the top one, or a WITH's) on a topic */
+/*
+ * A change of a plan (the top one, or a WITH's) that a topic refuses: an
+ * UPDATE, DELETE or MERGE, or an INSERT ... ON CONFLICT.
+ */
 static void
-check_plan_on_conflict(PlannedStmt *stmt, Plan *plan)
+check_plan_modify(PlannedStmt *stmt, Plan *plan)
 {
 	ModifyTable *mt;
 	ListCell   *lc;
@@ -134,34 +159,48 @@ check_plan_on_conflict(PlannedStmt *stmt, Plan *plan)
 	if (plan == NULL || !IsA(plan, ModifyTable))
 		return;
 	mt = (ModifyTable *) plan;
-	if (mt->onConflictAction == ONCONFLICT_NONE)
+	if (mt->operation == CMD_INSERT && mt->onConflictAction == ONCONFLICT_NONE)
 		return;
 	foreach(lc, mt->resultRelations)
 	{
 		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), stmt->rtable);
 
-		if (rte_is_topic(rte))
+		if (!rte_is_topic(rte))
+			continue;
+		if (mt->operation == CMD_INSERT)
 			on_conflict_error(rte->relid);
+		topic_immutable_error(mt->operation, get_rel_name(rte->relid));
 	}
 }
 
 /*
- * The check of ON CONFLICT after rewriting: an INSERT into a view over a
- * topic, or a rule's INSERT, reach the topic only then (until 0.9 they
- * inserted).  Only plans of INSERTs are looked at.
+ * The checks of the parse hook again after rewriting: through a view over a
+ * topic, or a rule, a statement reaches the topic only then.  An INSERT ...
+ * ON CONFLICT inserted (until 0.9); an UPDATE, DELETE or MERGE failed in
+ * the access method with other words, or, matching no record, succeeded
+ * (until 0.13); FOR UPDATE failed in the access method.  Only plans that
+ * change something, or lock rows, are looked at.
  */
 static void
 topics_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	PlannedStmt *stmt = queryDesc->plannedstmt;
+	ListCell   *lc;
 
-	if (stmt->commandType == CMD_INSERT || stmt->hasModifyingCTE)
+	if (stmt->commandType != CMD_SELECT || stmt->hasModifyingCTE)
 	{
-		ListCell   *lc;
-
-		check_plan_on_conflict(stmt, stmt->planTree);
+		check_plan_modify(stmt, stmt->planTree);
 		foreach(lc, stmt->subplans)
-			check_plan_on_conflict(stmt, (Plan *) lfirst(lc));
+			check_plan_modify(stmt, (Plan *) lfirst(lc));
+	}
+	foreach(lc, stmt->rowMarks)
+	{
+		PlanRowMark *rc = (PlanRowMark *) lfirst(lc);
+
+		/* the marks of the other relations of an UPDATE or DELETE lock nothing */
+		if (RowMarkRequiresRowShareLock(rc->markType) &&
+			rte_is_topic(rt_fetch(rc->rti, stmt->rtable)))
+			topic_lock_error(get_rel_name(rt_fetch(rc->rti, stmt->rtable)->relid));
 	}
 	if (prev_executor_start_hook)
 		prev_executor_start_hook(queryDesc, eflags);

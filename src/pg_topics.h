@@ -302,11 +302,14 @@ typedef struct TopicRelCache
 } TopicRelCache;
 
 /* ------------------------------------------------------------------------
- * Settings (pg_topics.c)
+ * Settings and the immutability checks (pg_topics.c)
  * ------------------------------------------------------------------------
  */
 extern int	topics_max_record_bytes;
 extern int	topics_shard_iterator_ttl;
+
+extern void topic_immutable_error(CmdType cmd, const char *relname) pg_attribute_noreturn();
+extern void topic_lock_error(const char *relname) pg_attribute_noreturn();
 
 /* ------------------------------------------------------------------------
  * topic_storage.c: metapage, state pages, appends, seeks
@@ -656,7 +659,7 @@ extern void topic_wait_note_change(Relation rel);
 extern bool topic_wait_possible(void);
 extern uint64 topic_wait_generation(Oid relid);
 extern bool topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline);
-extern int64 topic_interval_ms(Interval *iv);
+extern int64 topic_interval_ms(Interval *iv, const char *argname);
 extern int64 topic_read_wait(Relation rel, int32 partition, int64 from_seq,
 							 int64 wait_ms, bool follow_log_start,
 							 TopicRecordCallback cb, void *arg, const int64 *count);

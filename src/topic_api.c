@@ -553,8 +553,9 @@ pg_topics_produce_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("keys, values and headers must have the same number of elements"),
-				 errdetail("keys has %d, values has %d%s.", nkeys, nvals,
-						   hdrs ? psprintf(" and headers has %d", nhdrs) : ""),
+				 hdrs ? errdetail("keys has %d, values has %d and headers has %d.",
+								  nkeys, nvals, nhdrs) :
+				 errdetail("keys has %d and values has %d.", nkeys, nvals),
 				 errhint("Pass NULL elements for records without a key or value.")));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -725,7 +726,7 @@ topic_fetch_check_args(const Datum *values, const bool *nulls, TopicFetchArgs *a
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("wait must not be null")));
-	args->wait_ms = topic_interval_ms(DatumGetIntervalP(values[5]));
+	args->wait_ms = topic_interval_ms(DatumGetIntervalP(values[5]), "wait");
 }
 
 /* Open the topic of checked fetch arguments and check the read position. */
@@ -1097,10 +1098,11 @@ check_carried_count(Relation rel)
 
 	if (carried < current || carried != floor(carried) || carried > TOPIC_MAX_PARTITIONS)
 		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the n_distinct option of column partition of topic \"%s\" must be its partition count, %d, or a larger whole number up to %d",
-						RelationGetRelationName(rel), current, TOPIC_MAX_PARTITIONS),
-				 errdetail("It is the partition count pg_dump carries."),
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid n_distinct for column \"partition\" of topic \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("It is the partition count pg_dump carries: the topic's count, %d, or a larger whole number up to %d.",
+						   current, TOPIC_MAX_PARTITIONS),
 				 errhint("Add partitions with topics.alter_topic(); a topic cannot have fewer.")));
 }
 
@@ -1140,24 +1142,41 @@ guard_ancestors(Oid relid)
 }
 
 /*
- * What a topic may not have after a command (see pg_topics_guard_ddl);
- * "what" names the command when it created something a topic refuses.
+ * The error for a command that would give a topic something it refuses (a
+ * column rename, a trigger, a rule, a policy), on the topic the command
+ * names.
  */
 static void
-guard_topic(Relation rel, Node *parsetree, const char *what)
+guard_refused(Relation rel, Node *parsetree)
 {
-	if (what && IsA(parsetree, RenameStmt))
+	const char *relname = RelationGetRelationName(rel);
+
+	if (IsA(parsetree, RenameStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s topic \"%s\"", what, RelationGetRelationName(rel)),
+				 errmsg("cannot rename columns of topic \"%s\"", relname),
 				 errdetail("A topic has the fixed columns partition, seq, ts, key, value and headers.")));
-	if (what)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s topic \"%s\"", what, RelationGetRelationName(rel)),
-				 errdetail("Records are produced by topics.produce() without the executor, "
-						   "so per-row rules, triggers and policies would not apply consistently."),
-				 errhint("Consume the topic with topics.fetch() to react to new records.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 IsA(parsetree, CreateTrigStmt) ?
+			 errmsg("cannot create triggers on topic \"%s\"", relname) :
+			 IsA(parsetree, RuleStmt) ?
+			 errmsg("cannot create rules on topic \"%s\"", relname) :
+			 errmsg("cannot create row-level security policies on topic \"%s\"", relname),
+			 errdetail("Records are produced by topics.produce() without the executor, "
+					   "so per-row rules, triggers and policies would not apply consistently."),
+			 errhint("Consume the topic with topics.fetch() to react to new records.")));
+}
+
+/*
+ * What a topic may not have after a command (see pg_topics_guard_ddl);
+ * "refused" when the command named it to give it something it refuses.
+ */
+static void
+guard_topic(Relation rel, Node *parsetree, bool refused)
+{
+	if (refused)
+		guard_refused(rel, parsetree);
 	if (!topic_tupdesc_matches(RelationGetDescr(rel)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1208,13 +1227,16 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 	EventTriggerData *trigdata;
 	Node	   *parsetree;
 	RangeVar   *rv = NULL;
-	const char *what = NULL;
+	bool		refused = false;	/* gives a topic something it refuses */
 	Oid			relid;
 	List	   *relids;
 	ListCell   *lc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "pg_topics_guard_ddl: not fired by event trigger manager");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function %s can only be called by an event trigger",
+						"topics._guard_ddl()")));
 	trigdata = (EventTriggerData *) fcinfo->context;
 	parsetree = trigdata->parsetree;
 
@@ -1230,20 +1252,20 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_COLUMN)
 			{
 				rv = ((RenameStmt *) parsetree)->relation;
-				what = "cannot rename columns of";
+				refused = true;
 			}
 			break;
 		case T_CreateTrigStmt:
 			rv = ((CreateTrigStmt *) parsetree)->relation;
-			what = "cannot create triggers on";
+			refused = true;
 			break;
 		case T_RuleStmt:
 			rv = ((RuleStmt *) parsetree)->relation;
-			what = "cannot create rules on";
+			refused = true;
 			break;
 		case T_CreatePolicyStmt:
 			rv = ((CreatePolicyStmt *) parsetree)->table;
-			what = "cannot create row-level security policies on";
+			refused = true;
 			break;
 		default:
 			break;
@@ -1272,7 +1294,7 @@ pg_topics_guard_ddl(PG_FUNCTION_ARGS)
 			continue;
 		if (rel->rd_rel->relkind == RELKIND_RELATION && topic_relation_is_topic(rel))
 		{
-			guard_topic(rel, parsetree, lfirst_oid(lc) == relid ? what : NULL);
+			guard_topic(rel, parsetree, refused && lfirst_oid(lc) == relid);
 			if (IsA(parsetree, AlterTableStmt) && lfirst_oid(lc) == relid)
 			{
 				topic_sync_partition_count(rel);
@@ -1333,7 +1355,10 @@ pg_topics_guard_index(PG_FUNCTION_ARGS)
 	EventTriggerData *trigdata;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "pg_topics_guard_index: not fired by event trigger manager");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function %s can only be called by an event trigger",
+						"topics._guard_index()")));
 	trigdata = (EventTriggerData *) fcinfo->context;
 	if (IsA(trigdata->parsetree, IndexStmt))
 		guard_index_stmt((IndexStmt *) trigdata->parsetree);

@@ -186,6 +186,21 @@ partition_newest_ts(Relation rel, int32 partition)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * The key that signs iterators is a row the extension's script stores: only
+ * a superuser can have removed it, but say how to make a new one rather
+ * than fail with an internal error.
+ */
+static void
+secret_missing(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the key that signs shard iterators is missing"),
+			 errdetail_internal("%s", why),
+			 errhint("Store a new key as a superuser: INSERT INTO topics._secret SELECT decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'); iterators issued before are then refused.")));
+}
+
 /* The iterator secret of this database, read once per backend. */
 static const uint8 *
 iterator_secret(int *len)
@@ -196,7 +211,7 @@ iterator_secret(int *len)
 	Oid			relid = topic_extension_relid("_secret");
 
 	if (!OidIsValid(relid))
-		elog(ERROR, "pg_topics: table topics._secret is missing");
+		secret_missing("Table topics._secret is missing.");
 
 	if (relid != cached_relid || cached == NULL)
 	{
@@ -209,10 +224,10 @@ iterator_secret(int *len)
 		bytea	   *secret;
 
 		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "pg_topics: table topics._secret is empty");
+			secret_missing("Table topics._secret is empty.");
 		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
 		if (isnull)
-			elog(ERROR, "pg_topics: topics._secret holds a null secret");
+			secret_missing("Table topics._secret holds a null key.");
 		secret = DatumGetByteaPP(d);
 		if (cached)
 			pfree(cached);
@@ -398,12 +413,15 @@ pg_topics_seq_at_time(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(result);
 }
 
+/* An argument of get_shard_iterator that "type" needs, or does not take. */
 static void
-iterator_arg_error(const char *type, const char *what)
+iterator_arg_error(const char *type, const char *arg, bool needed)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("iterator type %s %s", type, what)));
+			 needed ?
+			 errmsg("iterator type %s needs %s", type, arg) :
+			 errmsg("iterator type %s does not take %s", type, arg)));
 }
 
 /*
@@ -437,7 +455,7 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 	{
 		if (has_seq || has_at)
 			iterator_arg_error(pg_strcasecmp(type, "LATEST") == 0 ? "LATEST" : "TRIM_HORIZON",
-							   "takes neither seq nor at");
+							   has_seq ? "seq" : "at", false);
 		/*
 		 * LATEST is the last stable offset, not next_seq: records of a
 		 * transaction still running come before next_seq, and an iterator
@@ -454,10 +472,10 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 
 		if (!has_seq)
 			iterator_arg_error(after ? "AFTER_SEQUENCE_NUMBER" : "AT_SEQUENCE_NUMBER",
-							   "needs seq");
+							   "seq", true);
 		if (has_at)
 			iterator_arg_error(after ? "AFTER_SEQUENCE_NUMBER" : "AT_SEQUENCE_NUMBER",
-							   "does not take at");
+							   "at", false);
 		if (seq < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -492,9 +510,9 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 	else if (pg_strcasecmp(type, "AT_TIMESTAMP") == 0)
 	{
 		if (!has_at)
-			iterator_arg_error("AT_TIMESTAMP", "needs at");
+			iterator_arg_error("AT_TIMESTAMP", "at", true);
 		if (has_seq)
-			iterator_arg_error("AT_TIMESTAMP", "does not take seq");
+			iterator_arg_error("AT_TIMESTAMP", "seq", false);
 		start = topic_seq_at_time(rel, partition, PG_GETARG_TIMESTAMPTZ(4));
 	}
 	else
@@ -574,7 +592,7 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	topic_require_arg(fcinfo, 1, "max_records");
 	topic_require_arg(fcinfo, 2, "wait");
 	max_records = PG_GETARG_INT32(1);
-	wait_ms = topic_interval_ms(PG_GETARG_INTERVAL_P(2));
+	wait_ms = topic_interval_ms(PG_GETARG_INTERVAL_P(2), "wait");
 	if (max_records < 1 || max_records > GET_RECORDS_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -405,7 +405,7 @@ pg_topics_apply_retention(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(1))
 	{
-		int64		ms = topic_interval_ms(PG_GETARG_INTERVAL_P(1));
+		int64		ms = topic_interval_ms(PG_GETARG_INTERVAL_P(1), "retention");
 
 		cutoff = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -ms);
 	}

@@ -417,8 +417,12 @@ topic_check_partition(Relation rel, int32 partition)
 						  cache->npartitions - 1, TOPIC_MAX_PARTITIONS)) :
 				 partition > 0 ?
 				 (cache->npartitions == 1 ?
-				  errhint("Use partition 0, or add partitions with topics.alter_topic(topic, partitions => %d).",
-						  partition + 1) :
+				  /* CREATE TABLE AS ... USING topic_log: no topic to alter yet */
+				  (rel->rd_createSubid != InvalidSubTransactionId ?
+				   errhint("Use partition 0, or give the topic more partitions before it takes records: create it with topics.create_topic(name, %d) and fill it with INSERT ... SELECT, or use topics.alter_topic(topic, partitions => %d).",
+						   partition + 1, partition + 1) :
+				   errhint("Use partition 0, or add partitions with topics.alter_topic(topic, partitions => %d).",
+						   partition + 1)) :
 				  errhint("Use a partition from 0 to %d, or add partitions with topics.alter_topic(topic, partitions => %d).",
 						  cache->npartitions - 1, partition + 1)) : 0));
 	}

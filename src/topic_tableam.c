@@ -1201,7 +1201,7 @@ topicam_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 					 Snapshot snapshot, Snapshot crosscheck, bool wait,
 					 TM_FailureData *tmfd, bool changingPart)
 {
-	topic_unsupported(rel, "DELETE");
+	topic_immutable_error(CMD_DELETE, RelationGetRelationName(rel));
 	return TM_Invisible;
 }
 
@@ -1211,7 +1211,7 @@ topicam_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 					 bool wait, TM_FailureData *tmfd,
 					 LockTupleMode *lockmode, bool *update_indexes)
 {
-	topic_unsupported(rel, "UPDATE");
+	topic_immutable_error(CMD_UPDATE, RelationGetRelationName(rel));
 	return TM_Invisible;
 }
 
@@ -1221,7 +1221,7 @@ topicam_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 				   LockWaitPolicy wait_policy, uint8 flags,
 				   TM_FailureData *tmfd)
 {
-	topic_unsupported(rel, "locking records");
+	topic_lock_error(RelationGetRelationName(rel));
 	return TM_Invisible;
 }
 

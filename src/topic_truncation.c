@@ -126,10 +126,11 @@ topic_note_truncation(Relation rel, const TopicPartitionState *states, int npart
 }
 
 static void
-truncation_point_ignored(const char *relname, int32 partition, const char *why)
+truncation_point_ignored(const char *relname, int32 partition, int sqlstate,
+						 const char *why)
 {
 	ereport(WARNING,
-			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			(errcode(sqlstate),
 			 errmsg("truncation point of partition %d of \"%s\" ignored", partition, relname),
 			 errdetail_internal("%s", why)));
 }
@@ -210,10 +211,10 @@ topics_restore_truncation_point(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	if (!topic_relation_is_topic(rel))
 		truncation_point_ignored(RelationGetRelationName(rel), partition,
-								 "The relation is not a topic.");
+								 ERRCODE_WRONG_OBJECT_TYPE, "The relation is not a topic.");
 	else if (partition < 0 || partition >= topic_get_cache(rel)->npartitions)
 		truncation_point_ignored(RelationGetRelationName(rel), partition,
-								 "The topic has no such partition.");
+								 ERRCODE_INVALID_PARAMETER_VALUE, "The topic has no such partition.");
 	else if (!topic_raise_empty_partition(rel, partition, next_seq))
 	{
 		TopicPartitionState state;

@@ -372,13 +372,14 @@ topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline)
 }
 
 /*
- * Milliseconds in a wait interval argument; errors for negative waits.  A
+ * Milliseconds in an interval argument (argname: for the error); errors for
+ * negative intervals.  A
  * wait longer than a century is a century: months and days in
  * microseconds overflowed before 0.9, and a wait of a million years was
  * "negative".
  */
 int64
-topic_interval_ms(Interval *iv)
+topic_interval_ms(Interval *iv, const char *argname)
 {
 	const double max_ms = 100.0 * 366 * 86400 * 1000;
 	double		ms = (double) iv->time / 1000.0 +
@@ -387,7 +388,7 @@ topic_interval_ms(Interval *iv)
 	if (ms < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("wait must not be negative")));
+				 errmsg("%s must not be negative", argname)));
 	return (int64) Min(ms, max_ms);
 }
 

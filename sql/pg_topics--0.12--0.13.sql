@@ -1,0 +1,228 @@
+-- pg_topics 0.12 -> 0.13
+--
+-- Messages of the functions written in SQL say what the C functions say
+-- for the same condition: a topic by its name, not by its schema-qualified
+-- regclass in quotes (""My Schema"."Odd Topic"", or "public.t1" in
+-- functions that search pg_catalog only); create_topic with a NULL
+-- partition count is null_value_not_allowed; the hint for a retention that
+-- is not positive no longer points create_topic at alter_topic; commit()'s
+-- error for a partition the topic does not have says which to use.
+-- The bodies are otherwise those of 0.12.
+
+\echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.13'" to load this file. \quit
+
+CREATE OR REPLACE FUNCTION topics.drop_topic(topic regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF topic IS NULL THEN
+        RAISE EXCEPTION 'topic must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+                   WHERE c.oid = topic AND a.amname = 'topic_log') THEN
+        RAISE EXCEPTION '"%" is not a topic', (SELECT c.relname FROM pg_class c WHERE c.oid = topic)
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Topics are tables that use the topic_log access method; create them with topics.create_topic().';
+    END IF;
+    EXECUTE format('DROP TABLE %s', topic);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION topics.alter_topic(topic regclass, partitions integer DEFAULT NULL,
+                                              retention interval DEFAULT NULL,
+                                              retention_bytes bigint DEFAULT NULL,
+                                              cleanup_policy text DEFAULT NULL,
+                                              reset_retention boolean DEFAULT false,
+                                              reset_retention_bytes boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF topic IS NULL THEN
+        RAISE EXCEPTION 'topic must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF partitions IS NOT NULL THEN
+        -- more partitions only: keys hash modulo the count, so existing
+        -- keys may map to new partitions from now on, as in Kafka
+        PERFORM topics._set_partitions(topic, partitions);
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN partition SET (n_distinct = %s)', topic, partitions);
+    END IF;
+    IF retention IS NOT NULL OR retention_bytes IS NOT NULL OR cleanup_policy IS NOT NULL
+       OR reset_retention OR reset_retention_bytes THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+                       WHERE c.oid = topic AND a.amname = 'topic_log') THEN
+            RAISE EXCEPTION '"%" is not a topic', (SELECT c.relname FROM pg_class c WHERE c.oid = topic)
+                USING ERRCODE = 'wrong_object_type',
+                      HINT = 'Topics are tables that use the topic_log access method; create them with topics.create_topic().';
+        END IF;
+        PERFORM topics._set_config(topic, retention, retention_bytes, cleanup_policy,
+                                   coalesce(reset_retention, false),
+                                   coalesce(reset_retention_bytes, false));
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION topics._set_config(topic regclass, retention interval, retention_bytes bigint,
+                                              cleanup_policy text, reset_retention boolean,
+                                              reset_retention_bytes boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = topic), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', (SELECT c.relname FROM pg_class c WHERE c.oid = topic)
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF cleanup_policy NOT IN ('delete', 'compact', 'compact,delete') THEN
+        RAISE EXCEPTION 'unknown cleanup_policy "%"', cleanup_policy
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''delete'', ''compact'' or ''compact,delete''.';
+    END IF;
+    -- create_topic and alter_topic both come here: the hints serve both
+    IF retention <= interval '0' THEN
+        RAISE EXCEPTION 'retention must be positive'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave retention NULL to keep records forever; alter_topic(..., reset_retention => true) removes a retention set before.';
+    END IF;
+    IF retention_bytes < 0 THEN
+        RAISE EXCEPTION 'retention_bytes must not be negative'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave retention_bytes NULL for no size limit; alter_topic(..., reset_retention_bytes => true) removes a limit set before.';
+    END IF;
+    INSERT INTO topics.topic_config AS c (topic, retention, retention_bytes, cleanup_policy)
+    VALUES (topic, CASE WHEN reset_retention THEN NULL ELSE retention END,
+            CASE WHEN reset_retention_bytes THEN NULL ELSE retention_bytes END,
+            coalesce(cleanup_policy, 'delete'))
+    ON CONFLICT ON CONSTRAINT topic_config_pkey DO UPDATE
+    SET retention = CASE WHEN _set_config.reset_retention THEN NULL
+                         ELSE coalesce(EXCLUDED.retention, c.retention) END,
+        retention_bytes = CASE WHEN _set_config.reset_retention_bytes THEN NULL
+                               ELSE coalesce(EXCLUDED.retention_bytes, c.retention_bytes) END,
+        cleanup_policy = coalesce(_set_config.cleanup_policy, c.cleanup_policy);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION topics._create_topic(name text, default_schema name, partitions integer,
+                                                retention interval, retention_bytes bigint,
+                                                cleanup_policy text)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ident text[];
+    qualified text;
+    rel regclass;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'topic name must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF partitions IS NULL THEN
+        RAISE EXCEPTION 'partitions must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF partitions < 1 THEN
+        RAISE EXCEPTION 'partition count must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('%s partitions were requested.', partitions);
+    END IF;
+    -- the name follows SQL identifier rules, like a regclass: unquoted
+    -- parts fold to lower case, "Quoted" parts keep their case; without a
+    -- schema it goes where CREATE TABLE would put it
+    ident := parse_ident(name);
+    IF cardinality(ident) = 1 THEN
+        IF default_schema IS NULL THEN
+            RAISE EXCEPTION 'no schema has been selected to create in'
+                USING ERRCODE = 'invalid_schema_name',
+                      HINT = 'Qualify the topic name with a schema, or set search_path.';
+        END IF;
+        ident := ARRAY[default_schema::text] || ident;
+    END IF;
+    SELECT string_agg(quote_ident(part), '.') INTO qualified FROM unnest(ident) AS part;
+    EXECUTE format('CREATE TABLE %s (partition integer, seq bigint, ts timestamptz, '
+                   'key text, value bytea, headers jsonb) USING topic_log', qualified);
+    rel := qualified::regclass;
+    PERFORM topics._set_partitions(rel, partitions);
+    -- the partition count, as the planner statistic pg_dump carries along
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN partition SET (n_distinct = %s)', rel, partitions);
+    IF retention IS NOT NULL OR retention_bytes IS NOT NULL
+       OR coalesce(cleanup_policy, 'delete') <> 'delete' THEN
+        PERFORM topics._set_config(rel, retention, retention_bytes, cleanup_policy, false, false);
+    END IF;
+    RETURN rel;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION topics.commit(group_id text, topic regclass, partition integer, seq bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+    n bigint;
+BEGIN
+    IF group_id IS NULL OR topic IS NULL OR partition IS NULL OR seq IS NULL THEN
+        RAISE EXCEPTION 'group_id, topic, partition and seq must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM topics._check_group_id(commit.group_id);
+    SELECT * INTO b FROM topics.partition_bounds(topic) AS pb WHERE pb.partition = commit.partition;
+    IF NOT FOUND THEN
+        n := (SELECT count(*) FROM topics.partition_bounds(commit.topic));
+        RAISE EXCEPTION 'partition % of topic "%" does not exist', partition,
+                        (SELECT c.relname FROM pg_class c WHERE c.oid = topic)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = CASE WHEN n = 1 THEN 'The topic has 1 partition, numbered 0.'
+                                ELSE format('The topic has %s partitions, numbered 0 to %s.', n, n - 1) END,
+                  HINT = CASE WHEN n = 1 THEN 'Use partition 0.'
+                              ELSE format('Use a partition from 0 to %s.', n - 1) END;
+    END IF;
+    IF seq < 0 OR seq > b.next_seq THEN
+        RAISE EXCEPTION 'seq % is out of range for partition % of topic "%"', seq, partition,
+                        (SELECT c.relname FROM pg_class c WHERE c.oid = topic)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('A committed position is the next seq to read, between 0 and the next seq %s.', b.next_seq);
+    END IF;
+    INSERT INTO topics.consumer_groups AS g (group_id, topic)
+    VALUES (commit.group_id, commit.topic)
+    ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
+    -- a position that exists moves; a new one notes the partition count
+    -- (see consume), which only then is counted
+    UPDATE topics.committed_offsets o SET seq = commit.seq, committed_at = now()
+    WHERE o.group_id = commit.group_id AND o.topic = commit.topic AND o.partition = commit.partition;
+    IF NOT FOUND THEN
+        INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq, topic_partitions)
+        VALUES (commit.group_id, commit.topic, commit.partition, commit.seq,
+                (SELECT count(*) FROM topics.partition_bounds(commit.topic)))
+        ON CONFLICT ON CONSTRAINT committed_offsets_pkey
+        DO UPDATE SET seq = EXCLUDED.seq, committed_at = now();
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION topics._guard_rewrite()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel oid := pg_catalog.pg_event_trigger_table_rewrite_oid();
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_am a ON a.oid = c.relam
+               WHERE c.oid = rel AND a.amname = 'topic_log') THEN
+        RAISE EXCEPTION 'cannot rewrite topic "%"', (SELECT c.relname FROM pg_class c WHERE c.oid = rel)
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'ALTER TABLE cannot change a topic''s columns, persistence or access method.',
+                  HINT = 'VACUUM FULL rewrites a topic''s storage; to make its records a table, create one and copy them with INSERT ... SELECT.';
+    END IF;
+END;
+$$;
