@@ -7,7 +7,15 @@
 -- partition count is null_value_not_allowed; the hint for a retention that
 -- is not positive no longer points create_topic at alter_topic; commit()'s
 -- error for a partition the topic does not have says which to use.
--- The bodies are otherwise those of 0.12.
+--
+-- And, from a review of how the extension scales: consume picks among a
+-- look's partitions in one pass instead of re-running its query after each
+-- partition with nothing to read (with a rolled-back batch across 4000
+-- partitions one call took 64 s), and finds partitions without a position
+-- by counting; consumer_lag tells topics from other relations with a join
+-- instead of a function call per position; positions and groups are
+-- indexed by topic, so a DROP TABLE of any table no longer reads every
+-- position.
 
 \echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.13'" to load this file. \quit
 
@@ -226,3 +234,186 @@ BEGIN
     END IF;
 END;
 $$;
+
+------------------------------------------------------------------------
+-- Scale
+------------------------------------------------------------------------
+
+-- _forget_dropped_topics deletes by topic at every DROP TABLE, temporary
+-- ones included; the keys start with the group
+CREATE INDEX committed_offsets_topic ON topics.committed_offsets (topic);
+CREATE INDEX consumer_groups_topic ON topics.consumer_groups (topic);
+
+-- The definition of 0.12, with the test for a topic as a join: _is_topic
+-- is a function with its own search_path, which the planner cannot inline,
+-- and cost 10 us for every position of every group
+CREATE OR REPLACE VIEW topics.consumer_lag AS
+    WITH g AS (
+        SELECT o.group_id, o.topic, min(o.topic_partitions) AS known
+        FROM topics.committed_offsets o
+        JOIN pg_catalog.pg_class c ON c.oid = o.topic
+        JOIN pg_catalog.pg_am a ON a.oid = c.relam
+        WHERE c.relkind = 'r' AND a.amname = 'topic_log'
+        GROUP BY o.group_id, o.topic
+    ), t AS (SELECT DISTINCT g.topic FROM g)
+    SELECT g.group_id, g.topic, b.partition, o.seq AS committed_seq, b.next_seq,
+           CASE WHEN o.seq IS NOT NULL THEN greatest(b.next_seq - greatest(o.seq, b.log_start_seq), 0)
+                WHEN cg.auto_offset_reset = 'latest'
+                     AND (g.known IS NULL OR b.partition < g.known) THEN 0
+                ELSE b.next_seq - b.log_start_seq END AS lag
+    FROM t
+    CROSS JOIN LATERAL topics.partition_bounds(t.topic) b
+    JOIN g ON g.topic = t.topic
+    LEFT JOIN topics.consumer_groups cg ON cg.group_id = g.group_id AND cg.topic = g.topic
+    LEFT JOIN topics.committed_offsets o
+           ON o.group_id = g.group_id AND o.topic = g.topic AND o.partition = b.partition;
+ALTER VIEW topics.consumer_lag SET (security_invoker = true);
+
+-- consume: the body of 0.12, but for how it finds partitions without a
+-- position and how it takes partitions in a look
+
+CREATE OR REPLACE FUNCTION topics.consume(group_id text, topic regclass, max_records integer DEFAULT 1000,
+                               wait interval DEFAULT '0')
+RETURNS SETOF topics.record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reset text;
+    known integer;
+    gen bigint;
+    part integer;
+    pos bigint;
+    deadline timestamptz;
+    last_look boolean := false;
+    nparts bigint;
+    candidates integer[];
+BEGIN
+    IF group_id IS NULL OR topic IS NULL OR max_records IS NULL OR wait IS NULL THEN
+        RAISE EXCEPTION 'group_id, topic, max_records and wait must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_records < 1 THEN
+        RAISE EXCEPTION 'max_records must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF wait < interval '0' THEN
+        RAISE EXCEPTION 'wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM topics._check_group_id(consume.group_id);
+    deadline := clock_timestamp() + least(wait, interval '100 years');   -- as fetch caps it
+    PERFORM topics.partition_bounds(consume.topic);    -- a topic, readable by the caller
+
+    LOOP
+        -- A new group (or new partitions) start where auto_offset_reset says,
+        -- at every look: a group deleted while a member waits is made again
+        -- when the member wakes, as its next call would make it (until 0.11
+        -- the member found no rows, and slept on to its deadline).
+        -- The member that makes the rows holds an advisory lock on the group
+        -- until its transaction ends, and until then the rows are invisible to
+        -- the other members, whose inserts would wait for that transaction:
+        -- instead they leave the rows to it and find nothing to take yet, as
+        -- when other members hold every partition.
+        -- (A partition without a position is found by counting: the
+        -- anti-join the planner chose went quadratic in the partitions.)
+        nparts := (SELECT count(*) FROM topics.partition_bounds(consume.topic));
+        IF NOT EXISTS (SELECT 1 FROM topics.consumer_groups g
+                       WHERE g.group_id = consume.group_id AND g.topic = consume.topic)
+           OR (SELECT count(*) FROM topics.committed_offsets x
+               WHERE x.group_id = consume.group_id AND x.topic = consume.topic
+                 AND x.partition < nparts) < nparts THEN
+            IF pg_try_advisory_xact_lock(hashtextextended('pg_topics consumer group '
+                                                          || consume.topic::oid || ' '
+                                                          || consume.group_id, 0)) THEN
+                INSERT INTO topics.consumer_groups AS g (group_id, topic)
+                VALUES (consume.group_id, consume.topic)
+                ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
+                SELECT g.auto_offset_reset INTO reset FROM topics.consumer_groups g
+                WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
+                -- A partition without a position starts where auto_offset_reset
+                -- says, as in Kafka, except one added to the topic after the
+                -- group's first position was stored (every position notes the
+                -- partition count it was stored at; the smallest is the count
+                -- the group began with, which later positions do not change):
+                -- that holds only records produced since the group began,
+                -- which it reads from the log start (until 0.10 they were
+                -- skipped, as Kafka's "latest" skips the records of a partition
+                -- produced before its consumers notice it).  Until 0.12 every partition of a group
+                -- with a position anywhere counted as added, so a "latest"
+                -- group with one position committed by hand read the whole
+                -- history of the others; positions stored before 0.12 note 0,
+                -- which keeps that rule for their groups.
+                SELECT min(x.topic_partitions) INTO known FROM topics.committed_offsets x
+                WHERE x.group_id = consume.group_id AND x.topic = consume.topic;
+                IF reset = 'latest' THEN
+                    -- the last stable offset: records of a transaction still
+                    -- running come before next_seq and are the group's once it
+                    -- commits (Kafka's read_committed "latest" is the LSO)
+                    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq,
+                                                              topic_partitions)
+                    SELECT consume.group_id, consume.topic, i.partition,
+                           CASE WHEN i.partition >= known THEN i.log_start_seq
+                                ELSE i.last_stable_seq END,
+                           nparts
+                    FROM topics.partition_info(consume.topic) i
+                    WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
+                                      WHERE x.group_id = consume.group_id AND x.topic = consume.topic
+                                        AND x.partition = i.partition)
+                    ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
+                ELSE
+                    INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq,
+                                                              topic_partitions)
+                    SELECT consume.group_id, consume.topic, b.partition, b.log_start_seq,
+                           nparts
+                    FROM topics.partition_bounds(consume.topic) b
+                    WHERE NOT EXISTS (SELECT 1 FROM topics.committed_offsets x
+                                      WHERE x.group_id = consume.group_id AND x.topic = consume.topic
+                                        AND x.partition = b.partition)
+                    ON CONFLICT ON CONSTRAINT committed_offsets_pkey DO NOTHING;
+                END IF;
+            END IF;
+        END IF;
+
+        IF wait > interval '0' THEN
+            gen := topics._wait_generation(consume.topic);   -- before looking
+        END IF;
+        -- the partitions with records waiting, the most first, taken in
+        -- that order when no other member of the group holds them; the row
+        -- lock lasts until our transaction ends (until 0.13 the whole query
+        -- ran again after each partition with nothing to read: quadratic in
+        -- the partitions after a rolled-back batch across them)
+        candidates := ARRAY(
+            SELECT o.partition
+            FROM topics.committed_offsets o
+            JOIN topics.partition_bounds(consume.topic) b ON b.partition = o.partition
+            WHERE o.group_id = consume.group_id AND o.topic = consume.topic
+              AND b.next_seq <> o.seq    -- past the end too: _consume_partition resets it
+            ORDER BY b.next_seq - o.seq DESC, o.partition);
+        FOREACH part IN ARRAY candidates LOOP
+            SELECT o.seq INTO pos
+            FROM topics.committed_offsets o
+            WHERE o.group_id = consume.group_id AND o.topic = consume.topic
+              AND o.partition = part
+            FOR UPDATE OF o SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND;
+
+            -- the records, and the group's offset moved past the last one
+            -- (a position that retention removed goes on at the log start,
+            -- as a Kafka consumer resets on OffsetOutOfRange); when the
+            -- partition has none to read yet (a transaction still open), or
+            -- only aborted ones or none after the log start, which the
+            -- offset moves past, the next partition
+            RETURN QUERY SELECT * FROM topics._consume_partition(consume.group_id, consume.topic,
+                                                                 part, pos, consume.max_records);
+            IF FOUND THEN
+                RETURN;
+            END IF;
+        END LOOP;
+
+        -- at the deadline, one last look, as fetch and get_records take
+        EXIT WHEN last_look OR wait = interval '0';
+        last_look := clock_timestamp() >= deadline OR
+            NOT topics._wait_for_records(consume.topic, gen, deadline);
+    END LOOP;
+END;
+$$;
+

@@ -56,7 +56,7 @@ SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
 SELECT prosrc LIKE '%topics._consume_partition(%' AS consume_reads_in_c,
        prosrc NOT LIKE '%EXCEPTION WHEN%' AS consume_without_subtransaction,
        prosrc LIKE '%pg_try_advisory_xact_lock%' AS consume_does_not_wait_to_join,
-       prosrc LIKE '%o.partition <> ALL (tried)%' AS consume_tries_the_next_partition
+       prosrc LIKE '%FOREACH part IN ARRAY candidates%' AS consume_tries_the_next_partition
 FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
 
 -- records and positions are untouched

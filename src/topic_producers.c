@@ -78,7 +78,7 @@ typedef struct LocalEntry
 	LocalTransactionId lxid;
 } LocalEntry;
 
-int			topics_max_open_partitions = 8192;
+int			topics_max_open_partitions = 65536;
 
 static OpenRegistry *registry = NULL;
 static HTAB *local_registered = NULL;
@@ -159,7 +159,8 @@ topic_producers_init(void)
 							"How many (topic, partition) pairs open producer transactions can hold at once.",
 							"Each transaction that produces takes one entry per partition it writes to, until it ends.",
 							&topics_max_open_partitions,
-							8192,
+							/* one NULL-key batch to a topic of the most partitions, several times */
+							65536,
 							64,
 							1024 * 1024,
 							PGC_POSTMASTER,
