@@ -42,6 +42,19 @@ SELECT count(*), max(partition) FROM topics.partitions WHERE topic = 'ed_wide'::
 SELECT * FROM topics.produce('ed_wide', NULL, 'last', partition => 9999);
 SELECT seq, convert_from(value, 'UTF8') FROM topics.fetch('ed_wide', 9999, 0);
 SELECT count(*) FROM topics.consume('ed_wide_group', 'ed_wide', 10);
+-- a NULL-key batch across every partition in one transaction, rolled back
+-- (until 0.13 the registry of open partitions held 8192 by default and the
+-- batch failed); a group goes past it in one call (a look takes every
+-- partition with aborted records in one pass: until 0.13 it planned and ran
+-- its query again for each, minutes for this many), then reads a record
+BEGIN;
+SELECT count(*), count(DISTINCT partition) FROM topics.produce_batch('ed_wide',
+    array_fill(NULL::text, ARRAY[10000]), array_fill('v'::text, ARRAY[10000]));
+ROLLBACK;
+SELECT count(*) FROM topics.consume('ed_wide_group', 'ed_wide', 10);
+SELECT count(*) AS partitions, sum(lag) AS lag FROM topics.consumer_lag WHERE group_id = 'ed_wide_group';
+SELECT * FROM topics.produce('ed_wide', NULL, 'after', partition => 4321);
+SELECT partition, seq, convert_from(value, 'UTF8') FROM topics.consume('ed_wide_group', 'ed_wide', 10);
 SELECT topics.alter_topic('ed_wide', partitions => 10001);
 SELECT topics.create_topic('ed_none', 0);
 
