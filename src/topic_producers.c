@@ -140,7 +140,22 @@ registry_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		registered_xid = InvalidTransactionId;	/* a prepared one's entries stay */
+
+		/*
+		 * Every local entry is stale once the transaction ended (they say
+		 * which partitions *it* registered).  Stale ones are reused, but a
+		 * pooled session that produced to many partitions or short-lived
+		 * topics kept one for each for good (2 MB after 3,000 topics): past
+		 * a transaction's worth of small ones, start afresh.
+		 */
+		if (local_registered != NULL && hash_get_num_entries(local_registered) > 1024)
+		{
+			hash_destroy(local_registered);
+			local_registered = NULL;
+		}
+	}
 }
 
 /*
