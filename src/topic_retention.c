@@ -456,6 +456,135 @@ pg_topics_apply_retention(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * The maintenance worker compacts a partition again only once the records
+ * produced since it last did are as many as those it kept then (Kafka's
+ * min.cleanable.dirty.ratio, 0.5), or a tombstone it kept is due: until
+ * 0.13 every run read every partition of every compacted topic twice and
+ * hashed all its keys (4M records: 5 s and 160 MB each minute, though
+ * nothing had changed).  What it did is noted in shared memory per
+ * (database, relfilenode, partition), so a TRUNCATE or VACUUM FULL, which
+ * give the topic new storage, starts afresh; notes do not survive a
+ * restart, after which the first run compacts everything, as before.
+ * maintain() called by hand always compacts, and notes what it did.
+ */
+typedef struct CompactionKey
+{
+	Oid			dbid;
+	Oid			relnode;
+	int32		partition;
+} CompactionKey;
+
+typedef struct CompactionNote
+{
+	CompactionKey key;
+	int64		cleaned_seq;	/* every settled record below was compacted */
+	int64		kept;			/* records left below it */
+	TimestampTz tombstone_min;	/* oldest tombstone left, DT_NOEND if none */
+} CompactionNote;
+
+#define COMPACTION_NOTES 16384
+
+static HTAB *compaction_notes = NULL;
+static LWLock *compaction_lock = NULL;
+static bool in_maintenance_worker = false;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+compaction_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(hash_estimate_size(COMPACTION_NOTES, sizeof(CompactionNote)));
+	RequestNamedLWLockTranche("pg_topics compaction", 1);
+}
+
+static void
+compaction_shmem_startup(void)
+{
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(CompactionKey);
+	info.entrysize = sizeof(CompactionNote);
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	compaction_notes = ShmemInitHash("pg_topics compaction notes", COMPACTION_NOTES,
+									 COMPACTION_NOTES, &info, HASH_ELEM | HASH_BLOBS);
+	compaction_lock = &(GetNamedLWLockTranche("pg_topics compaction"))->lock;
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+compaction_key(Relation rel, int32 partition, CompactionKey *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->dbid = MyDatabaseId;
+	key->relnode = rel->rd_node.relNode;
+	key->partition = partition;
+}
+
+/* Whether the worker can leave a partition as its last compaction left it. */
+static bool
+compaction_not_due(Relation rel, int32 partition, TimestampTz tombstone_cutoff)
+{
+	CompactionKey key;
+	CompactionNote *found;
+	CompactionNote note;
+	TopicPartitionState state;
+	int64		next;
+
+	if (compaction_notes == NULL)
+		return false;
+	compaction_key(rel, partition, &key);
+	LWLockAcquire(compaction_lock, LW_SHARED);
+	found = hash_search(compaction_notes, &key, HASH_FIND, NULL);
+	if (found)
+		note = *found;
+	LWLockRelease(compaction_lock);
+	if (!found)
+		return false;
+	next = topic_partition_next_seq(rel, partition, &state);
+	if (note.cleaned_seq < state.log_start_seq || note.cleaned_seq > next)
+		return false;
+	return next - note.cleaned_seq < Max(note.kept, 1) &&
+		note.tombstone_min >= tombstone_cutoff;
+}
+
+static void
+compaction_note(Relation rel, int32 partition, int64 cleaned_seq, int64 kept,
+				TimestampTz tombstone_min)
+{
+	CompactionKey key;
+	CompactionNote *note;
+
+	if (compaction_notes == NULL)
+		return;
+	compaction_key(rel, partition, &key);
+	LWLockAcquire(compaction_lock, LW_EXCLUSIVE);
+	note = hash_search(compaction_notes, &key, HASH_ENTER_NULL, NULL);
+	if (note == NULL)
+	{
+		/* full of notes of dropped or rewritten topics too: start afresh */
+		HASH_SEQ_STATUS seq;
+		CompactionNote *e;
+
+		hash_seq_init(&seq, compaction_notes);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			hash_search(compaction_notes, &e->key, HASH_REMOVE, NULL);
+		note = hash_search(compaction_notes, &key, HASH_ENTER_NULL, NULL);
+	}
+	if (note != NULL)
+	{
+		note->cleaned_seq = cleaned_seq;
+		note->kept = kept;
+		note->tombstone_min = tombstone_min;
+	}
+	LWLockRelease(compaction_lock);
+}
+
 typedef struct KeyLatest
 {
 	uint64		hash;			/* hash key */
@@ -498,10 +627,12 @@ key_hash(const TopicRecord *rec)
 
 /*
  * Compact one partition; returns the number of records removed.  The caller
- * holds ShareUpdateExclusiveLock on the topic.
+ * holds ShareUpdateExclusiveLock on the topic.  "when_due": leave it if its
+ * last compaction is recent enough (see CompactionNote).
  */
 static int64
-topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cutoff)
+topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cutoff,
+						bool when_due)
 {
 	TopicPartitionState state;
 	HASHCTL		ctl;
@@ -511,9 +642,13 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 	int64		removed = 0;
 	List	   *toasted = NIL;
 	ListCell   *lc;
+	int64		kept = 0;
+	TimestampTz tombstone_min = DT_NOEND;
 
 	topic_get_state(rel, partition, &state);
 	if (!BlockNumberIsValid(state.head) || state.head == state.tail)
+		return 0;
+	if (when_due && compaction_not_due(rel, partition, tombstone_cutoff))
 		return 0;
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -594,19 +729,21 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 			if (record_settled((char *) PageGetItem(page, itemid)) != SETTLED_COMMITTED)
 				continue;
 			topic_record_decode(page, off, &rec);
-			if (rec.flags & TREC_NULL_KEY)
-				continue;
-			h = key_hash(&rec);
-			e = hash_search(latest, &h, HASH_FIND, NULL);
-			if (e == NULL)
-				continue;
-			if (e->seq > rec.seq ||
-				((rec.flags & TREC_NULL_VALUE) && rec.ts < tombstone_cutoff))
+			h = (rec.flags & TREC_NULL_KEY) ? 0 : key_hash(&rec);
+			e = (rec.flags & TREC_NULL_KEY) ? NULL : hash_search(latest, &h, HASH_FIND, NULL);
+			if (e != NULL &&
+				(e->seq > rec.seq ||
+				 ((rec.flags & TREC_NULL_VALUE) && rec.ts < tombstone_cutoff)))
 			{
 				dead[ndead++] = off;
 				if (OidIsValid(rel->rd_rel->reltoastrelid))
 					toasted = collect_toasted(page, off, toasted);
+				continue;
 			}
+			/* left: what the next compaction weighs the new records against */
+			kept++;
+			if ((rec.flags & TREC_NULL_VALUE) && !(rec.flags & TREC_NULL_KEY))
+				tombstone_min = Min(tombstone_min, rec.ts);
 		}
 		if (ndead > 0)
 		{
@@ -623,6 +760,7 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 		blkno = next;
 	}
 	hash_destroy(latest);
+	compaction_note(rel, partition, clean_end, kept, tombstone_min);
 
 	foreach(lc, toasted)
 		toast_delete_datum(rel, PointerGetDatum(lfirst(lc)), false);
@@ -659,7 +797,8 @@ pg_topics_compact(PG_FUNCTION_ARGS)
 		TopicRetentionResult res;
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
-		int64		removed = topic_compact_partition(rel, p, tombstone_cutoff);
+		int64		removed = topic_compact_partition(rel, p, tombstone_cutoff,
+													  in_maintenance_worker);
 
 		/* head pages compaction emptied go like retention's */
 		topic_apply_retention(rel, p, DT_NOBEGIN, -1, true, &res);
@@ -707,6 +846,11 @@ topic_maintenance_worker_register(void)
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = compaction_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = compaction_shmem_startup;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -1078,6 +1222,7 @@ topic_maintenance_db_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("pg_topics maintenance");
+	in_maintenance_worker = true;	/* compacts when due (CompactionNote) */
 
 	/*
 	 * The worker is connected as the bootstrap superuser, with the settings

@@ -178,6 +178,49 @@ SELECT count(*) FROM topics.produce_batch('events', array_fill('k'::text, ARRAY[
 });
 ok($node->poll_query_until('db1', "SELECT pg_reload_conf() AND ($part0) > $before"),
 	'the worker runs while the configuration is reloaded more often than its interval');
+# The worker compacts a partition again only once the records produced
+# since its last compaction are as many as those it kept (Kafka's
+# min.cleanable.dirty.ratio); until 0.13 every run read and hashed the
+# whole topic.  A run of db1 is known to have seen what was produced before
+# a batch to "ticker" once it trims that batch.
+$node->safe_psql('db1', q{
+SELECT topics.create_topic('ticker', 1, retention_bytes => 1);
+SELECT topics.create_topic('changelog', 1, cleanup_policy => 'compact');
+SELECT count(*) FROM topics.produce_batch('changelog', array_fill('b'::text, ARRAY[100]),
+    ARRAY(SELECT repeat('b', 100) FROM generate_series(1, 100)));
+SELECT count(*) FROM topics.produce_batch('changelog', ARRAY(SELECT 'a' || g FROM generate_series(1, 200) g),
+    ARRAY(SELECT repeat('a', 100) FROM generate_series(1, 200)));
+});
+my $ticker = q{SELECT log_start_seq FROM topics.partitions WHERE topic = 'ticker'::regclass};
+my $b_records = q{SELECT count(*) FROM changelog WHERE key = 'b'};
+sub db1_run
+{
+	my $start = $node->safe_psql('db1', q{
+SELECT next_seq FROM topics.partitions WHERE topic = 'ticker'::regclass;
+SELECT count(*) FROM topics.produce_batch('ticker', array_fill('t'::text, ARRAY[200]),
+    ARRAY(SELECT repeat('t', 100) FROM generate_series(1, 200)));});
+	$start =~ s/\n.*//s;
+	ok($node->poll_query_until('db1', "SELECT ($ticker) > $start"), 'a run of db1 went by');
+}
+db1_run();
+is($node->safe_psql('db1', $b_records), '1', 'the first run compacted the topic');
+# 20 updates of b: fewer than the 200 records kept, so the superseded b stays
+$node->safe_psql('db1', q{
+SELECT count(*) FROM topics.produce_batch('changelog', array_fill('b'::text, ARRAY[20]),
+    ARRAY(SELECT repeat('B', 100) FROM generate_series(1, 20)));});
+db1_run();
+db1_run();
+is($node->safe_psql('db1', $b_records), '21', 'runs leave a topic with few new records alone');
+# maintain() by hand compacts whenever it is called
+$node->safe_psql('db1', q{SELECT count(*) FROM topics.maintain('changelog')});
+is($node->safe_psql('db1', "SELECT ($b_records) < 21"), 't', 'maintain() by hand compacts all the same');
+# as many new records as were kept: the worker compacts again
+$node->safe_psql('db1', q{
+SELECT count(*) FROM topics.produce_batch('changelog', array_fill('c'::text, ARRAY[300]),
+    ARRAY(SELECT repeat('c', 100) FROM generate_series(1, 300)));});
+ok($node->poll_query_until('db1', q{SELECT count(*) < 300 FROM changelog WHERE key = 'c'}),
+	'the worker compacts once the new records are as many as the kept ones');
+
 # a launcher ended by pg_terminate_backend comes back (until 0.12 it exited
 # with code 0, PostgreSQL unregistered it, and retention stopped until a
 # restart)
