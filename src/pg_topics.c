@@ -64,7 +64,7 @@ on_conflict_error(Oid relid)
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("ON CONFLICT is not supported on topic \"%s\"", get_rel_name(relid)),
 			 errdetail("A topic has no unique index: every record is appended."),
-			 errhint("Produce every record; a compacted topic (cleanup_policy 'compact') keeps the latest record per key, and readers that need the first can skip keys they have seen.")));
+			 errhint("Produce every record: a topic keeps them all, and a compacted one (cleanup_policy 'compact') the latest per key.")));
 }
 
 /*
