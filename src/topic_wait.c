@@ -373,10 +373,9 @@ topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline)
 
 /*
  * Milliseconds in an interval argument (argname: for the error); errors for
- * negative intervals.  A
- * wait longer than a century is a century: months and days in
- * microseconds overflowed before 0.9, and a wait of a million years was
- * "negative".
+ * negative intervals.  One longer than a century is a century: months and
+ * days in microseconds overflowed before 0.9, and a wait of a million years
+ * was "negative".
  */
 int64
 topic_interval_ms(Interval *iv, const char *argname)
