@@ -144,6 +144,11 @@ SELECT count(*) FROM topics.produce_batch('seek_bounds', ARRAY(SELECT 'x' || g F
 ROLLBACK;
 SELECT count(*) FROM topics.produce_batch('seek_bounds', ARRAY(SELECT 'k' || g FROM generate_series(0, 99) g),
                                           ARRAY(SELECT repeat('v', 200) FROM generate_series(0, 99) g), NULL, 1);
+-- partition 0: one page, whose first seq is 0 (a bound at the largest
+-- bigint overflowed against it until 0.13: "seq >= 9223372036854775807"
+-- returned every record, "seq <= 9223372036854775807 ORDER BY seq DESC"
+-- none)
+SELECT count(*) FROM topics.produce_batch('seek_bounds', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'], NULL, 0);
 EXPLAIN (COSTS OFF) SELECT seq FROM seek_bounds WHERE partition = 1 AND seq > 5::smallint;
 -- compare(q, ref): whether q plans as TopicSeek, and whether its rows
 -- differ from those of ref (the same query kept off TopicSeek)
@@ -185,7 +190,14 @@ WITH cases(q, ref) AS (
                       -- one side only and was not rechecked: 3, 4, 5 came back)
                       'seq >= 3 AND seq = 5', 'seq <= 230 AND seq = 205',
                       'seq > 190 AND seq = 199 AND seq < 230',
-                      'seq >= 240 AND seq < 240', 'seq > 9223372036854775806']) c),
+                      'seq >= 240 AND seq < 240', 'seq > 9223372036854775806']) c
+    UNION ALL
+    SELECT format('SELECT seq FROM seek_bounds WHERE partition = 0 AND %s ORDER BY seq %s', c, dir),
+           format('SELECT seq FROM seek_bounds WHERE partition + 0 = 0 AND %s ORDER BY seq %s',
+                  replace(c, 'seq', '(seq + 0)'), dir)
+    FROM unnest(ARRAY['seq > 9223372036854775806', 'seq BETWEEN 1 AND 9223372036854775807',
+                      'seq <= 9223372036854775807', 'seq >= 0 AND seq <= 9223372036854775807']) c,
+         unnest(ARRAY['', 'DESC']) dir),
 r AS MATERIALIZED (SELECT q, (compare(q, ref)).* FROM cases)
 SELECT count(*) AS combinations, count(*) FILTER (WHERE seek) AS planned_as_topicseek,
        count(*) FILTER (WHERE differs) AS differ_from_seq_scan,

@@ -156,6 +156,22 @@ typedef TopicPageOpaqueData *TopicPageOpaque;
 #define TopicPageGetOpaque(page) \
 	((TopicPageOpaque) PageGetSpecialPointer(page))
 
+/*
+ * The line pointer offset of "seq" on a data page whose first seq is
+ * first_seq: below FirstOffsetNumber for a seq before the page, past
+ * MaxOffsetNumber for one after it.  Seqs are bigints a query may give up
+ * to its largest value, where seq - first_seq + 1 overflowed (until 0.13
+ * "seq >= 9223372036854775807" returned every record from the page's
+ * first, and "seq <= 9223372036854775807 ORDER BY seq DESC" none).
+ */
+static inline int64
+TopicSeqOffset(int64 seq, int64 first_seq)
+{
+	int64		d = seq - first_seq;	/* both >= -1: cannot overflow */
+
+	return d >= MaxOffsetNumber ? (int64) MaxOffsetNumber + 1 : d + 1;
+}
+
 /* ------------------------------------------------------------------------
  * Metapage contents (block 0, stored at PageGetContents)
  * ------------------------------------------------------------------------

@@ -179,7 +179,7 @@ reader_load_page(TopicReader *r)
 	maxoff = PageGetMaxOffsetNumber(page);
 	all_visible = TopicPageAllVisibleFor(page, r->snapshot);
 	page_unflushed = !all_visible && topic_page_unflushed(buf);
-	off64 = Max(r->from_seq - opaque->first_seq + 1, FirstOffsetNumber);
+	off64 = Max(TopicSeqOffset(r->from_seq, opaque->first_seq), FirstOffsetNumber);
 
 	/* decide visibility under the lock ... */
 	scanned_to = opaque->first_seq + maxoff;
@@ -311,8 +311,8 @@ reader_load_prev_page(TopicReader *r)
 		}
 		all_visible = TopicPageAllVisibleFor(page, r->snapshot);
 		page_unflushed = !all_visible && topic_page_unflushed(buf);
-		off64 = Min((int64) PageGetMaxOffsetNumber(page), r->expect - opaque->first_seq + 1);
-		lo = Max((int64) FirstOffsetNumber, r->from_seq - opaque->first_seq + 1);
+		off64 = Min((int64) PageGetMaxOffsetNumber(page), TopicSeqOffset(r->expect, opaque->first_seq));
+		lo = Max((int64) FirstOffsetNumber, TopicSeqOffset(r->from_seq, opaque->first_seq));
 		for (; off64 >= lo; off64--)
 		{
 			OffsetNumber off = (OffsetNumber) off64;

@@ -746,7 +746,7 @@ topicam_scan_next_chain_page(TopicScanDesc scan)
 
 		opaque = TopicPageGetOpaque(page);
 		topicam_scan_take_page(scan, buf, blkno,
-							   Max(scan->expect - opaque->first_seq + 1, FirstOffsetNumber),
+							   Max(TopicSeqOffset(scan->expect, opaque->first_seq), FirstOffsetNumber),
 							   PageGetMaxOffsetNumber(page));
 		if (BlockNumberIsValid(scan->chain_next) && !BufferIsValid(scan->nbuf))
 			topicam_scan_pin_ahead(scan, scan->chain_next);
@@ -813,7 +813,7 @@ topicam_scan_prev_chain_page(TopicScanDesc scan)
 		}
 		topicam_scan_take_page(scan, buf, blkno, FirstOffsetNumber,
 							   Min((int64) PageGetMaxOffsetNumber(page),
-								   want - opaque->first_seq + 1));
+								   TopicSeqOffset(want, opaque->first_seq)));
 		return true;
 	}
 }
