@@ -164,6 +164,35 @@ topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Whether a record's transaction committed, aborted or still runs, as of
+ * now (retention and compaction act on settled records only).
+ */
+typedef enum SettledState
+{
+	SETTLED_COMMITTED,
+	SETTLED_ABORTED,
+	SETTLED_IN_PROGRESS
+} SettledState;
+
+static SettledState
+record_settled(char *item)
+{
+	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
+	TransactionId xmin;
+
+	if (flags & TREC_XMIN_INVALID)
+		return SETTLED_ABORTED;
+	if (flags & (TREC_XMIN_COMMITTED | TREC_XMIN_FROZEN))
+		return SETTLED_COMMITTED;
+	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+	if (!TransactionIdIsNormal(xmin))
+		return SETTLED_COMMITTED;
+	if (TransactionIdIsInProgress(xmin))
+		return SETTLED_IN_PROGRESS;
+	return TransactionIdDidCommit(xmin) ? SETTLED_COMMITTED : SETTLED_ABORTED;
+}
+
 /* Out-of-line values of a record, copied, for deletion after the page goes. */
 static List *
 collect_toasted(Page page, OffsetNumber off, List *toasted)
@@ -318,10 +347,22 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 			break;
 		}
 
+		/*
+		 * The out-of-line values of committed records; an aborted record's
+		 * were never committed either, and VACUUM of the TOAST table removes
+		 * them (until 0.13 deleting them failed with "attempted to delete
+		 * invisible tuple", after the pages were gone: the committed
+		 * records' values were left behind for good).
+		 */
 		if (OidIsValid(rel->rd_rel->reltoastrelid))
 			for (off = FirstOffsetNumber; off <= maxoff; off++)
-				if (ItemIdIsNormal(PageGetItemId(page, off)))
+			{
+				ItemId		itemid = PageGetItemId(page, off);
+
+				if (ItemIdIsNormal(itemid) &&
+					record_settled((char *) PageGetItem(page, itemid)) == SETTLED_COMMITTED)
 					toasted = collect_toasted(page, off, toasted);
+			}
 
 		next = opaque->next;
 		end_seq = opaque->first_seq + maxoff;
@@ -590,31 +631,6 @@ typedef struct KeyLatest
 	uint64		hash;			/* hash key */
 	int64		seq;			/* latest committed seq of the key */
 } KeyLatest;
-
-typedef enum SettledState
-{
-	SETTLED_COMMITTED,
-	SETTLED_ABORTED,
-	SETTLED_IN_PROGRESS
-} SettledState;
-
-static SettledState
-record_settled(char *item)
-{
-	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
-	TransactionId xmin;
-
-	if (flags & TREC_XMIN_INVALID)
-		return SETTLED_ABORTED;
-	if (flags & (TREC_XMIN_COMMITTED | TREC_XMIN_FROZEN))
-		return SETTLED_COMMITTED;
-	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
-	if (!TransactionIdIsNormal(xmin))
-		return SETTLED_COMMITTED;
-	if (TransactionIdIsInProgress(xmin))
-		return SETTLED_IN_PROGRESS;
-	return TransactionIdDidCommit(xmin) ? SETTLED_COMMITTED : SETTLED_ABORTED;
-}
 
 static uint64
 key_hash(const TopicRecord *rec)
