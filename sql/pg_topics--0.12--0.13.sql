@@ -168,6 +168,17 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION topics._partition_position(topic regclass, partition integer,
+                                          OUT next_seq bigint, OUT partitions integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_topics_partition_position'
+LANGUAGE C;
+COMMENT ON FUNCTION topics._partition_position(regclass, integer) IS
+'internal: one partition''s next seq (NULL when there is no such partition) and the partition count, for commit()';
+
+-- commit: the body of 0.12, but for reading one partition's position
+-- rather than every partition's bounds (7.5-16 ms a commit with 10000
+-- partitions), and the messages above
 CREATE OR REPLACE FUNCTION topics.commit(group_id text, topic regclass, partition integer, seq bigint)
 RETURNS void
 LANGUAGE plpgsql
@@ -175,23 +186,22 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     b record;
-    n bigint;
 BEGIN
     IF group_id IS NULL OR topic IS NULL OR partition IS NULL OR seq IS NULL THEN
         RAISE EXCEPTION 'group_id, topic, partition and seq must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM topics._check_group_id(commit.group_id);
-    SELECT * INTO b FROM topics.partition_bounds(topic) AS pb WHERE pb.partition = commit.partition;
-    IF NOT FOUND THEN
-        n := (SELECT count(*) FROM topics.partition_bounds(commit.topic));
+    SELECT * INTO b FROM topics._partition_position(commit.topic, commit.partition);
+    IF b.next_seq IS NULL THEN
         RAISE EXCEPTION 'partition % of topic "%" does not exist', partition,
                         (SELECT c.relname FROM pg_class c WHERE c.oid = topic)
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = CASE WHEN n = 1 THEN 'The topic has 1 partition, numbered 0.'
-                                ELSE format('The topic has %s partitions, numbered 0 to %s.', n, n - 1) END,
-                  HINT = CASE WHEN n = 1 THEN 'Use partition 0.'
-                              ELSE format('Use a partition from 0 to %s.', n - 1) END;
+                  DETAIL = CASE WHEN b.partitions = 1 THEN 'The topic has 1 partition, numbered 0.'
+                                ELSE format('The topic has %s partitions, numbered 0 to %s.',
+                                            b.partitions, b.partitions - 1) END,
+                  HINT = CASE WHEN b.partitions = 1 THEN 'Use partition 0.'
+                              ELSE format('Use a partition from 0 to %s.', b.partitions - 1) END;
     END IF;
     IF seq < 0 OR seq > b.next_seq THEN
         RAISE EXCEPTION 'seq % is out of range for partition % of topic "%"', seq, partition,
@@ -203,13 +213,12 @@ BEGIN
     VALUES (commit.group_id, commit.topic)
     ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
     -- a position that exists moves; a new one notes the partition count
-    -- (see consume), which only then is counted
+    -- (see consume)
     UPDATE topics.committed_offsets o SET seq = commit.seq, committed_at = now()
     WHERE o.group_id = commit.group_id AND o.topic = commit.topic AND o.partition = commit.partition;
     IF NOT FOUND THEN
         INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq, topic_partitions)
-        VALUES (commit.group_id, commit.topic, commit.partition, commit.seq,
-                (SELECT count(*) FROM topics.partition_bounds(commit.topic)))
+        VALUES (commit.group_id, commit.topic, commit.partition, commit.seq, b.partitions)
         ON CONFLICT ON CONSTRAINT committed_offsets_pkey
         DO UPDATE SET seq = EXCLUDED.seq, committed_at = now();
     END IF;

@@ -58,6 +58,7 @@ PG_FUNCTION_INFO_V1(pg_topics_produce_batch);
 PG_FUNCTION_INFO_V1(pg_topics_fetch);
 PG_FUNCTION_INFO_V1(pg_topics_partition_info);
 PG_FUNCTION_INFO_V1(pg_topics_partition_bounds);
+PG_FUNCTION_INFO_V1(pg_topics_partition_position);
 PG_FUNCTION_INFO_V1(pg_topics_guard_ddl);
 PG_FUNCTION_INFO_V1(pg_topics_guard_index);
 PG_FUNCTION_INFO_V1(pg_topics_alter_table_change);
@@ -1048,6 +1049,43 @@ pg_topics_partition_bounds(PG_FUNCTION_ARGS)
 	}
 	table_close(rel, NoLock);
 	return (Datum) 0;
+}
+
+/*
+ * _partition_position(topic, partition, OUT next_seq, OUT partitions): one
+ * partition's next seq (NULL when the topic has no such partition) and the
+ * partition count, for commit(), which read partition_bounds for both until
+ * 0.13: a commit cost a read of every partition's state (7.5-16 ms with
+ * 10000 partitions).
+ */
+Datum
+pg_topics_partition_position(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Relation	rel;
+	int32		partition;
+	int			npartitions;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	topic_require_arg(fcinfo, 0, "topic");
+	topic_require_arg(fcinfo, 1, "partition");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	partition = PG_GETARG_INT32(1);
+	rel = topic_open(PG_GETARG_OID(0), AccessShareLock, ACL_SELECT);
+	npartitions = topic_get_cache(rel)->npartitions;
+	if (partition >= 0 && partition < npartitions)
+	{
+		TopicPartitionState state;
+
+		values[0] = Int64GetDatum(topic_partition_next_seq(rel, partition, &state));
+	}
+	else
+		nulls[0] = true;
+	values[1] = Int32GetDatum(npartitions);
+	table_close(rel, NoLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*
