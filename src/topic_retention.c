@@ -164,35 +164,6 @@ topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
  * ------------------------------------------------------------------------
  */
 
-/*
- * Whether a record's transaction committed, aborted or still runs, as of
- * now (retention and compaction act on settled records only).
- */
-typedef enum SettledState
-{
-	SETTLED_COMMITTED,
-	SETTLED_ABORTED,
-	SETTLED_IN_PROGRESS
-} SettledState;
-
-static SettledState
-record_settled(char *item)
-{
-	uint8		flags = (uint8) item[TREC_FLAGS_OFF];
-	TransactionId xmin;
-
-	if (flags & TREC_XMIN_INVALID)
-		return SETTLED_ABORTED;
-	if (flags & (TREC_XMIN_COMMITTED | TREC_XMIN_FROZEN))
-		return SETTLED_COMMITTED;
-	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
-	if (!TransactionIdIsNormal(xmin))
-		return SETTLED_COMMITTED;
-	if (TransactionIdIsInProgress(xmin))
-		return SETTLED_IN_PROGRESS;
-	return TransactionIdDidCommit(xmin) ? SETTLED_COMMITTED : SETTLED_ABORTED;
-}
-
 /* Out-of-line values of a record, copied, for deletion after the page goes. */
 static List *
 collect_toasted(Page page, OffsetNumber off, List *toasted)
@@ -360,7 +331,7 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 				ItemId		itemid = PageGetItemId(page, off);
 
 				if (ItemIdIsNormal(itemid) &&
-					record_settled((char *) PageGetItem(page, itemid)) == SETTLED_COMMITTED)
+					topic_record_status_now(InvalidBuffer, (char *) PageGetItem(page, itemid)) == TREC_VISIBLE)
 					toasted = collect_toasted(page, off, toasted);
 			}
 
@@ -690,17 +661,17 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 		{
 			ItemId		itemid = PageGetItemId(page, off);
 			TopicRecord rec;
-			SettledState st;
+			TopicRecordStatus st;
 			bool		found;
 			KeyLatest  *e;
 			uint64		h;
 
 			if (!ItemIdIsNormal(itemid))
 				continue;
-			st = record_settled((char *) PageGetItem(page, itemid));
-			if (st == SETTLED_IN_PROGRESS && clean_end < 0)
+			st = topic_record_status_now(InvalidBuffer, (char *) PageGetItem(page, itemid));
+			if (st == TREC_IN_PROGRESS && clean_end < 0)
 				clean_end = opaque->first_seq + off - 1;
-			if (st != SETTLED_COMMITTED)
+			if (st != TREC_VISIBLE)
 				continue;
 			topic_record_decode(page, off, &rec);
 			if (rec.flags & TREC_NULL_KEY)
@@ -742,7 +713,7 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 
 			if (!ItemIdIsNormal(itemid) || opaque->first_seq + off - 1 >= clean_end)
 				continue;
-			if (record_settled((char *) PageGetItem(page, itemid)) != SETTLED_COMMITTED)
+			if (topic_record_status_now(InvalidBuffer, (char *) PageGetItem(page, itemid)) != TREC_VISIBLE)
 				continue;
 			topic_record_decode(page, off, &rec);
 			h = (rec.flags & TREC_NULL_KEY) ? 0 : key_hash(&rec);

@@ -152,7 +152,8 @@ topic_record_status(Relation rel, Buffer buf, char *item, Snapshot snapshot)
  * Status as of now, without a snapshot: in progress while the inserting
  * transaction runs (the current one included), else committed or aborted.
  * buf is the record's buffer (share-locked, for hints) or InvalidBuffer.
- * Used for the last stable offset, by ANALYZE and by VACUUM FULL.
+ * Used for the last stable offset, by ANALYZE, VACUUM FULL, retention and
+ * compaction.
  */
 TopicRecordStatus
 topic_record_status_now(Buffer buf, char *item)
