@@ -57,21 +57,22 @@ rte_is_topic(RangeTblEntry *rte)
 	return OidIsValid(amoid) && relam == amoid;
 }
 
-static void
-on_conflict_error(Oid relid)
+void
+topic_on_conflict_error(const char *relname)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("ON CONFLICT is not supported on topic \"%s\"", get_rel_name(relid)),
+			 errmsg("ON CONFLICT is not supported on topic \"%s\"", relname),
 			 errdetail("A topic has no unique index: every record is appended."),
 			 errhint("Produce every record: a topic keeps them all, and a compacted one (cleanup_policy 'compact') the latest per key.")));
 }
 
 /*
- * The errors for statements that would change or lock records, raised
- * wherever a statement is found to do so: the parse hook (the common case,
- * before any planning), the plan after rewriting (through a view or a
- * rule), and the access method as a last resort; one wording for all.
+ * The errors for statements that would change or lock records, or insert
+ * with ON CONFLICT (above), raised wherever a statement is found to do so:
+ * the parse hook (the common case, before any planning), the plan after
+ * rewriting (through a view or a rule), and the access method as a last
+ * resort; one wording for all.
  */
 void
 topic_immutable_error(CmdType cmd, const char *relname)
@@ -130,7 +131,7 @@ topics_check_query_walker(Node *node, void *context)
 		 */
 		if (query->commandType == CMD_INSERT && query->onConflict != NULL &&
 			rte_is_topic(rt_fetch(query->resultRelation, query->rtable)))
-			on_conflict_error(rt_fetch(query->resultRelation, query->rtable)->relid);
+			topic_on_conflict_error(get_rel_name(rt_fetch(query->resultRelation, query->rtable)->relid));
 
 		foreach(lc, query->rowMarks)
 		{
@@ -168,7 +169,7 @@ check_plan_modify(PlannedStmt *stmt, Plan *plan)
 		if (!rte_is_topic(rte))
 			continue;
 		if (mt->operation == CMD_INSERT)
-			on_conflict_error(rte->relid);
+			topic_on_conflict_error(get_rel_name(rte->relid));
 		topic_immutable_error(mt->operation, get_rel_name(rte->relid));
 	}
 }

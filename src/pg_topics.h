@@ -324,6 +324,7 @@ typedef struct TopicRelCache
 extern int	topics_max_record_bytes;
 extern int	topics_shard_iterator_ttl;
 
+extern void topic_on_conflict_error(const char *relname) pg_attribute_noreturn();
 extern void topic_immutable_error(CmdType cmd, const char *relname) pg_attribute_noreturn();
 extern void topic_lock_error(const char *relname) pg_attribute_noreturn();
 

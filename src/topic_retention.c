@@ -716,8 +716,12 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 			if (topic_record_status_now(InvalidBuffer, (char *) PageGetItem(page, itemid)) != TREC_VISIBLE)
 				continue;
 			topic_record_decode(page, off, &rec);
-			h = (rec.flags & TREC_NULL_KEY) ? 0 : key_hash(&rec);
-			e = (rec.flags & TREC_NULL_KEY) ? NULL : hash_search(latest, &h, HASH_FIND, NULL);
+			e = NULL;
+			if (!(rec.flags & TREC_NULL_KEY))
+			{
+				h = key_hash(&rec);
+				e = hash_search(latest, &h, HASH_FIND, NULL);
+			}
 			if (e != NULL &&
 				(e->seq > rec.seq ||
 				 ((rec.flags & TREC_NULL_VALUE) && rec.ts < tombstone_cutoff)))

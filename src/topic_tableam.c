@@ -1186,14 +1186,14 @@ topicam_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 								 CommandId cid, int options,
 								 BulkInsertState bistate, uint32 specToken)
 {
-	topic_unsupported(rel, "INSERT ... ON CONFLICT");
+	topic_on_conflict_error(RelationGetRelationName(rel));
 }
 
 static void
 topicam_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 								   uint32 specToken, bool succeeded)
 {
-	topic_unsupported(rel, "INSERT ... ON CONFLICT");
+	topic_on_conflict_error(RelationGetRelationName(rel));
 }
 
 static TM_Result
