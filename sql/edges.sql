@@ -167,5 +167,22 @@ CREATE TABLE ed_two (partition int, seq bigint, ts timestamptz, key text, value 
 INSERT INTO ed_two VALUES (1, 0, now(), 'k', 'v', NULL);
 CREATE TABLE ed_ctas USING topic_log AS SELECT * FROM ed_two;
 \echo :SQLSTATE
+-- commit()'s look-up of one partition, called by hand with NULLs
+SELECT * FROM topics._partition_position(NULL, 0);
+\echo :SQLSTATE
+SELECT * FROM topics._partition_position('ed_msg', NULL);
+\echo :SQLSTATE
+SELECT * FROM topics._partition_position('ed_msg', 5);
+-- the key that signs iterators, removed (a new session: a backend reads it
+-- once): a clear error and the way to make a new one, not an internal error
+\c
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+BEGIN;
+DELETE FROM topics._secret;
+SELECT topics.get_shard_iterator('ed_msg', 0, 'TRIM_HORIZON');
+\echo :SQLSTATE
+ROLLBACK;
+SELECT topics.get_shard_iterator('ed_msg', 0, 'TRIM_HORIZON') IS NOT NULL AS iterator_again;
 DROP TABLE ed_two, ed_msg;
 \set VERBOSITY terse
