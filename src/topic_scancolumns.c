@@ -57,6 +57,9 @@ topic_scan_columns(RelOptInfo *rel, PathTarget *target, List *quals, TupleDesc d
 	{
 		Var		   *var = (Var *) lfirst(lc);
 
+		/* another rel's, in a join clause: a nestloop parameter at run time */
+		if (var->varno != rel->relid)
+			continue;
 		if (!plain_column(var, rel, desc))
 			return false;
 		if (!list_member(vars, var))

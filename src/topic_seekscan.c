@@ -14,13 +14,21 @@
  * ORDER BY seq LIMIT n needs no sort and stops after n records; the cost
  * grows with the records returned, not with the size of the topic.
  *
+ * The bounds may also come from join clauses ("t.partition = o.partition
+ * AND t.seq > o.seq"), as an index scan's do: the hook then offers paths
+ * parameterized by the other rels, for the inner side of a nested loop,
+ * which seeks once per outer row with the outer row's values (nestloop
+ * parameters; a rescan starts a new walk).  Without them such a join read
+ * the whole topic, into a hash or for every outer row.
+ *
  * Visibility is plain MVCC, as for a sequential scan: a SELECT shows what
  * its snapshot sees (the stable-offset rule belongs to fetch and the
  * consumers).  The walk returns exactly the rows of the partition between
  * the seq bounds, so, as a btree scan does with its index quals, the scan
  * does not recheck the clauses they came from (only operators of the
- * type's own btree family become bounds, so their meaning is known); every
- * other qual, a ts bound included, is checked on each row.
+ * type's own btree family become bounds, so their meaning is known) but in
+ * an EvalPlanQual recheck; every other qual, a ts bound included, is
+ * checked on each row.
  *
  *-------------------------------------------------------------------------
  */
@@ -84,12 +92,13 @@ typedef struct TopicSeekState
 	bool		backward;		/* ORDER BY seq DESC */
 	bool		narrow;			/* the row holds only the columns used */
 	TopicColumnMap colmap;		/* which, when narrow */
+	ExprState  *recheck;		/* the bounds' clauses, for EvalPlanQual */
 } TopicSeekState;
 
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
 
 static void add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds,
-						  bool backward);
+						  ParamPathInfo *ppi, bool backward);
 
 static Plan *seek_plan_path(PlannerInfo *root, RelOptInfo *rel,
 							struct CustomPath *best_path, List *tlist,
@@ -127,14 +136,16 @@ static const CustomExecMethods seek_exec_methods = {
 
 /*
  * If clause is "column op value" (either way round) on this rel, with value
- * free of this rel's columns and of volatile functions, and op an operator
+ * free of this rel's columns and of volatile functions (other rels' columns,
+ * in a join clause, become nestloop parameters), and op an operator
  * of the btree family that orders the column's type (integer_ops for
  * partition and seq, datetime_ops for ts), return the column number, the
  * btree strategy as if the column were on the left, and value.  Operators
  * of other families may order differently, so they are not bounds.
  */
 static AttrNumber
-match_clause(RelOptInfo *rel, Expr *clause, int *strategy, Expr **value)
+match_clause(PlannerInfo *root, RelOptInfo *rel, Expr *clause, int *strategy,
+			 Expr **value)
 {
 	OpExpr	   *op;
 	Node	   *left;
@@ -166,7 +177,7 @@ match_clause(RelOptInfo *rel, Expr *clause, int *strategy, Expr **value)
 	else
 		return InvalidAttrNumber;
 
-	if (contain_var_clause((Node *) *value) ||
+	if (bms_is_member(rel->relid, pull_varnos(root, (Node *) *value)) ||
 		contain_volatile_functions((Node *) *value))
 		return InvalidAttrNumber;
 
@@ -204,18 +215,22 @@ set_bound(SeekBounds *b, int which, RestrictInfo *ri, Expr *value, bool strict)
 	return false;
 }
 
+/*
+ * The bounds the clauses give (the rel's own, and for a parameterized path
+ * the join clauses the path enforces); false if none fixes the partition.
+ */
 static bool
-find_bounds(RelOptInfo *rel, SeekBounds *b)
+find_bounds(PlannerInfo *root, RelOptInfo *rel, List *clauses, SeekBounds *b)
 {
 	ListCell   *lc;
 
 	memset(b, 0, sizeof(SeekBounds));
-	foreach(lc, rel->baserestrictinfo)
+	foreach(lc, clauses)
 	{
 		RestrictInfo *ri = lfirst(lc);
 		int			strategy;
 		Expr	   *value;
-		AttrNumber	att = match_clause(rel, ri->clause, &strategy, &value);
+		AttrNumber	att = match_clause(root, rel, ri->clause, &strategy, &value);
 		Oid			vtype;
 
 		if (att == InvalidAttrNumber)
@@ -256,6 +271,72 @@ find_bounds(RelOptInfo *rel, SeekBounds *b)
 	return b->exprs[SEEK_PARTITION] != NULL;
 }
 
+/* For generate_implied_equalities_for_column: is em this rel's column *arg? */
+static bool
+ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					EquivalenceMember *em, void *arg)
+{
+	Node	   *expr = strip_implicit_coercions((Node *) em->em_expr);
+
+	return IsA(expr, Var) && ((Var *) expr)->varno == rel->relid &&
+		((Var *) expr)->varlevelsup == 0 &&
+		((Var *) expr)->varattno == *(AttrNumber *) arg;
+}
+
+/*
+ * The sets of other rels a seek could be parameterized by: those of each
+ * join clause that could be a bound (from the rel's join clauses, and the
+ * equalities its equivalence classes imply for partition and seq, which are
+ * not join clauses until a join is planned), and all of them together, so
+ * that a partition from one rel and a seq from another make one seek.  As
+ * for index scans, rels that reference this one laterally cannot be outer.
+ */
+static List *
+seek_outer_rels(PlannerInfo *root, RelOptInfo *rel)
+{
+	static const AttrNumber ec_columns[] = {Anum_topic_partition, Anum_topic_seq};
+	List	   *clauses = list_copy(rel->joininfo);
+	List	   *outers = NIL;
+	Relids		all = NULL;
+	ListCell   *lc;
+	int			i;
+
+	for (i = 0; i < lengthof(ec_columns); i++)
+		clauses = list_concat(clauses,
+							  generate_implied_equalities_for_column(root, rel,
+																	 ec_member_is_column,
+																	 (void *) &ec_columns[i],
+																	 rel->lateral_referencers));
+	foreach(lc, clauses)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		int			strategy;
+		Expr	   *value;
+		Relids		outer;
+		ListCell   *lo;
+		bool		known = false;
+
+		if (match_clause(root, rel, ri->clause, &strategy, &value) == InvalidAttrNumber)
+			continue;
+		outer = bms_difference(ri->clause_relids, rel->relids);
+		if (bms_is_empty(outer) || bms_overlap(outer, rel->lateral_referencers))
+			continue;
+		foreach(lo, outers)
+			known |= bms_equal(outer, (Relids) lfirst(lo));
+		if (!known)
+			outers = lappend(outers, outer);
+		all = bms_add_members(all, outer);
+	}
+	if (list_length(outers) > 1)
+	{
+		foreach(lc, outers)
+			if (bms_equal(all, (Relids) lfirst(lc)))
+				return outers;
+		outers = lappend(outers, all);
+	}
+	return outers;
+}
+
 static void
 topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 					   RangeTblEntry *rte)
@@ -263,6 +344,7 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	Relation	relation;
 	bool		is_topic;
 	SeekBounds	bounds;
+	ListCell   *lc;
 
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
@@ -280,23 +362,56 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	is_topic = RelationIsValid(relation) && topic_relation_is_topic(relation);
 	if (RelationIsValid(relation))
 		RelationClose(relation);
-	if (!is_topic || !find_bounds(rel, &bounds))
+	if (!is_topic)
 		return;
 
-	add_seek_path(root, rel, &bounds, false);
-	add_seek_path(root, rel, &bounds, true);
+	/* bounds from the rel's own quals (parameterized only by lateral refs) */
+	if (find_bounds(root, rel, rel->baserestrictinfo, &bounds))
+	{
+		ParamPathInfo *ppi = get_baserel_parampathinfo(root, rel, rel->lateral_relids);
+
+		add_seek_path(root, rel, &bounds, ppi, false);
+		add_seek_path(root, rel, &bounds, ppi, true);
+	}
+
+	/* and with join clauses, for the inner side of a nested loop */
+	foreach(lc, seek_outer_rels(root, rel))
+	{
+		Relids		required = bms_union((Relids) lfirst(lc), rel->lateral_relids);
+		ParamPathInfo *ppi = get_baserel_parampathinfo(root, rel, required);
+		bool		uses_join = false;
+		int			i;
+
+		if (ppi == NULL ||
+			!find_bounds(root, rel,
+						 list_concat_copy(rel->baserestrictinfo, ppi->ppi_clauses),
+						 &bounds))
+			continue;
+		/* a seek whose bounds are all the rel's own is offered above */
+		for (i = 0; i < SEEK_NEXPRS; i++)
+			uses_join |= list_member_ptr(ppi->ppi_clauses, bounds.clauses[i]);
+		if (!uses_join)
+			continue;
+		add_seek_path(root, rel, &bounds, ppi, false);
+		add_seek_path(root, rel, &bounds, ppi, true);
+	}
 }
 
 /*
  * A TopicSeek path with the given bounds, its rows in seq order, or in
- * descending seq order (backward) for ORDER BY seq DESC.
+ * descending seq order (backward) for ORDER BY seq DESC; parameterized by
+ * ppi's rels when it is not NULL, and then costed for one outer row.
  */
 static void
-add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds, bool backward)
+add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds,
+			  ParamPathInfo *ppi, bool backward)
 {
 	CustomPath *cpath;
 	double		rows;
 	double		pages;
+	Cost		qual_startup = rel->baserestrictcost.startup;
+	Cost		qual_per_tuple = rel->baserestrictcost.per_tuple;
+	Cost		directory_io = 0;
 	Var		   *seqvar;
 	int			i;
 
@@ -304,10 +419,10 @@ add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds, bool backw
 	cpath->path.pathtype = T_CustomScan;
 	cpath->path.parent = rel;
 	cpath->path.pathtarget = rel->reltarget;
-	cpath->path.param_info = NULL;
+	cpath->path.param_info = ppi;
 	cpath->path.parallel_aware = false;
 	cpath->path.parallel_safe = rel->consider_parallel;
-	cpath->path.rows = rel->rows;
+	cpath->path.rows = ppi ? ppi->ppi_rows : rel->rows;
 	cpath->flags = CUSTOMPATH_SUPPORT_PROJECTION;	/* ExecScan projects */
 	cpath->methods = &seek_path_methods;
 
@@ -319,13 +434,31 @@ add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds, bool backw
 	 * would let a sequential scan win "WHERE seq >= x LIMIT n", because the
 	 * planner assumes matching rows are spread evenly through the table,
 	 * while in a topic they all sit at one end.
+	 *
+	 * A parameterized seek runs once per outer row of a nested loop, and
+	 * the directory pages the first seek read are in shared buffers for the
+	 * next, as an index's upper pages are for an inner index scan: it is
+	 * charged the descent's CPU and the data pages, at least one.  Charged
+	 * three random page reads per outer row, it lost to reading the whole
+	 * partition once into a Materialize node for a join of 150 rows.
 	 */
-	rows = Max(rel->rows, 1.0);
+	rows = Max(cpath->path.rows, 1.0);
 	pages = ceil(rows / SEEK_RECORDS_PER_PAGE);
-	cpath->path.startup_cost = SEEK_DIRECTORY_LEVELS * 50.0 * cpu_operator_cost;
+	if (ppi != NULL)
+	{
+		QualCost	join_cost;
+
+		cost_qual_eval(&join_cost, ppi->ppi_clauses, root);
+		qual_startup += join_cost.startup;
+		qual_per_tuple += join_cost.per_tuple;
+	}
+	else
+		directory_io = SEEK_DIRECTORY_LEVELS * random_page_cost;
+	cpath->path.startup_cost = qual_startup +
+		SEEK_DIRECTORY_LEVELS * 50.0 * cpu_operator_cost;
 	cpath->path.total_cost = cpath->path.startup_cost +
-		SEEK_DIRECTORY_LEVELS * random_page_cost + pages * seq_page_cost +
-		rows * (cpu_tuple_cost + rel->baserestrictcost.per_tuple);
+		directory_io + pages * seq_page_cost +
+		rows * (cpu_tuple_cost + qual_per_tuple);
 
 	/* rows come out in seq order, or in descending seq order */
 	seqvar = makeVar(rel->relid, Anum_topic_seq, INT8OID, -1, InvalidOid, 0);
@@ -407,7 +540,8 @@ seek_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
 	cscan->custom_private = (List *) lsecond(best_path->custom_private);
 
 	/* the row: the columns used (topic_scancolumns.c), where it is safe */
-	if (seek_may_narrow(root) && !contain_var_clause((Node *) cscan->custom_exprs))
+	if (seek_may_narrow(root) &&
+		!bms_is_member(rel->relid, pull_varnos(root, (Node *) cscan->custom_exprs)))
 	{
 		Relation	relation = table_open(planner_rt_fetch(rel->relid, root)->relid, NoLock);
 
@@ -416,6 +550,20 @@ seek_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
 			cscan->custom_scan_tlist = scan_tlist;
 		table_close(relation, NoLock);
 	}
+
+	/*
+	 * Where an EvalPlanQual recheck could run (the row is whole then), the
+	 * exact bounds' clauses follow the bounds in custom_exprs, for
+	 * seek_recheck: a recheck after a concurrent update of the outer row
+	 * hands the scan the record it found before, which must still meet the
+	 * join clauses with the outer row's new values, as an index scan's
+	 * record must meet its index conditions (IndexRecheck).  Constant
+	 * bounds would pass; join clauses need not.
+	 */
+	if (cscan->custom_scan_tlist == NIL)
+		cscan->custom_exprs =
+			list_concat(cscan->custom_exprs,
+						extract_actual_clauses(lthird(best_path->custom_private), false));
 	return &cscan->scan.plan;
 }
 
@@ -439,18 +587,18 @@ seek_begin(CustomScanState *node, EState *estate, int eflags)
 {
 	TopicSeekState *state = (TopicSeekState *) node;
 	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
-	ListCell   *lc;
-	ListCell   *fl;
-	int			i = 0;
+	int			i;
 
-	forboth(lc, cscan->custom_exprs, fl, cscan->custom_private)
+	for (i = 0; i < SEEK_NEXPRS; i++)
 	{
-		Expr	   *e = lfirst(lc);
+		Expr	   *e = list_nth(cscan->custom_exprs, i);
 
 		state->exprstates[i] = e ? ExecInitExpr(e, &node->ss.ps) : NULL;
-		state->strict[i] = lfirst_int(fl) != 0;
-		i++;
+		state->strict[i] = list_nth_int(cscan->custom_private, i) != 0;
 	}
+	/* the exact bounds' clauses, for an EvalPlanQual recheck, if any */
+	state->recheck = ExecInitQual(list_copy_tail(cscan->custom_exprs, SEEK_NEXPRS),
+								  &node->ss.ps);
 	state->backward = list_nth_int(cscan->custom_private, SEEK_NEXPRS) != 0;
 	state->narrow = cscan->custom_scan_tlist != NIL;
 	if (state->narrow)
@@ -585,10 +733,21 @@ seek_next(ScanState *ss)
 	return slot;
 }
 
+/*
+ * An EvalPlanQual recheck of the record the scan returned before: it must
+ * still meet the exact bounds' clauses (see seek_plan_path); the other quals
+ * are ExecScan's to check.
+ */
 static bool
 seek_recheck(ScanState *ss, TupleTableSlot *slot)
 {
-	return true;
+	TopicSeekState *state = (TopicSeekState *) ss;
+	ExprContext *econtext = ss->ps.ps_ExprContext;
+
+	if (state->recheck == NULL)
+		return true;
+	econtext->ecxt_scantuple = slot;
+	return ExecQualAndReset(state->recheck, econtext);
 }
 
 static TupleTableSlot *
@@ -634,23 +793,20 @@ seek_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 	static const char *const labels[SEEK_NEXPRS] = {
 		"Partition", "Seq From", "Seq To", "Time From"
 	};
-	ListCell   *lc;
-	ListCell   *fl;
-	int			i = 0;
+	int			i;
 
-	forboth(lc, cscan->custom_exprs, fl, cscan->custom_private)
+	for (i = 0; i < SEEK_NEXPRS; i++)
 	{
-		Expr	   *e = lfirst(lc);
+		Expr	   *e = list_nth(cscan->custom_exprs, i);
 
 		if (e != NULL)
 		{
 			char	   *s = deparse_expression((Node *) e, context, false, false);
 
-			if (lfirst_int(fl))
+			if (list_nth_int(cscan->custom_private, i))
 				s = psprintf("%s (exclusive)", s);
 			ExplainPropertyText(labels[i], s, es);
 		}
-		i++;
 	}
 	if (list_nth_int(cscan->custom_private, SEEK_NEXPRS))
 		ExplainPropertyText("Direction", "backward", es);
