@@ -98,7 +98,7 @@ BEGIN
         BEGIN
             PERFORM * FROM topics.fetch(t, 0, lo - 1, 1);
             ok := false;
-        EXCEPTION WHEN invalid_parameter_value THEN
+        EXCEPTION WHEN SQLSTATE '22T01' THEN    -- Kafka's OffsetOutOfRange
             ok := SQLERRM LIKE 'seq % is out of range for partition 0 of topic %';
         END;
         RETURN NEXT;

@@ -116,7 +116,18 @@ SELECT count(*) FROM topics.fetch('edge_wait', 0, 0, wait => '1000000 years');
 SELECT count(*) FROM topics.fetch('edge_wait', 0, 0, wait => '1 month -29 days');
 SELECT count(*) FROM topics.fetch('edge_wait', 0, 0, wait => '-1 s');
 SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 9223372036854775807);
+\echo :SQLSTATE
 SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 5);
+\echo :SQLSTATE
+SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 1);
+\echo :SQLSTATE
+SELECT topics.get_shard_iterator('edge_wait', 0, 'AT_SEQUENCE_NUMBER', 2);
+\echo :SQLSTATE
+SELECT count(*) FROM topics.fetch('edge_wait', 0, 2);
+\echo :SQLSTATE
+-- a mistaken argument is not an offset out of range
+SELECT count(*) FROM topics.fetch('edge_wait', 0, 0, -1);
+\echo :SQLSTATE
 SELECT topics.get_shard_iterator('edge_wait', 0, 'AFTER_SEQUENCE_NUMBER', 0) IS NOT NULL AS after_last;
 DROP TABLE edge_wait;
 

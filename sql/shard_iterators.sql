@@ -111,7 +111,7 @@ DECLARE
 	h text;
 BEGIN
 	PERFORM topics.get_records(current_setting('pgt.old_it'));
-EXCEPTION WHEN invalid_parameter_value THEN
+EXCEPTION WHEN SQLSTATE '22T02' THEN    -- expired (since 0.14; 22023 before)
 	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
 	RAISE NOTICE 'detail: %', regexp_replace(d, 'expired at [^;]*;', 'expired at <time>;');
 	RAISE NOTICE 'hint: %', h;
@@ -125,7 +125,7 @@ DECLARE
 	h text;
 BEGIN
 	PERFORM topics.get_records(current_setting('pgt.odd_it'));
-EXCEPTION WHEN invalid_parameter_value THEN
+EXCEPTION WHEN SQLSTATE '22T02' THEN    -- expired (since 0.14; 22023 before)
 	GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
 	RAISE NOTICE 'hint: %', h;
 	PERFORM set_config('pgt.odd_hint', h, false);
@@ -151,7 +151,7 @@ DECLARE
 	d text;
 BEGIN
 	PERFORM topics.get_records(current_setting('pgt.odd_it'));
-EXCEPTION WHEN invalid_parameter_value THEN
+EXCEPTION WHEN SQLSTATE '22T02' THEN    -- expired (since 0.14; 22023 before)
 	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
 	RAISE NOTICE 'detail: %', regexp_replace(d, 'expired at .*, and', 'expired at <time>, and');
 END

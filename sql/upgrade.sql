@@ -13,7 +13,8 @@
 -- before the command, and a consume that makes its group again at every
 -- look (0.11), and the truncation points a dump carries, filled in for
 -- partitions that an earlier TRUNCATE left empty (0.12), and messages of
--- the SQL functions worded as the C functions word them (0.13).
+-- the SQL functions worded as the C functions word them (0.13), and a
+-- SQLSTATE of its own for a position outside a partition's log (0.14).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -146,6 +147,12 @@ SELECT topics.commit('up_group', 'up_orders', 7, 0);
 CREATE TABLE up_plain (a int);
 SELECT topics.drop_topic('up_plain');
 \set VERBOSITY terse
+
+-- 0.14: commit's position out of range is 22T01, as fetch's is
+SELECT topics.commit('up_group', 'up_orders', 0, 1000000);
+\echo :SQLSTATE
+SELECT count(*) FROM topics.fetch('up_orders', 0, 1000000);
+\echo :SQLSTATE
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

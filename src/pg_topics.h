@@ -87,6 +87,18 @@
  */
 #define TOPIC_MAX_SEQ			(PG_INT64_MAX - 65536)
 
+/*
+ * SQLSTATEs of pg_topics' own: class 22 (data exception), subclass "T" from
+ * the range the SQL standard leaves to implementations (PostgreSQL's own
+ * are "P").  They let a client tell the conditions Kafka and Kinesis
+ * clients act on from a mistaken argument (22023): a read position outside
+ * the partition's log (OffsetOutOfRange: reset the position) and an expired
+ * shard iterator (ExpiredIteratorException: get a new one).  A handler of
+ * class 22 still catches both.
+ */
+#define ERRCODE_TOPIC_OFFSET_OUT_OF_RANGE	MAKE_SQLSTATE('2','2','T','0','1')
+#define ERRCODE_TOPIC_EXPIRED_ITERATOR		MAKE_SQLSTATE('2','2','T','0','2')
+
 /* page kinds (TopicPageOpaqueData.kind) */
 #define TOPIC_PAGE_META			1
 #define TOPIC_PAGE_STATE		2

@@ -624,7 +624,8 @@ topic_collect_record(const TopicRecord *rec, void *arg)
 
 /*
  * Check a read position against the partition: it must be between the log
- * start and the next seq (Kafka's OffsetOutOfRange otherwise).
+ * start and the next seq (Kafka's OffsetOutOfRange otherwise, with a
+ * SQLSTATE of its own since 0.14; 22023 before).
  */
 void
 topic_check_read_position(Relation rel, int32 partition, int64 seq)
@@ -634,7 +635,7 @@ topic_check_read_position(Relation rel, int32 partition, int64 seq)
 
 	if (seq < state.log_start_seq || seq > next)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_TOPIC_OFFSET_OUT_OF_RANGE),
 				 errmsg("seq " INT64_FORMAT " is out of range for partition %d of topic \"%s\"",
 						seq, partition, RelationGetRelationName(rel)),
 				 errdetail("The partition holds seqs from " INT64_FORMAT " (log start) up to " INT64_FORMAT " (next seq).",

@@ -325,7 +325,7 @@ iterator_expired(const ShardPosition *pos)
 
 	if (relname == NULL || nspname == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_TOPIC_EXPIRED_ITERATOR),
 				 errmsg("shard iterator has expired"),
 				 errdetail("It expired at %s, and its topic no longer exists.", expired),
 				 errhint("Get an iterator with topics.get_shard_iterator().")));
@@ -334,7 +334,7 @@ iterator_expired(const ShardPosition *pos)
 		char	   *topic = quote_qualified_identifier(nspname, relname);
 
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_TOPIC_EXPIRED_ITERATOR),
 				 errmsg("shard iterator has expired"),
 				 errdetail("It stood at seq " INT64_FORMAT " of partition %d of topic %s and expired at %s; iterators are valid for pg_topics.shard_iterator_ttl after they are issued.",
 						   pos->seq, pos->partition, topic, expired),
@@ -488,7 +488,7 @@ pg_topics_get_shard_iterator(PG_FUNCTION_ARGS)
 		topic_check_read_position(rel, partition, seq);
 		if (after && seq >= next)
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					(errcode(ERRCODE_TOPIC_OFFSET_OUT_OF_RANGE),
 					 errmsg("seq " INT64_FORMAT " is out of range for an AFTER_SEQUENCE_NUMBER iterator of partition %d of topic \"%s\"",
 							seq, partition, RelationGetRelationName(rel)),
 					 errdetail("No seq after " INT64_FORMAT " has been given out yet: the partition's next seq is " INT64_FORMAT ".",
