@@ -197,7 +197,33 @@ FETCH BACKWARD 3 FROM ret_c;
 MOVE ABSOLUTE 1 IN ret_c;
 FETCH RELATIVE 0 FROM ret_c;
 COMMIT;
+-- the planner knows that order (since 0.14): a replay in order needs no
+-- sort of the topic, and a LIMIT stops the scan early; the rows are those
+-- a sort gives (ORDER BY of expressions, which the scan's order does not
+-- serve)
+EXPLAIN (COSTS OFF) SELECT partition, seq, key FROM ret_order ORDER BY partition, seq;
+EXPLAIN (COSTS OFF) SELECT partition, seq FROM ret_order ORDER BY partition, seq LIMIT 5;
+SELECT (SELECT array_agg(partition || ':' || seq) FROM
+            (SELECT partition, seq FROM ret_order ORDER BY partition, seq) s)
+     = (SELECT array_agg(partition || ':' || seq) FROM
+            (SELECT partition, seq FROM ret_order ORDER BY partition + 0, seq + 0) s) AS same_order,
+       (SELECT array_agg(seq) FROM (SELECT seq FROM ret_order ORDER BY partition, seq LIMIT 5) s) AS first_five;
+-- not by seq alone: the topic has two partitions
+EXPLAIN (COSTS OFF) SELECT partition, seq FROM ret_order ORDER BY seq;
 DROP TABLE ret_order, ret_order2;
+
+-- A topic of one partition is in seq order; adding a partition makes a
+-- prepared plan that relied on it again, with a sort
+SELECT topics.create_topic('ret_one', 1);
+SELECT count(*) FROM topics.produce_batch('ret_one', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3']);
+PREPARE ret_one_q AS SELECT seq FROM ret_one ORDER BY seq;
+EXPLAIN (COSTS OFF) EXECUTE ret_one_q;
+SELECT topics.alter_topic('ret_one', partitions => 2);
+SELECT count(*) FROM topics.produce_batch('ret_one', ARRAY['d', 'e'], ARRAY['4', '5'], partition => 1);
+EXPLAIN (COSTS OFF) EXECUTE ret_one_q;
+EXECUTE ret_one_q;
+DEALLOCATE ret_one_q;
+DROP TABLE ret_one;
 
 -- maintain() removes records: not in a read-only transaction (until 0.9 it
 -- did)

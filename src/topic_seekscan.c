@@ -21,6 +21,9 @@
  * parameters; a rescan starts a new walk).  Without them such a join read
  * the whole topic, into a hash or for every outer row.
  *
+ * The same hook tells the planner the order of a topic's sequential scan
+ * (add_ordered_scan_paths), which is the order a replay asks for.
+ *
  * Visibility is plain MVCC, as for a sequential scan: a SELECT shows what
  * its snapshot sees (the stable-offset rule belongs to fetch and the
  * consumers).  The walk returns exactly the rows of the partition between
@@ -337,12 +340,54 @@ seek_outer_rels(PlannerInfo *root, RelOptInfo *rel)
 	return outers;
 }
 
+/*
+ * A serial sequential scan of a topic returns partition 0's records in seq
+ * order, then partition 1's, and so on (topicam_scan_getnextslot follows
+ * each partition's page chain; a parallel scan shares blocks out and keeps
+ * no order).  Offer it with that order, (partition, seq), and with seq
+ * alone when the topic has one partition, so that a replay in order
+ * (ORDER BY partition, seq; ORDER BY seq of a topic of one partition) needs
+ * no sort of the whole topic and a LIMIT stops the scan early.  Adding
+ * partitions takes AccessExclusiveLock and invalidates the relcache, so a
+ * plan that relied on one partition is made again before it can meet a
+ * second.
+ */
+static void
+add_ordered_scan_paths(PlannerInfo *root, RelOptInfo *rel, int npartitions)
+{
+	Var		   *partvar = makeVar(rel->relid, Anum_topic_partition, INT4OID, -1,
+								  InvalidOid, 0);
+	Var		   *seqvar = makeVar(rel->relid, Anum_topic_seq, INT8OID, -1, InvalidOid, 0);
+	List	   *partkey;
+	List	   *seqkey;
+	List	   *orders = NIL;
+	ListCell   *lc;
+
+	/* only orders the query could use (no new equivalence classes) */
+	partkey = build_expression_pathkey(root, (Expr *) partvar, NULL, Int4LessOperator,
+									   rel->relids, false);
+	seqkey = build_expression_pathkey(root, (Expr *) seqvar, NULL, Int8LessOperator,
+									  rel->relids, false);
+	if (partkey != NIL)
+		orders = lappend(orders, list_concat_copy(partkey, seqkey));
+	if (seqkey != NIL && npartitions == 1)
+		orders = lappend(orders, seqkey);
+	foreach(lc, orders)
+	{
+		Path	   *path = create_seqscan_path(root, rel, rel->lateral_relids, 0);
+
+		path->pathkeys = (List *) lfirst(lc);
+		add_path(rel, path);
+	}
+}
+
 static void
 topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 					   RangeTblEntry *rte)
 {
 	Relation	relation;
 	bool		is_topic;
+	int			npartitions = 0;
 	SeekBounds	bounds;
 	ListCell   *lc;
 
@@ -360,10 +405,14 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		return;
 	relation = RelationIdGetRelation(rte->relid);
 	is_topic = RelationIsValid(relation) && topic_relation_is_topic(relation);
+	if (is_topic)
+		npartitions = topic_get_cache(relation)->npartitions;
 	if (RelationIsValid(relation))
 		RelationClose(relation);
 	if (!is_topic)
 		return;
+
+	add_ordered_scan_paths(root, rel, npartitions);
 
 	/* bounds from the rel's own quals (parameterized only by lateral refs) */
 	if (find_bounds(root, rel, rel->baserestrictinfo, &bounds))
@@ -562,8 +611,8 @@ seek_plan_path(PlannerInfo *root, RelOptInfo *rel, struct CustomPath *best_path,
 	 */
 	if (cscan->custom_scan_tlist == NIL)
 		cscan->custom_exprs =
-			list_concat(cscan->custom_exprs,
-						extract_actual_clauses(lthird(best_path->custom_private), false));
+			list_concat_copy(cscan->custom_exprs,
+							 extract_actual_clauses(lthird(best_path->custom_private), false));
 	return &cscan->scan.plan;
 }
 
