@@ -412,8 +412,6 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (!is_topic)
 		return;
 
-	add_ordered_scan_paths(root, rel, npartitions);
-
 	/* bounds from the rel's own quals (parameterized only by lateral refs) */
 	if (find_bounds(root, rel, rel->baserestrictinfo, &bounds))
 	{
@@ -422,6 +420,18 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		add_seek_path(root, rel, &bounds, ppi, false);
 		add_seek_path(root, rel, &bounds, ppi, true);
 	}
+
+	/*
+	 * The ordered sequential scan, unless a qual bounds partition, seq or
+	 * ts: the planner costs "ORDER BY seq LIMIT n" over a filtered scan as
+	 * if the matching rows were spread evenly through the topic, while
+	 * "seq >= x" matches its end; it then chose that scan over a seek and
+	 * read the whole partition (such queries are TopicSeek's, or sorted as
+	 * before).
+	 */
+	if (bounds.exprs[SEEK_PARTITION] == NULL && bounds.exprs[SEEK_LOWER] == NULL &&
+		bounds.exprs[SEEK_UPPER] == NULL && bounds.exprs[SEEK_TS_LOWER] == NULL)
+		add_ordered_scan_paths(root, rel, npartitions);
 
 	/* and with join clauses, for the inner side of a nested loop */
 	foreach(lc, seek_outer_rels(root, rel))
