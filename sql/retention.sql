@@ -218,12 +218,39 @@ SELECT topics.create_topic('ret_one', 1);
 SELECT count(*) FROM topics.produce_batch('ret_one', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3']);
 PREPARE ret_one_q AS SELECT seq FROM ret_one ORDER BY seq;
 EXPLAIN (COSTS OFF) EXECUTE ret_one_q;
+-- the latest records walk backward from the end
+EXPLAIN (COSTS OFF) SELECT seq, key FROM ret_one ORDER BY seq DESC LIMIT 2;
+SELECT seq, key FROM ret_one ORDER BY seq DESC LIMIT 2;
 SELECT topics.alter_topic('ret_one', partitions => 2);
 SELECT count(*) FROM topics.produce_batch('ret_one', ARRAY['d', 'e'], ARRAY['4', '5'], partition => 1);
 EXPLAIN (COSTS OFF) EXECUTE ret_one_q;
 EXECUTE ret_one_q;
 DEALLOCATE ret_one_q;
 DROP TABLE ret_one;
+-- A SQL function plans all its statements before it runs them: here the
+-- read was planned for one partition, and the topic, truncated in the same
+-- transaction, gains its second at once.  The seek refuses to go on rather
+-- than return partition 1's records after partition 0's; PL/pgSQL plans
+-- each statement when it runs it.
+SELECT topics.create_topic('ret_fn', 1);
+CREATE FUNCTION ret_fn_replay() RETURNS SETOF bigint LANGUAGE sql AS $$
+    TRUNCATE ret_fn;
+    SELECT topics.alter_topic('ret_fn', partitions => 2);
+    INSERT INTO ret_fn (partition, key, value) VALUES (0, 'a', 'x'), (0, 'b', 'x'), (1, 'c', 'x');
+    SELECT seq FROM ret_fn ORDER BY seq;
+$$;
+SELECT * FROM ret_fn_replay();
+CREATE FUNCTION ret_fn_replay2() RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE ret_fn;
+    PERFORM topics.alter_topic('ret_fn', partitions => 3);
+    INSERT INTO ret_fn (partition, key, value) VALUES (0, 'a', 'x'), (0, 'b', 'x'), (1, 'c', 'x');
+    RETURN QUERY SELECT seq FROM ret_fn ORDER BY seq;
+END
+$$;
+SELECT * FROM ret_fn_replay2();
+DROP FUNCTION ret_fn_replay(), ret_fn_replay2();
+DROP TABLE ret_fn;
 
 -- maintain() removes records: not in a read-only transaction (until 0.9 it
 -- did)

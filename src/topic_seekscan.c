@@ -82,6 +82,7 @@ typedef struct SeekBounds
 	bool		strict[SEEK_NEXPRS];
 	RestrictInfo *clauses[SEEK_NEXPRS]; /* where each bound came from */
 	List	   *partial;		/* equalities that are only one of the bounds */
+	bool		only_partition; /* partition 0 of a topic of one, no qual */
 } SeekBounds;
 
 typedef struct TopicSeekState
@@ -93,6 +94,7 @@ typedef struct TopicSeekState
 	bool		done;
 	TopicReader *reader;		/* the walk, in MVCC mode */
 	bool		backward;		/* ORDER BY seq DESC */
+	bool		only_partition; /* planned for a topic of one partition */
 	bool		narrow;			/* the row holds only the columns used */
 	TopicColumnMap colmap;		/* which, when narrow */
 	ExprState  *recheck;		/* the bounds' clauses, for EvalPlanQual */
@@ -344,13 +346,21 @@ seek_outer_rels(PlannerInfo *root, RelOptInfo *rel)
  * A serial sequential scan of a topic returns partition 0's records in seq
  * order, then partition 1's, and so on (topicam_scan_getnextslot follows
  * each partition's page chain; a parallel scan shares blocks out and keeps
- * no order).  Offer it with that order, (partition, seq), and with seq
- * alone when the topic has one partition, so that a replay in order
- * (ORDER BY partition, seq; ORDER BY seq of a topic of one partition) needs
- * no sort of the whole topic and a LIMIT stops the scan early.  Adding
- * partitions takes AccessExclusiveLock and invalidates the relcache, so a
- * plan that relied on one partition is made again before it can meet a
- * second.
+ * no order).  Offer it with that order, (partition, seq), so that a replay
+ * in order (ORDER BY partition, seq, a window PARTITION BY partition ORDER
+ * BY seq, a merge join on both) needs no sort of the whole topic and a
+ * LIMIT stops the scan early.
+ *
+ * On a topic of one partition that order is seq's alone, in either
+ * direction, but not as a sequential scan: a SQL function plans all its
+ * statements before it runs any, so one that truncates a topic, adds a
+ * partition (which such a topic gets at once, not at commit) and then reads
+ * it would run a plan that had assumed one partition, and return partition
+ * 1's records after partition 0's in silence.  A TopicSeek of partition 0
+ * checks that the topic still has one partition when it starts (see
+ * seek_start), and walks backward for ORDER BY seq DESC (the latest
+ * records).  Everywhere else, adding partitions takes AccessExclusiveLock
+ * and invalidates the relcache, so such a plan is made again first.
  */
 static void
 add_ordered_scan_paths(PlannerInfo *root, RelOptInfo *rel, int npartitions)
@@ -360,8 +370,6 @@ add_ordered_scan_paths(PlannerInfo *root, RelOptInfo *rel, int npartitions)
 	Var		   *seqvar = makeVar(rel->relid, Anum_topic_seq, INT8OID, -1, InvalidOid, 0);
 	List	   *partkey;
 	List	   *seqkey;
-	List	   *orders = NIL;
-	ListCell   *lc;
 
 	/* only orders the query could use (no new equivalence classes) */
 	partkey = build_expression_pathkey(root, (Expr *) partvar, NULL, Int4LessOperator,
@@ -369,15 +377,24 @@ add_ordered_scan_paths(PlannerInfo *root, RelOptInfo *rel, int npartitions)
 	seqkey = build_expression_pathkey(root, (Expr *) seqvar, NULL, Int8LessOperator,
 									  rel->relids, false);
 	if (partkey != NIL)
-		orders = lappend(orders, list_concat_copy(partkey, seqkey));
-	if (seqkey != NIL && npartitions == 1)
-		orders = lappend(orders, seqkey);
-	foreach(lc, orders)
 	{
 		Path	   *path = create_seqscan_path(root, rel, rel->lateral_relids, 0);
 
-		path->pathkeys = (List *) lfirst(lc);
+		path->pathkeys = list_concat_copy(partkey, seqkey);
 		add_path(rel, path);
+	}
+	if (npartitions == 1)
+	{
+		SeekBounds	bounds;
+		ParamPathInfo *ppi = get_baserel_parampathinfo(root, rel, rel->lateral_relids);
+
+		memset(&bounds, 0, sizeof(bounds));
+		bounds.exprs[SEEK_PARTITION] = (Expr *) makeConst(INT4OID, -1, InvalidOid,
+														  sizeof(int32), Int32GetDatum(0),
+														  false, true);
+		bounds.only_partition = true;
+		add_seek_path(root, rel, &bounds, ppi, false);
+		add_seek_path(root, rel, &bounds, ppi, true);
 	}
 }
 
@@ -542,6 +559,7 @@ add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds,
 			flags = lappend_int(flags, bounds->strict[i]);
 		}
 		flags = lappend_int(flags, backward);	/* after the bounds' flags */
+		flags = lappend_int(flags, bounds->only_partition);
 
 		/*
 		 * The walk returns exactly the rows of the partition between the
@@ -659,6 +677,7 @@ seek_begin(CustomScanState *node, EState *estate, int eflags)
 	state->recheck = ExecInitQual(list_copy_tail(cscan->custom_exprs, SEEK_NEXPRS),
 								  &node->ss.ps);
 	state->backward = list_nth_int(cscan->custom_private, SEEK_NEXPRS) != 0;
+	state->only_partition = list_nth_int(cscan->custom_private, SEEK_NEXPRS + 1) != 0;
 	state->narrow = cscan->custom_scan_tlist != NIL;
 	if (state->narrow)
 		topic_column_map_init(&state->colmap, cscan->custom_scan_tlist, -1);
@@ -697,6 +716,14 @@ seek_start(TopicSeekState *state)
 	state->done = true;			/* until the bounds say there can be rows */
 
 	p = eval_int(state, SEEK_PARTITION, &isnull);
+	if (state->only_partition && topic_get_cache(rel)->npartitions != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("topic \"%s\" has gained partitions since this query was planned",
+						RelationGetRelationName(rel)),
+				 errdetail("The plan reads the topic as one partition in seq order; it now has %d.",
+						   topic_get_cache(rel)->npartitions),
+				 errhint("Run the query again.  A SQL function plans all its statements before it runs them: one that adds partitions to a topic and then reads it needs PL/pgSQL, or ORDER BY partition, seq.")));
 	if (isnull || p < 0 || p >= topic_get_cache(rel)->npartitions)
 		return;					/* no such partition: no rows */
 	partition = (int32) p;
@@ -864,6 +891,9 @@ seek_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 
 			if (list_nth_int(cscan->custom_private, i))
 				s = psprintf("%s (exclusive)", s);
+			if (i == SEEK_PARTITION &&
+				list_nth_int(cscan->custom_private, SEEK_NEXPRS + 1))
+				s = psprintf("%s (the only one)", s);
 			ExplainPropertyText(labels[i], s, es);
 		}
 	}
