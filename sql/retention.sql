@@ -221,6 +221,15 @@ EXPLAIN (COSTS OFF) EXECUTE ret_one_q;
 -- the latest records walk backward from the end
 EXPLAIN (COSTS OFF) SELECT seq, key FROM ret_one ORDER BY seq DESC LIMIT 2;
 SELECT seq, key FROM ret_one ORDER BY seq DESC LIMIT 2;
+-- without ORDER BY seq it is a sequential scan: offered for every query,
+-- the seek, costed at 60 records a page, won over one of larger records
+SELECT topics.create_topic('ret_wide', 1);
+INSERT INTO ret_wide (key, value)
+SELECT 'k', convert_to(repeat(md5(g::text), 40), 'UTF8') FROM generate_series(1, 2000) g;
+ANALYZE ret_wide;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM ret_wide;
+EXPLAIN (COSTS OFF) SELECT key FROM ret_wide WHERE key = 'x';
+DROP TABLE ret_wide;
 SELECT topics.alter_topic('ret_one', partitions => 2);
 SELECT count(*) FROM topics.produce_batch('ret_one', ARRAY['d', 'e'], ARRAY['4', '5'], partition => 1);
 EXPLAIN (COSTS OFF) EXECUTE ret_one_q;

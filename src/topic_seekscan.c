@@ -383,7 +383,8 @@ add_ordered_scan_paths(PlannerInfo *root, RelOptInfo *rel, int npartitions)
 		path->pathkeys = list_concat_copy(partkey, seqkey);
 		add_path(rel, path);
 	}
-	if (npartitions == 1)
+	/* (a forward seek is offered without pathkeys too: only for seq order) */
+	if (npartitions == 1 && seqkey != NIL)
 	{
 		SeekBounds	bounds;
 		ParamPathInfo *ppi = get_baserel_parampathinfo(root, rel, rel->lateral_relids);
