@@ -343,6 +343,27 @@ seek_outer_rels(PlannerInfo *root, RelOptInfo *rel)
 }
 
 /*
+ * Partition 0, for a seek of a topic of one partition whose query names
+ * none (ORDER BY seq, or WHERE seq >= x): the seek checks when it starts
+ * that the topic still has one partition (see add_ordered_scan_paths).
+ */
+static void
+imply_only_partition(SeekBounds *b)
+{
+	b->exprs[SEEK_PARTITION] = (Expr *) makeConst(INT4OID, -1, InvalidOid, sizeof(int32),
+												  Int32GetDatum(0), false, true);
+	b->only_partition = true;
+}
+
+/* Has b a bound on seq or ts? */
+static bool
+bounds_seq_or_ts(SeekBounds *b)
+{
+	return b->exprs[SEEK_LOWER] != NULL || b->exprs[SEEK_UPPER] != NULL ||
+		b->exprs[SEEK_TS_LOWER] != NULL;
+}
+
+/*
  * A serial sequential scan of a topic returns partition 0's records in seq
  * order, then partition 1's, and so on (topicam_scan_getnextslot follows
  * each partition's page chain; a parallel scan shares blocks out and keeps
@@ -390,10 +411,7 @@ add_ordered_scan_paths(PlannerInfo *root, RelOptInfo *rel, int npartitions)
 		ParamPathInfo *ppi = get_baserel_parampathinfo(root, rel, rel->lateral_relids);
 
 		memset(&bounds, 0, sizeof(bounds));
-		bounds.exprs[SEEK_PARTITION] = (Expr *) makeConst(INT4OID, -1, InvalidOid,
-														  sizeof(int32), Int32GetDatum(0),
-														  false, true);
-		bounds.only_partition = true;
+		imply_only_partition(&bounds);
 		add_seek_path(root, rel, &bounds, ppi, false);
 		add_seek_path(root, rel, &bounds, ppi, true);
 	}
@@ -407,6 +425,7 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	bool		is_topic;
 	int			npartitions = 0;
 	SeekBounds	bounds;
+	bool		seekable;
 	ListCell   *lc;
 
 	if (prev_set_rel_pathlist_hook)
@@ -430,8 +449,18 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (!is_topic)
 		return;
 
-	/* bounds from the rel's own quals (parameterized only by lateral refs) */
-	if (find_bounds(root, rel, rel->baserestrictinfo, &bounds))
+	/*
+	 * Bounds from the rel's own quals (parameterized only by lateral refs);
+	 * on a topic of one partition, seq or ts bounds alone do (since 0.14:
+	 * "WHERE seq >= x ORDER BY seq LIMIT n" sorted the whole topic).
+	 */
+	seekable = find_bounds(root, rel, rel->baserestrictinfo, &bounds);
+	if (!seekable && npartitions == 1 && bounds_seq_or_ts(&bounds))
+	{
+		imply_only_partition(&bounds);
+		seekable = true;
+	}
+	if (seekable)
 	{
 		ParamPathInfo *ppi = get_baserel_parampathinfo(root, rel, rel->lateral_relids);
 
@@ -447,8 +476,7 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	 * read the whole partition (such queries are TopicSeek's, or sorted as
 	 * before).
 	 */
-	if (bounds.exprs[SEEK_PARTITION] == NULL && bounds.exprs[SEEK_LOWER] == NULL &&
-		bounds.exprs[SEEK_UPPER] == NULL && bounds.exprs[SEEK_TS_LOWER] == NULL)
+	if (bounds.exprs[SEEK_PARTITION] == NULL && !bounds_seq_or_ts(&bounds))
 		add_ordered_scan_paths(root, rel, npartitions);
 
 	/* and with join clauses, for the inner side of a nested loop */
@@ -459,11 +487,16 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		bool		uses_join = false;
 		int			i;
 
-		if (ppi == NULL ||
-			!find_bounds(root, rel,
+		if (ppi == NULL)
+			continue;
+		if (!find_bounds(root, rel,
 						 list_concat_copy(rel->baserestrictinfo, ppi->ppi_clauses),
 						 &bounds))
-			continue;
+		{
+			if (npartitions != 1 || !bounds_seq_or_ts(&bounds))
+				continue;
+			imply_only_partition(&bounds);
+		}
 		/* a seek whose bounds are all the rel's own is offered above */
 		for (i = 0; i < SEEK_NEXPRS; i++)
 			uses_join |= list_member_ptr(ppi->ppi_clauses, bounds.clauses[i]);
