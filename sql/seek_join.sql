@@ -147,6 +147,16 @@ EXECUTE next_after(1);
 DEALLOCATE next_after;
 RESET plan_cache_mode;
 
+-- a topic of one partition: a join on seq alone seeks its only partition
+SELECT topics.create_topic('sj_one', 1);
+SELECT count(*) FROM topics.produce_batch('sj_one', ARRAY(SELECT 'o' || g FROM generate_series(0, 499) g),
+                                          ARRAY(SELECT 'v' || g FROM generate_series(0, 499) g));
+EXPLAIN (COSTS OFF)
+SELECT p.id, t.seq FROM sj_pos p JOIN sj_one t ON t.seq BETWEEN p.pos AND p.pos + 1 WHERE p.id IN (1, 4, 12);
+SELECT p.id, t.seq, t.key FROM sj_pos p JOIN sj_one t ON t.seq BETWEEN p.pos AND p.pos + 1
+ORDER BY 1, 2;
+DROP TABLE sj_one;
+
 DROP TABLE sj, sj_heap, sj_pos, sj_cases;
 DROP FUNCTION compare(text), buffers_touched(text);
 RESET enable_memoize;
