@@ -30,7 +30,10 @@
  * waiting: it returns what it has, as at its deadline, and the command goes
  * on once its transaction ends (until 0.10 one idle long poll held up the
  * command, and all producing, for the whole wait).  This is the one place
- * that polls: PostgreSQL tells a lock holder nothing about who waits.
+ * that polls on a primary: PostgreSQL tells a lock holder nothing about
+ * who waits.  On a hot standby, where commits arrive by replay, a waiter
+ * also looks whenever the replay position has moved (see
+ * topic_wait_for_commit).
  *
  * The table must be allocated at server start, so waiting needs pg_topics in
  * shared_preload_libraries; without it, a wait of zero works and any other
@@ -41,6 +44,8 @@
 #include "pg_topics.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -72,6 +77,13 @@ PG_FUNCTION_INFO_V1(pg_topics_wait_for_records);
  * long for a waiter (measured: 1.01 s for each of them).
  */
 #define TOPIC_WAIT_LOCK_CHECK_MS 1000
+
+/*
+ * How often a waiter on a hot standby looks whether replay has moved on
+ * (reading the replay position: a spinlock), and so the most a standby long
+ * poll can lag a replayed commit.
+ */
+#define TOPIC_WAIT_REPLAY_CHECK_MS 50
 
 typedef struct TopicWaitSlot
 {
@@ -337,35 +349,60 @@ topic_lock_wanted(Oid relid)
 /*
  * Sleep until a commit to the topic moves its generation past "seen", or
  * until deadline, or until another backend waits for a lock on the topic
- * that this one's locks hold up.  Returns true when woken by a commit; the
- * caller looks once more when it returns false, and then returns.
+ * that this one's locks hold up.  Returns true when woken by a commit (on
+ * a hot standby: when replay has moved on); the caller looks once more when
+ * it returns false, and then returns.
  */
 bool
 topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline)
 {
 	TopicWaitSlot *slot;
 	bool		woken = false;
+	XLogRecPtr	replayed = InvalidXLogRecPtr;
+	bool		napped = false;
 
 	require_wait_support();
 	slot = topic_wait_slot(relid);
+	if (RecoveryInProgress())
+		replayed = GetXLogReplayRecPtr(NULL);
 	ConditionVariablePrepareToSleep(&slot->cv);
 	for (;;)
 	{
 		TimestampTz now;
 		long		remaining;
+		long		nap = TOPIC_WAIT_LOCK_CHECK_MS;
 
 		if (pg_atomic_read_u64(&slot->generation) != seen)
 		{
 			woken = true;
 			break;
 		}
+
+		/*
+		 * On a hot standby no producer commits here: records appear as the
+		 * startup process replays commits, which calls nobody.  So a standby
+		 * waiter naps TOPIC_WAIT_REPLAY_CHECK_MS and looks again if replay
+		 * has moved on meanwhile: at most that often, however busy replay is
+		 * (until 0.14 it slept its whole wait; the primary's waiters are
+		 * woken by commits and do not poll).  After a promotion, commits wake
+		 * it again.
+		 */
+		if (!XLogRecPtrIsInvalid(replayed))
+		{
+			if (napped && (!RecoveryInProgress() || GetXLogReplayRecPtr(NULL) != replayed))
+			{
+				woken = true;
+				break;
+			}
+			nap = TOPIC_WAIT_REPLAY_CHECK_MS;
+		}
 		now = GetCurrentTimestamp();
 		if (now >= deadline || topic_lock_wanted(relid))
 			break;
 		remaining = (long) ((deadline - now + 999) / 1000);
-		(void) ConditionVariableTimedSleep(&slot->cv,
-										   Min(Max(remaining, 1), TOPIC_WAIT_LOCK_CHECK_MS),
+		(void) ConditionVariableTimedSleep(&slot->cv, Min(Max(remaining, 1), nap),
 										   PG_WAIT_EXTENSION);
+		napped = true;
 	}
 	ConditionVariableCancelSleep();
 	return woken;

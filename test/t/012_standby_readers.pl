@@ -138,6 +138,44 @@ is($standby->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_database_confl
 	'0', 'standby: no lock conflict was counted');
 $w->quit;
 
+# A long poll on the standby returns once replay brings a commit to its
+# topic: no producer commits on a standby to wake it, so it looks again
+# when the replay position moves (until 0.14 it slept its whole wait, here 5
+# minutes, and the test would time out first).  fetch, then get_records.
+$primary->safe_psql('postgres', q{SELECT topics.create_topic('sr_wake', 1)});
+$primary->wait_for_catchup($standby);
+for my $kind ('fetch', 'get_records')
+{
+	my $call;
+	if ($kind eq 'fetch')
+	{
+		$call = q{SELECT 'got:' || string_agg(key, ',') FROM topics.fetch('sr_wake', 0, 0, 10, NULL, '5 min')};
+	}
+	else
+	{
+		my $it_wake = $standby->safe_psql('postgres',
+			q{SELECT topics.get_shard_iterator('sr_wake', 0, 'LATEST')});
+		$call = qq{SELECT 'got:' || string_agg((r).key, ',') FROM topics.get_records('$it_wake', 10, '5 min') g, unnest(g.records) r};
+	}
+	my $s = $standby->background_psql('postgres');
+	$s->query_safe("SET application_name = 'standby_wake'");
+	$s->query_until(qr/started/, "\\echo started\n$call;\n\\echo done\n");
+	ok( $standby->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+			WHERE application_name = 'standby_wake' AND wait_event_type = 'Extension'}),
+		"standby: $kind waits past the last record");
+	# replay moves on without a record for it (another topic's): it looks
+	# again and goes on waiting
+	$primary->safe_psql('postgres', q{SELECT topics.produce('sr_lp', 'other', 'v')});
+	$primary->wait_for_catchup($standby);
+	ok( $standby->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+			WHERE application_name = 'standby_wake' AND wait_event_type = 'Extension'}),
+		"standby: $kind still waits after replay of another topic's commit");
+	$primary->safe_psql('postgres', qq{SELECT topics.produce('sr_wake', 'woke-$kind', 'v')});
+	my $got = $s->query_until(qr/done/, '');
+	like($got, qr/got:woke-$kind\b/, "standby: $kind returned the record once replay brought its commit");
+	$s->quit;
+}
+
 $standby->stop;
 $primary->stop;
 done_testing();
