@@ -25,6 +25,23 @@ SELECT topics.commit('manual', NULL, 0, 0);
 SELECT topics.commit('manual', 'cg', NULL, 0);
 SELECT topics.commit('manual', 'cg', 0, NULL);
 SELECT topics.commit('manual', 'pg_class', 0, 0);
+-- a read-only transaction (as on a standby) cannot move a group: the error
+-- says so and where to do it (0.15; before, "cannot execute INSERT in a
+-- read-only transaction"); reading the positions works
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+BEGIN READ ONLY;
+SELECT count(*) FROM topics.consume('manual', 'cg');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT topics.commit('manual', 'cg', 0, 2);
+\echo :SQLSTATE
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT * FROM topics.committed('manual', 'cg') ORDER BY partition;
+ROLLBACK;
+\set VERBOSITY terse
+\set SHOW_CONTEXT errors
 
 -- consume from the committed position; the position advances
 SELECT partition, seq, convert_from(value, 'UTF8') AS value FROM topics.consume('manual', 'cg', 2);

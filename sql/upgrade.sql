@@ -13,8 +13,10 @@
 -- before the command, and a consume that makes its group again at every
 -- look (0.11), and the truncation points a dump carries, filled in for
 -- partitions that an earlier TRUNCATE left empty (0.12), and messages of
--- the SQL functions worded as the C functions word them (0.13), and a
--- SQLSTATE of its own for a position outside a partition's log (0.14).
+-- the SQL functions worded as the C functions word them (0.13), a
+-- SQLSTATE of its own for a position outside a partition's log (0.14), and
+-- a consumer group that says it cannot move in a read-only transaction
+-- (0.15).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -153,6 +155,12 @@ SELECT topics.commit('up_group', 'up_orders', 0, 1000000);
 \echo :SQLSTATE
 SELECT count(*) FROM topics.fetch('up_orders', 0, 1000000);
 \echo :SQLSTATE
+
+-- 0.15: consume in a read-only transaction says what it cannot do
+BEGIN READ ONLY;
+SELECT count(*) FROM topics.consume('up_group', 'up_orders');
+ROLLBACK;
+SELECT provolatile FROM pg_proc WHERE oid = 'topics._check_group_id(text)'::regprocedure;
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

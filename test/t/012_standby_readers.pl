@@ -176,6 +176,16 @@ for my $kind ('fetch', 'get_records')
 	$s->quit;
 }
 
+# A consumer group cannot move on a standby: consume says so, and where to
+# consume (since 0.15; before, "cannot execute INSERT in a read-only
+# transaction")
+my ($rc, $out_c, $err_c) = $standby->psql('postgres',
+	q{SELECT count(*) FROM topics.consume('sr_group', 'sr_wake')});
+isnt($rc, 0, 'standby: consume fails');
+like($err_c, qr/cannot move consumer group "sr_group" in a read-only transaction/,
+	'standby: consume says a group cannot move there');
+like($err_c, qr/Consumer groups live on the primary/, 'standby: and the hint says where');
+
 $standby->stop;
 $primary->stop;
 done_testing();
