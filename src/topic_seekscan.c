@@ -76,6 +76,10 @@
 #define SEEK_TS_LOWER	3		/* ts >= (flag: strict) */
 #define SEEK_NEXPRS		4
 
+/* custom_private: the bounds' strict flags, then these */
+#define SEEK_FLAG_BACKWARD			SEEK_NEXPRS
+#define SEEK_FLAG_ONLY_PARTITION	(SEEK_NEXPRS + 1)
+
 typedef struct SeekBounds
 {
 	Expr	   *exprs[SEEK_NEXPRS];
@@ -364,6 +368,31 @@ bounds_seq_or_ts(SeekBounds *b)
 }
 
 /*
+ * The bounds of a seek the clauses allow: find_bounds', and on a topic of
+ * one partition seq or ts bounds alone, with that partition implied (since
+ * 0.14: "WHERE seq >= x ORDER BY seq LIMIT n" sorted the whole topic).
+ */
+static bool
+find_seek_bounds(PlannerInfo *root, RelOptInfo *rel, List *clauses, int npartitions,
+				 SeekBounds *b)
+{
+	if (find_bounds(root, rel, clauses, b))
+		return true;
+	if (npartitions != 1 || !bounds_seq_or_ts(b))
+		return false;
+	imply_only_partition(b);
+	return true;
+}
+
+/* TopicSeek paths with the given bounds, forward and backward */
+static void
+add_seek_paths(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds, ParamPathInfo *ppi)
+{
+	add_seek_path(root, rel, bounds, ppi, false);
+	add_seek_path(root, rel, bounds, ppi, true);
+}
+
+/*
  * A serial sequential scan of a topic returns partition 0's records in seq
  * order, then partition 1's, and so on (topicam_scan_getnextslot follows
  * each partition's page chain; a parallel scan shares blocks out and keeps
@@ -412,8 +441,7 @@ add_ordered_scan_paths(PlannerInfo *root, RelOptInfo *rel, int npartitions)
 
 		memset(&bounds, 0, sizeof(bounds));
 		imply_only_partition(&bounds);
-		add_seek_path(root, rel, &bounds, ppi, false);
-		add_seek_path(root, rel, &bounds, ppi, true);
+		add_seek_paths(root, rel, &bounds, ppi);
 	}
 }
 
@@ -425,7 +453,6 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	bool		is_topic;
 	int			npartitions = 0;
 	SeekBounds	bounds;
-	bool		seekable;
 	ListCell   *lc;
 
 	if (prev_set_rel_pathlist_hook)
@@ -449,24 +476,10 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (!is_topic)
 		return;
 
-	/*
-	 * Bounds from the rel's own quals (parameterized only by lateral refs);
-	 * on a topic of one partition, seq or ts bounds alone do (since 0.14:
-	 * "WHERE seq >= x ORDER BY seq LIMIT n" sorted the whole topic).
-	 */
-	seekable = find_bounds(root, rel, rel->baserestrictinfo, &bounds);
-	if (!seekable && npartitions == 1 && bounds_seq_or_ts(&bounds))
-	{
-		imply_only_partition(&bounds);
-		seekable = true;
-	}
-	if (seekable)
-	{
-		ParamPathInfo *ppi = get_baserel_parampathinfo(root, rel, rel->lateral_relids);
-
-		add_seek_path(root, rel, &bounds, ppi, false);
-		add_seek_path(root, rel, &bounds, ppi, true);
-	}
+	/* bounds from the rel's own quals (parameterized only by lateral refs) */
+	if (find_seek_bounds(root, rel, rel->baserestrictinfo, npartitions, &bounds))
+		add_seek_paths(root, rel, &bounds,
+					   get_baserel_parampathinfo(root, rel, rel->lateral_relids));
 
 	/*
 	 * The ordered sequential scan, unless a qual bounds partition, seq or
@@ -487,23 +500,16 @@ topic_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		bool		uses_join = false;
 		int			i;
 
-		if (ppi == NULL)
+		if (ppi == NULL ||
+			!find_seek_bounds(root, rel,
+							  list_concat_copy(rel->baserestrictinfo, ppi->ppi_clauses),
+							  npartitions, &bounds))
 			continue;
-		if (!find_bounds(root, rel,
-						 list_concat_copy(rel->baserestrictinfo, ppi->ppi_clauses),
-						 &bounds))
-		{
-			if (npartitions != 1 || !bounds_seq_or_ts(&bounds))
-				continue;
-			imply_only_partition(&bounds);
-		}
 		/* a seek whose bounds are all the rel's own is offered above */
 		for (i = 0; i < SEEK_NEXPRS; i++)
 			uses_join |= list_member_ptr(ppi->ppi_clauses, bounds.clauses[i]);
-		if (!uses_join)
-			continue;
-		add_seek_path(root, rel, &bounds, ppi, false);
-		add_seek_path(root, rel, &bounds, ppi, true);
+		if (uses_join)
+			add_seek_paths(root, rel, &bounds, ppi);
 	}
 }
 
@@ -600,8 +606,8 @@ add_seek_path(PlannerInfo *root, RelOptInfo *rel, SeekBounds *bounds,
 			exprs = lappend(exprs, bounds->exprs[i]);
 			flags = lappend_int(flags, bounds->strict[i]);
 		}
-		flags = lappend_int(flags, backward);	/* after the bounds' flags */
-		flags = lappend_int(flags, bounds->only_partition);
+		flags = lappend_int(flags, backward);	/* SEEK_FLAG_BACKWARD */
+		flags = lappend_int(flags, bounds->only_partition); /* SEEK_FLAG_ONLY_PARTITION */
 
 		/*
 		 * The walk returns exactly the rows of the partition between the
@@ -718,8 +724,8 @@ seek_begin(CustomScanState *node, EState *estate, int eflags)
 	/* the exact bounds' clauses, for an EvalPlanQual recheck, if any */
 	state->recheck = ExecInitQual(list_copy_tail(cscan->custom_exprs, SEEK_NEXPRS),
 								  &node->ss.ps);
-	state->backward = list_nth_int(cscan->custom_private, SEEK_NEXPRS) != 0;
-	state->only_partition = list_nth_int(cscan->custom_private, SEEK_NEXPRS + 1) != 0;
+	state->backward = list_nth_int(cscan->custom_private, SEEK_FLAG_BACKWARD) != 0;
+	state->only_partition = list_nth_int(cscan->custom_private, SEEK_FLAG_ONLY_PARTITION) != 0;
 	state->narrow = cscan->custom_scan_tlist != NIL;
 	if (state->narrow)
 		topic_column_map_init(&state->colmap, cscan->custom_scan_tlist, -1);
@@ -934,12 +940,12 @@ seek_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 			if (list_nth_int(cscan->custom_private, i))
 				s = psprintf("%s (exclusive)", s);
 			if (i == SEEK_PARTITION &&
-				list_nth_int(cscan->custom_private, SEEK_NEXPRS + 1))
+				list_nth_int(cscan->custom_private, SEEK_FLAG_ONLY_PARTITION))
 				s = psprintf("%s (the only one)", s);
 			ExplainPropertyText(labels[i], s, es);
 		}
 	}
-	if (list_nth_int(cscan->custom_private, SEEK_NEXPRS))
+	if (list_nth_int(cscan->custom_private, SEEK_FLAG_BACKWARD))
 		ExplainPropertyText("Direction", "backward", es);
 }
 
