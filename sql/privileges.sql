@@ -200,6 +200,78 @@ SELECT topics.delete_consumer_group(NULL, 'pv_t');
 SELECT topics.delete_consumer_group('pv_g3', 'pg_class');
 SELECT topics.delete_consumer_group('pv_g3', 'pv_t');
 
+-- Explicit seqs are the owner's (since 0.16): a seq taken is never handed
+-- out again, so a role that may only insert could use up a partition's
+-- seqs with one rolled-back INSERT and stop its producers for good
+GRANT INSERT ON pv_t TO regress_pgt_priv_writer;
+SET ROLE regress_pgt_priv_writer;
+BEGIN;
+INSERT INTO pv_t (partition, seq, key) VALUES (1, 9223372036854710271, 'x');
+\echo :SQLSTATE
+ROLLBACK;
+COPY pv_t (partition, seq, key) FROM stdin;
+1	9223372036854710271	x
+\.
+INSERT INTO pv_t (partition, seq, key) VALUES (1, NULL, 'assigned');
+RESET ROLE;
+SELECT * FROM topics.partition_bounds('pv_t') ORDER BY partition;
+SELECT * FROM topics.produce('pv_t', 'k', 'after', NULL, 1);
+-- the owner (and a superuser) still may: restoring a dump
+CREATE ROLE regress_pgt_priv_owner;
+CREATE TABLE pv_own (LIKE pv_t) USING topic_log;
+ALTER TABLE pv_own OWNER TO regress_pgt_priv_owner;
+SET ROLE regress_pgt_priv_owner;
+INSERT INTO pv_own (partition, seq, key) VALUES (0, 5, 'restored') RETURNING partition, seq;
+RESET ROLE;
+DROP TABLE pv_own;
+DROP ROLE regress_pgt_priv_owner;
+
+-- SELECT on a topic in a schema the role may not use does not open it
+-- through an OID either (since 0.16), and the views leave it out
+CREATE SCHEMA pv_hidden;
+SELECT topics.create_topic('pv_hidden.secret', 1, retention => '7 days');
+INSERT INTO pv_hidden.secret (key, value) VALUES ('k', 'hidden');
+GRANT SELECT ON pv_hidden.secret TO regress_pgt_priv_reader;
+SELECT 'pv_hidden.secret'::regclass::oid AS secret_oid \gset
+SET ROLE regress_pgt_priv_reader;
+SELECT count(*) FROM pv_hidden.secret;
+SELECT count(*) FROM topics.fetch(:secret_oid, 0, 0);
+\echo :SQLSTATE
+SELECT count(*) FROM topics.partition_info(:secret_oid);
+SELECT topics.get_shard_iterator(:secret_oid, 0, 'TRIM_HORIZON') IS NOT NULL;
+SELECT count(*) FROM topics.topics WHERE topic = :secret_oid;
+SELECT count(*) FROM topics.partitions WHERE topic = :secret_oid;
+RESET ROLE;
+GRANT USAGE ON SCHEMA pv_hidden TO regress_pgt_priv_reader;
+SET ROLE regress_pgt_priv_reader;
+SELECT count(*) FROM topics.fetch(:secret_oid, 0, 0);
+SELECT partitions, retention FROM topics.topics WHERE topic = :secret_oid;
+RESET ROLE;
+
+-- topics.topics runs with the caller's rights (since 0.16): a leaky
+-- function in the caller's WHERE clause sees no settings of a topic the
+-- caller may not read (before, the view read topic_config as its owner)
+-- (STRICT, so the planner makes the view's outer join to topic_config an
+-- inner one and filters its scan with the function)
+CREATE FUNCTION pv_leak(interval) RETURNS boolean LANGUAGE plpgsql STRICT COST 0.0000001 AS $$
+BEGIN
+    RAISE NOTICE 'saw retention %', $1;
+    RETURN true;
+END;
+$$;
+SET ROLE regress_pgt_priv_none;
+SET enable_nestloop = off;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) FROM topics.topics WHERE pv_leak(retention);
+RESET enable_nestloop;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+RESET ROLE;
+DROP FUNCTION pv_leak(interval);
+SELECT topics.drop_topic('pv_hidden.secret');
+DROP SCHEMA pv_hidden;
+
 DROP TABLE pv_t;
 DROP ROLE regress_pgt_priv_none;
 DROP ROLE regress_pgt_priv_writer;

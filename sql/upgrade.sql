@@ -16,7 +16,8 @@
 -- the SQL functions worded as the C functions word them (0.13), a
 -- SQLSTATE of its own for a position outside a partition's log (0.14), and
 -- a consumer group that says it cannot move in a read-only transaction
--- (0.15).
+-- (0.15), and views that run with the caller's rights and a commit whose
+-- negative seq is a mistaken argument (0.16).
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -161,6 +162,13 @@ BEGIN READ ONLY;
 SELECT count(*) FROM topics.consume('up_group', 'up_orders');
 ROLLBACK;
 SELECT provolatile FROM pg_proc WHERE oid = 'topics._check_group_id(text)'::regprocedure;
+
+-- 0.16: the views run with the caller's rights; a negative seq is 22023
+SELECT c.relname, c.reloptions FROM pg_class c
+WHERE c.relnamespace = 'topics'::regnamespace AND c.relkind = 'v' ORDER BY c.relname;
+SELECT topics.commit('up_group', 'up_orders', 0, -1);
+\echo :SQLSTATE
+SELECT count(*) > 0 AS listed FROM topics.topics WHERE topic = 'up_orders'::regclass;
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

@@ -141,15 +141,26 @@ topic_not_a_topic(const char *relname)
  * The checks of a relation found, by topic_check_access (in the catalog,
  * before the lock) and topic_open_checked (opened, under it): that it is a
  * topic, and that the current user has "mode" on it (none with
- * ACL_NO_RIGHTS) and owns it, with "owner".
+ * ACL_NO_RIGHTS) and owns it, with "owner".  A caller checked for either
+ * also needs USAGE on the topic's schema, as a query naming the table does:
+ * the functions take a regclass, which an OID gives without looking in the
+ * schema (until 0.16 a role with SELECT on a topic in a schema it could not
+ * use read it with fetch(16946, ...); a reviewer's finding).
  */
 static void
-topic_check_found(Oid relid, const char *relname, bool is_topic, AclMode mode, bool owner)
+topic_check_found(Oid relid, const char *relname, Oid nspid, bool is_topic,
+				  AclMode mode, bool owner)
 {
 	AclResult	aclresult;
 
 	if (!is_topic)
 		topic_not_a_topic(relname);
+	if (mode != ACL_NO_RIGHTS || owner)
+	{
+		aclresult = pg_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE);
+		if (aclresult != ACLCHECK_OK)
+			aclcheck_error(aclresult, OBJECT_SCHEMA, get_namespace_name(nspid));
+	}
 	aclresult = mode == ACL_NO_RIGHTS ? ACLCHECK_OK : pg_class_aclcheck(relid, GetUserId(), mode);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, relname);
@@ -175,8 +186,8 @@ topic_check_access(Oid relid, AclMode mode, bool owner)
 	if (!HeapTupleIsValid(tuple))
 		topic_not_found(relid);
 	classform = (Form_pg_class) GETSTRUCT(tuple);
-	topic_check_found(relid, NameStr(classform->relname), class_is_topic(classform),
-					  mode, owner);
+	topic_check_found(relid, NameStr(classform->relname), classform->relnamespace,
+					  class_is_topic(classform), mode, owner);
 	ReleaseSysCache(tuple);
 }
 
@@ -208,7 +219,7 @@ topic_open_checked(Oid relid, LOCKMODE lockmode, AclMode mode, bool owner)
 					 errdetail("It was dropped while this statement waited for its lock.")));
 		topic_not_found(relid);
 	}
-	topic_check_found(relid, RelationGetRelationName(rel),
+	topic_check_found(relid, RelationGetRelationName(rel), RelationGetNamespace(rel),
 					  rel->rd_rel->relkind == RELKIND_RELATION && topic_relation_is_topic(rel),
 					  mode, owner);
 	return rel;
