@@ -9,10 +9,11 @@
 --   topics the caller may not read before the view's privilege test
 --   dropped them.  Both now run with the caller's rights, as
 --   topics.consumer_lag has since 0.2.
--- * The C functions now also require USAGE on a topic's schema (a regclass
---   given as an OID skipped it), so the views, which call partition_info
---   for every topic they list, list only topics in schemas the caller may
---   use, as topics.consumer_lag does for the positions it shows.
+-- * The C functions now also require USAGE on a topic's schema for reading
+--   and producing (a regclass given as an OID skipped it), so the views,
+--   which call partition_info for every topic they list, list only topics
+--   in schemas the caller may use, and the policies of the extension's
+--   tables show and take only such topics' rows.
 -- * (In the library: only a topic's owner may give records explicit seqs.)
 -- * consume: a role without any privilege on a topic could keep a consumer
 --   group from starting, or from taking up added partitions, by holding the
@@ -22,6 +23,27 @@
 -- * commit(..., seq => -1) failed with 22T01, the SQLSTATE a client takes
 --   as "reset the position", for what is a mistaken argument: it is 22023
 --   now, as in fetch and get_shard_iterator.
+
+-- The extension's tables show and take the rows of topics the caller may
+-- read, as the functions do: in schemas the caller may use too.
+ALTER POLICY topic_config_read ON topics.topic_config
+    USING (has_table_privilege(topic, 'SELECT')
+           AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = topic), 'USAGE'));
+ALTER POLICY readers_of_the_topic ON topics.truncation_points
+    USING (has_table_privilege(topic, 'SELECT')
+           AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = topic), 'USAGE'));
+ALTER POLICY readers_of_the_topic ON topics.consumer_groups
+    USING (has_table_privilege(topic, 'SELECT')
+           AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = topic), 'USAGE'))
+    WITH CHECK (has_table_privilege(topic, 'SELECT')
+                AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = topic), 'USAGE')
+                AND topics._is_topic(topic));
+ALTER POLICY readers_of_the_topic ON topics.committed_offsets
+    USING (has_table_privilege(topic, 'SELECT')
+           AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = topic), 'USAGE'))
+    WITH CHECK (has_table_privilege(topic, 'SELECT')
+                AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = topic), 'USAGE')
+                AND topics._is_topic(topic));
 
 CREATE OR REPLACE VIEW topics.partitions AS
     SELECT c.oid::regclass AS topic, p.*
@@ -99,14 +121,15 @@ BEGIN
     IF seq < 0 THEN
         RAISE EXCEPTION 'seq must not be negative'
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A committed position is the next seq to read, from 0 up to the next seq.';
+                  DETAIL = 'A committed position is the next seq to read, from 0 up to the next seq.',
+                  HINT = 'Commit one past the last record read, or a position from topics.partitions.';
     END IF;
     IF seq > b.next_seq THEN
         RAISE EXCEPTION 'seq % is out of range for partition % of topic "%"', seq, partition,
                         (SELECT c.relname FROM pg_class c WHERE c.oid = topic)
             USING ERRCODE = '22T01',
                   DETAIL = format('A committed position is the next seq to read, at most the next seq %s.', b.next_seq),
-                  HINT = 'Commit a position from topics.partitions or one past a record read.';
+                  HINT = 'Commit one past the last record read, or a position from topics.partitions.';
     END IF;
     INSERT INTO topics.consumer_groups AS g (group_id, topic)
     VALUES (commit.group_id, commit.topic)
@@ -166,8 +189,9 @@ BEGIN
         -- the other members, whose inserts would wait for that transaction:
         -- instead they leave the rows to it and find nothing to take yet, as
         -- when other members hold every partition.  Any role may take an
-        -- advisory lock, so a holder counts only when it may read the topic
-        -- (or is a prepared transaction, which cannot be asked): until 0.16 a
+        -- advisory lock, so a holder counts only when its login role (or a
+        -- prepared transaction's owner) may become a role that may read the
+        -- topic, as a pool's login role that SETs ROLE does: until 0.16 a
         -- role without any privilege on the topic that held the key kept the
         -- group from starting, or from taking up added partitions.
         -- (A partition without a position is found by counting: the
@@ -184,13 +208,21 @@ BEGIN
                OR NOT EXISTS (SELECT 1
                               FROM pg_locks l
                               LEFT JOIN pg_stat_activity s ON s.pid = l.pid
+                              LEFT JOIN pg_locks lx
+                                     ON l.pid IS NULL AND lx.locktype = 'transactionid'
+                                    AND lx.virtualtransaction = l.virtualtransaction
+                              LEFT JOIN pg_prepared_xacts x ON x.transaction = lx.transactionid
                               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                                 AND l.database = (SELECT d.oid FROM pg_database d
                                                   WHERE d.datname = current_database())
                                 AND l.classid = ((lock_key >> 32) & 4294967295)::oid
                                 AND l.objid = (lock_key & 4294967295)::oid
-                                AND (l.pid IS NULL
-                                     OR has_table_privilege(s.usesysid, consume.topic, 'SELECT'))) THEN
+                                AND EXISTS (SELECT 1 FROM pg_roles r
+                                            WHERE pg_has_role(coalesce(s.usesysid,
+                                                                       (SELECT a.oid FROM pg_roles a
+                                                                        WHERE a.rolname = x.owner)),
+                                                              r.oid, 'MEMBER')
+                                              AND has_table_privilege(r.oid, consume.topic, 'SELECT'))) THEN
                 INSERT INTO topics.consumer_groups AS g (group_id, topic)
                 VALUES (consume.group_id, consume.topic)
                 ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;

@@ -242,6 +242,31 @@ SELECT topics.get_shard_iterator(:secret_oid, 0, 'TRIM_HORIZON') IS NOT NULL;
 SELECT count(*) FROM topics.topics WHERE topic = :secret_oid;
 SELECT count(*) FROM topics.partitions WHERE topic = :secret_oid;
 RESET ROLE;
+-- nor do the extension's tables show or take its rows
+SELECT topics.commit('pv_hidden_g', 'pv_hidden.secret', 0, 1);
+SET ROLE regress_pgt_priv_reader;
+SELECT count(*) FROM topics.topic_config WHERE topic = :secret_oid;
+SELECT count(*) FROM topics.committed_offsets WHERE topic = :secret_oid;
+SELECT count(*) FROM topics.consumer_groups WHERE topic = :secret_oid;
+UPDATE topics.committed_offsets SET seq = 0 WHERE topic = :secret_oid;
+INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('pv_evil', :secret_oid, 0, 0);
+\echo :SQLSTATE
+RESET ROLE;
+SELECT group_id, seq FROM topics.committed_offsets WHERE topic = :secret_oid;
+-- an owner that lost USAGE on the schema still maintains its topic, as
+-- VACUUM would (ownership alone needs no USAGE)
+CREATE ROLE regress_pgt_priv_owner2;
+GRANT USAGE, CREATE ON SCHEMA pv_hidden TO regress_pgt_priv_owner2;
+SET ROLE regress_pgt_priv_owner2;
+SELECT topics.create_topic('pv_hidden.owned', 1, retention => '1 day');
+RESET ROLE;
+REVOKE USAGE, CREATE ON SCHEMA pv_hidden FROM regress_pgt_priv_owner2;
+SET ROLE regress_pgt_priv_owner2;
+SELECT topic, partition FROM topics.maintain();
+SELECT count(*) FROM topics.fetch('pv_hidden.owned'::regclass, 0, 0);
+RESET ROLE;
+SELECT topics.drop_topic('pv_hidden.owned');
+DROP ROLE regress_pgt_priv_owner2;
 GRANT USAGE ON SCHEMA pv_hidden TO regress_pgt_priv_reader;
 SET ROLE regress_pgt_priv_reader;
 SELECT count(*) FROM topics.fetch(:secret_oid, 0, 0);

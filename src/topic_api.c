@@ -141,11 +141,13 @@ topic_not_a_topic(const char *relname)
  * The checks of a relation found, by topic_check_access (in the catalog,
  * before the lock) and topic_open_checked (opened, under it): that it is a
  * topic, and that the current user has "mode" on it (none with
- * ACL_NO_RIGHTS) and owns it, with "owner".  A caller checked for either
- * also needs USAGE on the topic's schema, as a query naming the table does:
- * the functions take a regclass, which an OID gives without looking in the
- * schema (until 0.16 a role with SELECT on a topic in a schema it could not
- * use read it with fetch(16946, ...); a reviewer's finding).
+ * ACL_NO_RIGHTS) and owns it, with "owner".  A caller checked for a
+ * privilege also needs USAGE on the topic's schema, as a query naming the
+ * table does: the functions take a regclass, which an OID gives without
+ * looking in the schema (until 0.16 a role with SELECT on a topic in a
+ * schema it could not use read it with fetch(16946, ...); a reviewer's
+ * finding).  Ownership alone (maintain, alter_topic) does not, as VACUUM
+ * and autovacuum do not: an owner that lost USAGE keeps its retention.
  */
 static void
 topic_check_found(Oid relid, const char *relname, Oid nspid, bool is_topic,
@@ -155,7 +157,7 @@ topic_check_found(Oid relid, const char *relname, Oid nspid, bool is_topic,
 
 	if (!is_topic)
 		topic_not_a_topic(relname);
-	if (mode != ACL_NO_RIGHTS || owner)
+	if (mode != ACL_NO_RIGHTS)
 	{
 		aclresult = pg_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE);
 		if (aclresult != ACLCHECK_OK)

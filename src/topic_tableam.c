@@ -1127,7 +1127,7 @@ topic_check_explicit_seq(Relation rel)
 				 errmsg("only the owner of topic \"%s\" may give records a seq",
 						RelationGetRelationName(rel)),
 				 errdetail("Explicit seqs are for restoring or copying a topic; a seq taken is never handed out again, even after a rollback."),
-				 errhint("Leave seq out (or NULL) to have the next one assigned.")));
+				 errhint("Leave seq NULL to have it assigned.")));
 	ok_relid = RelationGetRelid(rel);
 	ok_userid = userid;
 	ok_lxid = MyProc->lxid;

@@ -3,8 +3,10 @@
 # that work to the holder.  Any role may take an advisory lock: until 0.16 a
 # login role without any privilege on the topic that held the key kept the
 # group from starting (consume returned nothing while it held it).  A holder
-# now counts only when it may read the topic: a reader holding the key is
-# still left to make the rows.  (Isolation tests cannot log in as another
+# now counts only when its login role, or a prepared transaction's owner,
+# may become a role that may read the topic: a reader holding the key, or a
+# pool's login role that SETs ROLE to a reader, is still left to make the
+# rows, and the other members return at once.  (Isolation tests cannot log in as another
 # role: SET ROLE leaves pg_stat_activity's user, which the check reads, as
 # it was.)
 use strict;
@@ -16,15 +18,17 @@ use FindBin;
 use lib $FindBin::RealBin;
 use TopicsNode;
 
-my $node = topics_node('intruder');
+my $node = topics_node('intruder', conf => ['max_prepared_transactions = 2']);
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_topics;
 CREATE ROLE intruder LOGIN;
 CREATE ROLE reader LOGIN;
+CREATE ROLE readers NOLOGIN;
+CREATE ROLE pooler LOGIN NOINHERIT IN ROLE readers;
 SELECT topics.create_topic('orders', 2);
 SELECT count(*) FROM topics.produce_batch('orders', ARRAY['a', 'b', 'c'], ARRAY['1', '2', '3'], partition => 0);
-GRANT SELECT ON orders TO reader;
+GRANT SELECT ON orders TO reader, readers;
 });
 
 my $key = sub {
@@ -61,6 +65,39 @@ is($node->safe_psql('postgres',
 	'0', 'so the group has no positions yet');
 $member->quit;
 is($consume->('audit'), '0:0,0:1,0:2', 'once it lets go, the group starts');
+
+# nor does a prepared transaction of such a role, which outlives its session
+$node->safe_psql('postgres',
+	'BEGIN; SELECT pg_advisory_xact_lock(' . $key->('prepared') . "); PREPARE TRANSACTION 'intruder'",
+	extra_params => [ '-U', 'intruder' ]);
+is($consume->('prepared'), '0:0,0:1,0:2', 'a prepared transaction of the intruder holding the key does not count');
+$node->safe_psql('postgres', "ROLLBACK PREPARED 'intruder'");
+
+# a prepared transaction of a reader that made a group's rows does: the next
+# member returns nothing instead of waiting for it
+$node->safe_psql('postgres',
+	"BEGIN; SELECT count(*) FROM topics.consume('ledger', 'orders', 10); PREPARE TRANSACTION 'member'",
+	extra_params => [ '-U', 'reader' ]);
+is($node->safe_psql('postgres',
+		"SET statement_timeout = '60s'; SELECT count(*) FROM topics.consume('ledger', 'orders', 10)",
+		extra_params => [ '-U', 'reader' ]),
+	'0', 'a prepared member holding the key is left to make the rows');
+$node->safe_psql('postgres', "COMMIT PREPARED 'member'");
+
+# a pool that logs in as a role without the privilege and SETs ROLE to one
+# with it is a member: the next member returns at once, without waiting for
+# the first member's transaction (a statement timeout would end the wait)
+my $pooled = $node->background_psql('postgres', extra_params => [ '-U', 'pooler' ]);
+$pooled->query_safe('BEGIN');
+$pooled->query_safe('SET ROLE readers');
+is($pooled->query_safe("SELECT count(*) FROM topics.consume('pool', 'orders', 10)"),
+	'3', 'a pooled member makes the group and reads');
+is($node->safe_psql('postgres',
+		"SET statement_timeout = '60s'; SELECT count(*) FROM topics.consume('pool', 'orders', 10)",
+		extra_params => [ '-U', 'reader' ]),
+	'0', 'the next member returns nothing while the pooled member\'s transaction runs');
+$pooled->query_safe('COMMIT');
+$pooled->quit;
 
 $node->stop;
 done_testing();
