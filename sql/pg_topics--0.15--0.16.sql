@@ -1,6 +1,7 @@
 -- pg_topics 0.15 -> 0.16
 --
--- Three findings of a security review, and one of a review of the README:
+-- Findings of a security review (and of a review of its first fixes), and
+-- one of a review of the README:
 --
 -- * The views topics.topics and topics.partitions ran with their owner's
 --   rights (the superuser who created the extension), so topics.topics
@@ -18,7 +19,8 @@
 -- * consume: a role without any privilege on a topic could keep a consumer
 --   group from starting, or from taking up added partitions, by holding the
 --   advisory lock that the member making the group's rows takes (its key
---   is the topic's OID and the group id); a holder now counts only when it
+--   is the topic's OID and the group id); a holder now counts only when its
+--   login role, or a prepared transaction's owner, may become a role that
 --   may read the topic.
 -- * commit(..., seq => -1) failed with 22T01, the SQLSTATE a client takes
 --   as "reset the position", for what is a mistaken argument: it is 22023
