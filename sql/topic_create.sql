@@ -186,3 +186,37 @@ ALTER TABLE tc_g3 ALTER COLUMN partition SET (n_distinct = 1.5);
 ALTER TABLE tc_g3 ALTER COLUMN partition SET (n_distinct = 10001);
 ALTER TABLE tc_g3 OWNER TO CURRENT_USER;
 DROP TABLE tc_g2, tc_g3;
+-- The growth is written at the commit but counts only once the transaction
+-- has committed: an error after its WAL record (as when another step of the
+-- commit fails) leaves the old count, and so does a crash (TAP 026).  Until
+-- 0.16 the topic kept the new partitions, which the catalog's count did not
+-- have.  Also past 169 partitions, where the growth adds state pages.
+SELECT topics.create_topic('tc_g4', 2);
+SELECT topics.create_topic('tc_g5', 100);
+SET pg_topics.debug_fail_in_growth = 'error';
+SELECT topics.alter_topic('tc_g4', partitions => 4);
+SELECT topics.alter_topic('tc_g5', partitions => 400);
+RESET pg_topics.debug_fail_in_growth;
+SELECT count(*) AS partitions FROM topics.partition_bounds('tc_g4');
+SELECT count(*) AS partitions FROM topics.partition_bounds('tc_g5');
+SELECT * FROM topics.produce('tc_g4', 'k', 'v', partition => 3);
+SELECT * FROM topics.produce('tc_g5', 'k', 'v', partition => 399);
+-- VACUUM folds the failed growth away; growing again reuses its state pages
+VACUUM tc_g4, tc_g5;
+SELECT count(*) AS partitions FROM topics.partition_bounds('tc_g5');
+SELECT pg_relation_size('tc_g5') / 8192 AS blocks_before \gset
+SELECT topics.alter_topic('tc_g4', partitions => 4);
+SELECT topics.alter_topic('tc_g5', partitions => 400);
+SELECT pg_relation_size('tc_g5') / 8192 - :blocks_before AS blocks_added;
+SELECT partition, seq FROM topics.produce('tc_g4', 'k', 'v', partition => 3);
+SELECT partition, seq FROM topics.produce('tc_g5', 'k', 'v', partition => 399);
+VACUUM tc_g4, tc_g5;
+SELECT count(*) AS partitions, sum(record_count) AS records
+FROM topics.partitions WHERE topic IN ('tc_g4'::regclass, 'tc_g5'::regclass);
+-- the failure hook is a superuser's
+CREATE ROLE regress_tc_nobody;
+SET ROLE regress_tc_nobody;
+SET pg_topics.debug_fail_in_growth = 'crash';
+RESET ROLE;
+DROP ROLE regress_tc_nobody;
+DROP TABLE tc_g4, tc_g5;

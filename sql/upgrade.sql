@@ -17,7 +17,8 @@
 -- SQLSTATE of its own for a position outside a partition's log (0.14), and
 -- a consumer group that says it cannot move in a read-only transaction
 -- (0.15), and views that run with the caller's rights and a commit whose
--- negative seq is a mistaken argument (0.16).
+-- negative seq is a mistaken argument (0.16).  (0.17 changed only the
+-- library.)
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME

@@ -34,6 +34,16 @@ PG_MODULE_MAGIC;
 
 int			topics_max_record_bytes = 1024 * 1024;
 
+int			topics_debug_fail_in_growth = TOPIC_GROWTH_FAIL_OFF;
+
+static const struct config_enum_entry growth_failure_options[] = {
+	{"off", TOPIC_GROWTH_FAIL_OFF, false},
+	{"error", TOPIC_GROWTH_FAIL_ERROR, false},
+	{"crash", TOPIC_GROWTH_FAIL_CRASH, false},
+	{"crash_in_state_pages", TOPIC_GROWTH_FAIL_CRASH_IN_STATE_PAGES, false},
+	{NULL, 0, false}
+};
+
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 
@@ -262,6 +272,17 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("pg_topics.debug_fail_in_growth",
+							 "Fail in the middle of adding partitions to a topic (developer option).",
+							 "For crash-recovery tests only: \"error\" raises an error, and \"crash\" a PANIC, "
+							 "after the WAL record of the new count; \"crash_in_state_pages\" a PANIC after the "
+							 "first new state page.  WAL is flushed first.",
+							 &topics_debug_fail_in_growth,
+							 TOPIC_GROWTH_FAIL_OFF,
+							 growth_failure_options,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 	topic_maintenance_worker_register();
 	topic_producers_init();
 	MarkGUCPrefixReserved("pg_topics");

@@ -226,8 +226,28 @@ typedef struct TopicPartitionState
 	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - TOPIC_SPECIAL_SIZE)
 #define TOPIC_STATES_PER_PAGE \
 	((int) (TOPIC_CONTENT_SIZE / sizeof(TopicPartitionState)))
+
+/*
+ * A partition count that takes effect when the transaction that set it
+ * commits (alter_topic), kept at the end of the metapage's contents, where
+ * builds before 0.17 left zeros (no growth).  The metapage changes with WAL
+ * but not with the transaction: were the count itself raised in the
+ * growing transaction, a crash or an error between that WAL record and the
+ * commit would keep the partitions the catalog's count never got.  Readers
+ * take npartitions from here once xid has committed; the next growth and
+ * VACUUM fold it into TopicMetaData.npartitions (before relfrozenxid can
+ * pass xid, so its commit status can always be looked up).
+ */
+typedef struct TopicMetaGrowth
+{
+	TransactionId xid;			/* InvalidTransactionId: none */
+	int32		npartitions;	/* the count once xid has committed */
+} TopicMetaGrowth;
+
+#define TOPIC_META_GROWTH_OFF \
+	(TOPIC_CONTENT_SIZE - MAXALIGN(sizeof(TopicMetaGrowth)))
 #define TOPIC_MAX_STATE_PAGES \
-	((int) ((TOPIC_CONTENT_SIZE - offsetof(TopicMetaData, statepages)) / sizeof(BlockNumber)))
+	((int) ((TOPIC_META_GROWTH_OFF - offsetof(TopicMetaData, statepages)) / sizeof(BlockNumber)))
 
 /* ------------------------------------------------------------------------
  * Directory entries (items of directory pages, 8-byte aligned)
@@ -356,7 +376,8 @@ extern bool topic_raise_empty_partition(Relation rel, int32 partition, int64 seq
 extern int64 topic_partition_next_seq(Relation rel, int32 partition,
 									  TopicPartitionState *state);
 extern void topic_check_partition_count(Relation rel, int from, int to);
-extern void topic_set_partitions(Relation rel, int npartitions);
+extern void topic_set_partitions(Relation rel, int npartitions, bool at_commit);
+extern void topic_settle_growth(Relation rel);
 extern void topic_grow_partitions(Relation rel, int npartitions);
 extern int	topic_partitions_at_commit(Relation rel);
 extern void topic_append(Relation rel, TopicNewRecord *recs, int nrecs,
@@ -490,6 +511,17 @@ extern BlockNumber topic_dir_lookup_ts(Relation rel, int32 partition,
 extern int64 topic_dir_trim(Relation rel, int32 partition, int64 live_seq);
 extern int	topics_directory_fanout;
 extern int	topics_debug_fail_in_split;
+
+/* tests: where growing a topic's partitions fails (pg_topics.debug_fail_in_growth) */
+typedef enum TopicGrowthFailure
+{
+	TOPIC_GROWTH_FAIL_OFF,
+	TOPIC_GROWTH_FAIL_ERROR,	/* error after the count's WAL record */
+	TOPIC_GROWTH_FAIL_CRASH,	/* PANIC after the count's WAL record */
+	TOPIC_GROWTH_FAIL_CRASH_IN_STATE_PAGES	/* PANIC after the first state
+											 * page's record */
+} TopicGrowthFailure;
+extern int	topics_debug_fail_in_growth;
 
 /* ------------------------------------------------------------------------
  * topic_record.c: record encoding and decoding

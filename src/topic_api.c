@@ -356,7 +356,7 @@ growth_xact_callback(XactEvent event, void *arg)
 				/* the largest count asked for in the transaction */
 				if (g->npartitions == topic_partitions_at_commit(rel) &&
 					g->npartitions > topic_get_cache(rel)->npartitions)
-					topic_set_partitions(rel, g->npartitions);
+					topic_set_partitions(rel, g->npartitions, true);
 				relation_close(rel, NoLock);
 			}
 			pending_growth = NIL;
@@ -423,7 +423,7 @@ topic_grow_partitions(Relation rel, int npartitions)
 	 */
 	if (rel->rd_createSubid == subid || rel->rd_firstRelfilenodeSubid == subid)
 	{
-		topic_set_partitions(rel, npartitions);
+		topic_set_partitions(rel, npartitions, false);
 		return;
 	}
 	/* the checks of topic_set_partitions, now rather than at the commit */

@@ -344,6 +344,25 @@ dir_rightmost(Relation rel, int32 partition, BlockNumber root, int level,
 			return blkno;
 		}
 		Assert(n > 0);
+
+		/*
+		 * The last entry leads to the right edge of the level below, which
+		 * retention never frees (topic_dir_trim).  Builds before 0.17 could
+		 * free it after a split cut short; following the entry then reached
+		 * a reused page, which the caller may hold as its new tail page, and
+		 * waited for its own lock for good.  Fail instead.
+		 */
+		if (n - 1 < DIR_TRIMMED(page))
+		{
+			UnlockReleaseBuffer(buf);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("directory of partition %d of topic \"%s\" has lost its right edge",
+							partition, RelationGetRelationName(rel)),
+					 errdetail("Directory page %u at level %u leads only to freed pages.",
+							   blkno, opaque->level),
+					 errhint("Run VACUUM FULL on the topic to rebuild its directories.")));
+		}
 		blkno = dir_entries(page)[n - 1].blkno;
 		UnlockReleaseBuffer(buf);
 	}
@@ -718,8 +737,11 @@ dir_free_page(Relation rel, int32 partition, BlockNumber parent, BlockNumber vic
  * entry of each level from the root finds the leftmost page of every level
  * still in the tree; the first of them that is no longer needed goes, and
  * the walk starts again: a leaf when its right sibling starts at or before
- * live_seq, a page above when all its children are gone.  The root and the
- * rightmost page of each level always stay.  Returns the pages freed.
+ * live_seq, a page above when all its children are gone.  The root, the
+ * rightmost page of each level and a page whose right sibling still waits
+ * for its parent entry (a split cut short) always stay: each is the last
+ * entry of its parent, on the way down to the right edge where appends go.
+ * Returns the pages freed.
  *
  * The caller holds ShareUpdateExclusiveLock on the topic (retention), so
  * nobody else frees pages of this directory, and no buffer lock.
@@ -755,17 +777,26 @@ topic_dir_trim(Relation rel, int32 partition, int64 live_seq)
 
 			if (level < state.dir_level && BlockNumberIsValid(right))
 			{
-				if (level > 0)
-					unneeded = t >= n;
-				else
-				{
-					Buffer		rbuf = dir_read(rel, right, partition, BUFFER_LOCK_SHARE);
-					Page		rpage = BufferGetPage(rbuf);
+				Buffer		rbuf = dir_read(rel, right, partition, BUFFER_LOCK_SHARE);
+				Page		rpage = BufferGetPage(rbuf);
 
-					unneeded = dir_count(rpage) > 0 &&
-						dir_entries(rpage)[0].seq <= live_seq;
-					UnlockReleaseBuffer(rbuf);
+				/*
+				 * A right sibling still flagged split-incomplete has no
+				 * parent entry yet: this page is its parent's last entry,
+				 * the way down to the right edge (dir_rightmost), and stays
+				 * until the next append finishes the split.  The flag is
+				 * only ever cleared, so a sibling seen without it keeps its
+				 * entry.
+				 */
+				if (!(TopicPageGetOpaque(rpage)->flags & TOPIC_PAGE_SPLIT_INCOMPLETE))
+				{
+					if (level > 0)
+						unneeded = t >= n;
+					else
+						unneeded = dir_count(rpage) > 0 &&
+							dir_entries(rpage)[0].seq <= live_seq;
 				}
+				UnlockReleaseBuffer(rbuf);
 			}
 			if (unneeded || level == 0 || t >= n)
 			{

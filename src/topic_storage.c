@@ -27,13 +27,16 @@
 #include "pg_topics.h"
 
 #include "access/generic_xlog.h"
+#include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "catalog/storage.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/predicate.h"
+#include "storage/procarray.h"
 #include "storage/smgr.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -175,6 +178,37 @@ static TopicMetaData *
 topic_page_meta(Page page)
 {
 	return (TopicMetaData *) PageGetContents(page);
+}
+
+static TopicMetaGrowth *
+topic_page_growth(Page page)
+{
+	return (TopicMetaGrowth *) ((char *) PageGetContents(page) + TOPIC_META_GROWTH_OFF);
+}
+
+/*
+ * Whether the growth recorded on the metapage counts: its transaction (or
+ * this one) committed.  One in progress elsewhere, aborted or cut short by
+ * a crash does not.
+ */
+static bool
+topic_growth_counts(const TopicMetaGrowth *growth)
+{
+	if (!TransactionIdIsValid(growth->xid))
+		return false;
+	return TransactionIdIsCurrentTransactionId(growth->xid) ||
+		TransactionIdDidCommit(growth->xid);
+}
+
+/* The partition count of a metapage, its growth included when it counts. */
+static int
+topic_meta_npartitions(Page metapage)
+{
+	TopicMetaGrowth *growth = topic_page_growth(metapage);
+
+	if (topic_growth_counts(growth))
+		return growth->npartitions;
+	return topic_page_meta(metapage)->npartitions;
 }
 
 static TopicPartitionState *
@@ -347,6 +381,7 @@ topic_get_cache(Relation rel)
 	{
 		Buffer		buf = topic_read_meta(rel, BUFFER_LOCK_SHARE);
 		TopicMetaData *meta = topic_page_meta(BufferGetPage(buf));
+		int			npartitions = topic_meta_npartitions(BufferGetPage(buf));
 		Size		sz;
 		TopicRelCache *cache;
 		int			i;
@@ -354,15 +389,15 @@ topic_get_cache(Relation rel)
 		/* one chunk: the relcache frees rd_amcache with a single pfree */
 		sz = MAXALIGN(sizeof(TopicRelCache)) +
 			MAXALIGN(sizeof(BlockNumber) * meta->nstatepages) +
-			sizeof(BlockNumber) * meta->npartitions;
+			sizeof(BlockNumber) * npartitions;
 		cache = MemoryContextAllocZero(CacheMemoryContext, sz);
-		cache->npartitions = meta->npartitions;
+		cache->npartitions = npartitions;
 		cache->nstatepages = meta->nstatepages;
 		cache->statepages = (BlockNumber *) ((char *) cache + MAXALIGN(sizeof(TopicRelCache)));
 		cache->tail_hint = (BlockNumber *) ((char *) cache->statepages +
 											MAXALIGN(sizeof(BlockNumber) * meta->nstatepages));
 		memcpy(cache->statepages, meta->statepages, sizeof(BlockNumber) * meta->nstatepages);
-		for (i = 0; i < meta->npartitions; i++)
+		for (i = 0; i < npartitions; i++)
 			cache->tail_hint[i] = InvalidBlockNumber;
 		UnlockReleaseBuffer(buf);
 		rel->rd_amcache = cache;
@@ -646,34 +681,66 @@ topic_check_partition_count(Relation rel, int from, int to)
 }
 
 /*
+ * For tests (pg_topics.debug_fail_in_growth): fail with what was written so
+ * far flushed to WAL, so that a crash now recovers the same state.
+ */
+static void
+growth_fail(Relation rel)
+{
+	XLogFlush(GetXLogInsertRecPtr());
+	ereport(topics_debug_fail_in_growth == TOPIC_GROWTH_FAIL_ERROR ? ERROR : PANIC,
+			(errmsg("pg_topics.debug_fail_in_growth: failing while adding partitions to topic \"%s\"",
+					RelationGetRelationName(rel))));
+}
+
+/*
  * Raise the partition count to npartitions, adding state pages as needed.
  * Caller must hold a lock that excludes concurrent producers and readers of
  * the topic's shape (create_topic holds AccessExclusiveLock on a new table).
+ *
+ * at_commit: the count takes effect when the current transaction commits
+ * (alter_topic, which calls this at XACT_EVENT_PRE_COMMIT); else at once
+ * (storage made in this subtransaction, which a rollback discards).
+ *
+ * The state pages for the new partitions come first, one WAL record each;
+ * their slots belong to no partition any reader knows of, so a crash between
+ * two of them leaves spare pages a later growth reuses.  The count itself
+ * then changes in one record, whatever the number of state pages.
  */
 void
-topic_set_partitions(Relation rel, int npartitions)
+topic_set_partitions(Relation rel, int npartitions, bool at_commit)
 {
 	Buffer		metabuf;
+	Page		metapage;
 	TopicMetaData *meta;
+	TopicMetaGrowth *growth;
+	GenericXLogState *xs;
 	int			old;
+	int			pageno;
 
 	metabuf = topic_read_meta(rel, BUFFER_LOCK_EXCLUSIVE);
-	meta = topic_page_meta(BufferGetPage(metabuf));
-	old = meta->npartitions;
+	old = topic_meta_npartitions(BufferGetPage(metabuf));
 
 	topic_check_partition_count(rel, old, npartitions);
-
-	while (old < npartitions)
+	if (npartitions == old)
 	{
-		int			pageno = old / TOPIC_STATES_PER_PAGE;
+		UnlockReleaseBuffer(metabuf);
+		return;
+	}
+
+	for (pageno = old / TOPIC_STATES_PER_PAGE;
+		 pageno * TOPIC_STATES_PER_PAGE < npartitions;
+		 pageno++)
+	{
+		int			from = Max(old, pageno * TOPIC_STATES_PER_PAGE);
 		int			upto = Min(npartitions, (pageno + 1) * TOPIC_STATES_PER_PAGE);
-		GenericXLogState *xs;
-		Page		metapage;
 		Page		statepage;
-		Buffer		statebuf = InvalidBuffer;
-		bool		newpage = (pageno >= (int) meta->nstatepages);
+		Buffer		statebuf;
+		bool		newpage;
 		int			p;
 
+		meta = topic_page_meta(BufferGetPage(metabuf));
+		newpage = (pageno >= (int) meta->nstatepages);
 		if (newpage)
 			statebuf = topic_new_buffer(rel);
 		else
@@ -683,34 +750,88 @@ topic_set_partitions(Relation rel, int npartitions)
 		}
 
 		xs = GenericXLogStart(rel);
-		metapage = GenericXLogRegisterBuffer(xs, metabuf, 0);
 		statepage = GenericXLogRegisterBuffer(xs, statebuf,
 											  newpage ? GENERIC_XLOG_FULL_IMAGE : 0);
 		if (newpage)
 		{
 			topic_page_init(statepage, TOPIC_PAGE_STATE, -1);
 			topic_page_fill_contents(statepage);
-		}
-		for (p = old; p < upto; p++)
-			topic_state_init(&topic_page_states(statepage)[p % TOPIC_STATES_PER_PAGE], 0);
-
-		meta = topic_page_meta(metapage);
-		if (newpage)
-		{
+			meta = topic_page_meta(GenericXLogRegisterBuffer(xs, metabuf, 0));
 			meta->statepages[meta->nstatepages] = BufferGetBlockNumber(statebuf);
 			meta->nstatepages++;
 		}
-		meta->npartitions = upto;
+		for (p = from; p < upto; p++)
+			topic_state_init(&topic_page_states(statepage)[p % TOPIC_STATES_PER_PAGE], 0);
 		GenericXLogFinish(xs);
 		UnlockReleaseBuffer(statebuf);
-
-		meta = topic_page_meta(BufferGetPage(metabuf));
-		old = upto;
+		if (newpage && topics_debug_fail_in_growth == TOPIC_GROWTH_FAIL_CRASH_IN_STATE_PAGES)
+			growth_fail(rel);
 	}
+
+	/* the count, with any earlier growth folded in: one record */
+	xs = GenericXLogStart(rel);
+	metapage = GenericXLogRegisterBuffer(xs, metabuf, 0);
+	meta = topic_page_meta(metapage);
+	growth = topic_page_growth(metapage);
+	meta->npartitions = old;
+	growth->xid = InvalidTransactionId;
+	growth->npartitions = 0;
+	if (at_commit)
+	{
+		growth->xid = GetTopTransactionId();
+		growth->npartitions = npartitions;
+	}
+	else
+		meta->npartitions = npartitions;
+	GenericXLogFinish(xs);
 	UnlockReleaseBuffer(metabuf);
 
 	/* every backend must re-read the shape */
 	CacheInvalidateRelcache(rel);
+
+	if (topics_debug_fail_in_growth == TOPIC_GROWTH_FAIL_ERROR ||
+		topics_debug_fail_in_growth == TOPIC_GROWTH_FAIL_CRASH)
+		growth_fail(rel);
+}
+
+/*
+ * Fold a finished growth into the metapage's count (VACUUM, before it
+ * advances relfrozenxid: past the growth's xid, its commit status may be
+ * gone).  Caller holds at least ShareUpdateExclusiveLock, which a growing
+ * transaction's AccessExclusiveLock excludes until it ends; the count
+ * readers see does not change.
+ */
+void
+topic_settle_growth(Relation rel)
+{
+	Buffer		metabuf = topic_read_meta(rel, BUFFER_LOCK_SHARE);
+	TopicMetaGrowth *growth = topic_page_growth(BufferGetPage(metabuf));
+	GenericXLogState *xs;
+	Page		metapage;
+	int			npartitions;
+
+	if (!TransactionIdIsValid(growth->xid) || TransactionIdIsInProgress(growth->xid))
+	{
+		UnlockReleaseBuffer(metabuf);
+		return;
+	}
+	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	growth = topic_page_growth(BufferGetPage(metabuf));
+	if (!TransactionIdIsValid(growth->xid))
+	{
+		UnlockReleaseBuffer(metabuf);
+		return;
+	}
+	npartitions = topic_meta_npartitions(BufferGetPage(metabuf));
+	xs = GenericXLogStart(rel);
+	metapage = GenericXLogRegisterBuffer(xs, metabuf, 0);
+	topic_page_meta(metapage)->npartitions = npartitions;
+	growth = topic_page_growth(metapage);
+	growth->xid = InvalidTransactionId;
+	growth->npartitions = 0;
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(metabuf);
 }
 
 /* ------------------------------------------------------------------------

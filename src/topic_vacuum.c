@@ -312,6 +312,9 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 	memset(&counters, 0, sizeof(counters));
 	counters.oldest_unfrozen = InvalidTransactionId;
 
+	/* before relfrozenxid can pass the xid of a growth (see pg_topics.h) */
+	topic_settle_growth(rel);
+
 	cache = topic_get_cache(rel);
 	npartitions = cache->npartitions;
 	for (p = 0; p < npartitions; p++)

@@ -1,0 +1,16 @@
+-- pg_topics 0.16 -> 0.17
+--
+-- No SQL object changes: 0.17's fixes are in the library, from a review of
+-- crashes in the middle of multi-record operations.
+--
+-- * Retention no longer frees the directory leaf left of a split that a
+--   crash or an error cut short (its parent's last entry is the only way
+--   down to the right edge until the next append finishes the split).  0.16
+--   freed it, and the append that then took that page as its new tail
+--   waited for its own lock for good.
+-- * A growth of the partition count (alter_topic) counts only once its
+--   transaction has committed: a crash or an error between its WAL record
+--   and the commit leaves the old count, which the catalog's n_distinct
+--   (what pg_dump carries) also keeps.  The count is one WAL record however
+--   many state pages the growth adds.
+\echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.17'" to load this file. \quit
