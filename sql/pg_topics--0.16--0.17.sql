@@ -1,7 +1,7 @@
 -- pg_topics 0.16 -> 0.17
 --
--- No SQL object changes: 0.17's fixes are in the library, from a review of
--- crashes in the middle of multi-record operations.
+-- No SQL object changes: 0.17's changes are in the library, mostly from a
+-- review of crashes in the middle of multi-record operations.
 --
 -- * Retention no longer frees the directory leaf left of a split that a
 --   crash or an error cut short (its parent's last entry is the only way
@@ -13,4 +13,10 @@
 --   and the commit leaves the old count, which the catalog's n_distinct
 --   (what pg_dump carries) also keeps.  The count is one WAL record however
 --   many state pages the growth adds.
+-- * A record timestamp given with INSERT or COPY must be finite and at
+--   most pg_topics.timestamp_after_max (1 hour) ahead of the server's clock
+--   (22008); one stamped 'infinity' at a partition's head kept time-based
+--   retention from removing anything after it.  Rows with explicit seqs
+--   (restores) are not checked.
+-- * Shard iterator signatures are compared in constant time.
 \echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.17'" to load this file. \quit

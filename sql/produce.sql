@@ -184,4 +184,37 @@ COMMIT;
 SELECT seq, key FROM pr_gap ORDER BY seq;
 SELECT log_start_seq, next_seq, record_count FROM topics.partitions WHERE topic = 'pr_gap'::regclass;
 
-DROP TABLE pr_t, pr_b, pr_ins, pr_copy, pr_gap;
+-- A producer's timestamp must be finite and at most
+-- pg_topics.timestamp_after_max (1 hour by default; Kafka's
+-- message.timestamp.after.max.ms) after the clock: one record stamped
+-- 'infinity' at a partition's head kept time-based retention from removing
+-- anything (until 0.17).  Old timestamps are fine; a restore (explicit seqs,
+-- the owner's) brings back what was stored.
+\set VERBOSITY terse
+SELECT topics.create_topic('pr_ts', 1, retention => '1 day');
+INSERT INTO pr_ts (key, ts) VALUES ('inf', 'infinity');
+INSERT INTO pr_ts (key, ts) VALUES ('-inf', '-infinity');
+INSERT INTO pr_ts (key, ts) VALUES ('2h', now() + interval '2 hours');
+COPY pr_ts (key, ts) FROM STDIN;
+copied	infinity
+\.
+INSERT INTO pr_ts (key, ts) VALUES ('30min', now() + interval '30 minutes'), ('old', '2001-01-01')
+RETURNING seq, key;
+SET pg_topics.timestamp_after_max = -1;
+INSERT INTO pr_ts (key, ts) VALUES ('2 days', now() + interval '2 days') RETURNING seq, key;
+INSERT INTO pr_ts (key, ts) VALUES ('inf', 'infinity');
+SET pg_topics.timestamp_after_max = '10min';
+INSERT INTO pr_ts (key, ts) VALUES ('30min', now() + interval '30 minutes');
+RESET pg_topics.timestamp_after_max;
+INSERT INTO pr_ts (partition, seq, key, ts) VALUES (0, 10, 'restored', 'infinity') RETURNING seq, key;
+SELECT seq, key FROM pr_ts ORDER BY seq;
+CREATE ROLE regress_pr_producer;
+GRANT INSERT ON pr_ts TO regress_pr_producer;
+SET ROLE regress_pr_producer;
+SET pg_topics.timestamp_after_max = -1;
+RESET ROLE;
+DROP OWNED BY regress_pr_producer;
+DROP ROLE regress_pr_producer;
+\set VERBOSITY default
+
+DROP TABLE pr_t, pr_b, pr_ins, pr_copy, pr_gap, pr_ts;

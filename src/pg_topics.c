@@ -33,6 +33,7 @@
 PG_MODULE_MAGIC;
 
 int			topics_max_record_bytes = 1024 * 1024;
+int			topics_timestamp_after_max = 60 * 60 * 1000;
 
 int			topics_debug_fail_in_growth = TOPIC_GROWTH_FAIL_OFF;
 
@@ -240,6 +241,18 @@ _PG_init(void)
 							MaxAllocSize / 2,
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_topics.timestamp_after_max",
+							"How far ahead of the server's clock a producer's record timestamp may be.",
+							"Like Kafka's message.timestamp.after.max.ms: a record stamped far in the future "
+							"keeps time-based retention from removing anything after it.  -1 allows any "
+							"finite timestamp.",
+							&topics_timestamp_after_max,
+							60 * 60 * 1000,
+							-1,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_topics.shard_iterator_ttl",
 							"How long a shard iterator stays valid after it is issued.",

@@ -354,6 +354,7 @@ typedef struct TopicRelCache
  * ------------------------------------------------------------------------
  */
 extern int	topics_max_record_bytes;
+extern int	topics_timestamp_after_max;
 extern int	topics_shard_iterator_ttl;
 
 extern void topic_on_conflict_error(const char *relname) pg_attribute_noreturn();

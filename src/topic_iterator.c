@@ -362,7 +362,8 @@ iterator_decode(text *it, ShardPosition *pos)
 	if (version != ITERATOR_VERSION)
 		invalid_iterator("The iterator has an unknown format version.");
 	iterator_mac(raw, mac);
-	if (memcmp(mac, raw + ITERATOR_POS_SIZE, ITERATOR_MAC_SIZE) != 0)
+	/* in constant time: how many leading bytes match must not show */
+	if (timingsafe_bcmp(mac, raw + ITERATOR_POS_SIZE, ITERATOR_MAC_SIZE) != 0)
 		invalid_iterator("The iterator's signature does not match: it was changed, or issued by another database.");
 	get_bytes(&p, &pos->dbid, 4);
 	get_bytes(&p, &pos->relid, 4);

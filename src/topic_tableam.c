@@ -58,6 +58,7 @@
 #include "utils/acl.h"
 #include "utils/attoptcache.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -1100,6 +1101,39 @@ plain_varlena(Datum d)
 }
 
 /*
+ * A timestamp a producer gives must be finite and, unless
+ * pg_topics.timestamp_after_max is -1, at most that far ahead of the clock
+ * (Kafka's message.timestamp.after.max.ms): time-based retention removes
+ * whole pages from a partition's head in order, so one record stamped
+ * 'infinity' at the head keeps everything after it, and seq_at_time
+ * answers from the record's time, not the append's.  Timestamps in the
+ * past are fine (a replay of old events), as in Kafka by default.
+ */
+static void
+topic_check_record_ts(TimestampTz ts)
+{
+	TimestampTz now;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("record timestamp must be finite"),
+				 errhint("Leave ts NULL to have the append time stored.")));
+	if (topics_timestamp_after_max < 0)
+		return;
+	now = GetCurrentTimestamp();
+	if (ts > TimestampTzPlusMilliseconds(now, topics_timestamp_after_max))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("record timestamp is too far in the future"),
+				 errdetail("Timestamp %s is more than %s (pg_topics.timestamp_after_max) after the server's clock, %s.",
+						   pstrdup(timestamptz_to_str(ts)),
+						   GetConfigOptionByName("pg_topics.timestamp_after_max", NULL, false),
+						   pstrdup(timestamptz_to_str(now))),
+				 errhint("Leave ts NULL to have the append time stored, fix the producer's clock, or raise pg_topics.timestamp_after_max.")));
+}
+
+/*
  * An explicit seq is for restoring a dump, copying a topic or replicating
  * one, which its owner does: a seq, once taken, is never handed out again
  * (not even after a rollback or a TRUNCATE), so a role that may only insert
@@ -1177,7 +1211,12 @@ topic_slot_to_record(Relation rel, TupleTableSlot *slot, TopicNewRecord *rec)
 
 	rec->ts_given = !isnull[Anum_topic_ts - 1];
 	if (rec->ts_given)
+	{
 		rec->ts = DatumGetTimestampTz(values[Anum_topic_ts - 1]);
+		/* a restore (explicit seqs) brings back what was stored */
+		if (rec->seq < 0)
+			topic_check_record_ts(rec->ts);
+	}
 
 	topic_record_prepare(rel, rec);
 }
