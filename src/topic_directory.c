@@ -758,6 +758,7 @@ topic_dir_trim(Relation rel, int32 partition, int64 live_seq)
 		BlockNumber parent = InvalidBlockNumber;
 		BlockNumber victim = InvalidBlockNumber;
 		uint32		level;
+		bool		parent_edge = false;
 
 		CHECK_FOR_INTERRUPTS();
 		topic_get_state(rel, partition, &state);
@@ -786,9 +787,14 @@ topic_dir_trim(Relation rel, int32 partition, int64 live_seq)
 				 * the way down to the right edge (dir_rightmost), and stays
 				 * until the next append finishes the split.  The flag is
 				 * only ever cleared, so a sibling seen without it keeps its
-				 * entry.
+				 * entry.  The same holds, flag or not, for a page that is
+				 * the last entry of a parent with no right sibling: its own
+				 * right sibling has no entry (a crash under a build before
+				 * the flag left such pages).  Entries are only added, so
+				 * either answer seen here stays true or gets safer.
 				 */
-				if (!(TopicPageGetOpaque(rpage)->flags & TOPIC_PAGE_SPLIT_INCOMPLETE))
+				if (!(TopicPageGetOpaque(rpage)->flags & TOPIC_PAGE_SPLIT_INCOMPLETE) &&
+					!parent_edge)
 				{
 					if (level > 0)
 						unneeded = t >= n;
@@ -806,6 +812,7 @@ topic_dir_trim(Relation rel, int32 partition, int64 live_seq)
 				break;
 			}
 			parent = blkno;
+			parent_edge = (t == n - 1 && !BlockNumberIsValid(right));
 			blkno = dir_entries(page)[t].blkno;
 			UnlockReleaseBuffer(buf);
 			level--;

@@ -51,7 +51,7 @@ BEGIN
                        OR s[cardinality(s)] - s[1] <> cardinality(s) - 1) THEN
             RAISE EXCEPTION 'fetch from % gave %', x, s;
         END IF;
-    EXCEPTION WHEN invalid_parameter_value THEN
+    EXCEPTION WHEN SQLSTATE '22T01' THEN    -- out of range (22023 before 0.14)
         SELECT log_start_seq INTO lo2 FROM topics.partition_bounds('soak');
         IF x >= lo2 AND x <= hi THEN
             RAISE EXCEPTION 'fetch from % out of range with log start %: %', x, lo2, SQLERRM;
