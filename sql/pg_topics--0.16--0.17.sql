@@ -18,5 +18,7 @@
 --   (22008); one stamped 'infinity' at a partition's head kept time-based
 --   retention from removing anything after it.  Rows with explicit seqs
 --   (restores) are not checked.
--- * Shard iterator signatures are compared in constant time.
+-- * Shard iterator signatures are compared in constant time, and the error
+--   for an expired iterator names its topic, partition and seq only to a
+--   caller that may read the topic.
 \echo Use "ALTER EXTENSION pg_topics UPDATE TO '0.17'" to load this file. \quit

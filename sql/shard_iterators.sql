@@ -165,6 +165,17 @@ SET ROLE si_nobody;
 SELECT topics.get_shard_iterator('si', 0, 'LATEST');
 SELECT * FROM topics.get_records(:'it');
 SELECT topics.seq_at_time('si', 0, now());
+-- nor does an expired iterator tell it where it stood (since 0.17)
+DO $$
+DECLARE
+	d text;
+BEGIN
+	PERFORM topics.get_records(current_setting('pgt.old_it'));
+EXCEPTION WHEN SQLSTATE '22T02' THEN
+	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+	RAISE NOTICE 'detail: %', regexp_replace(d, 'expired at .*\.', 'expired at <time>.');
+END
+$$;
 RESET ROLE;
 DROP ROLE si_nobody;
 DROP TABLE si;

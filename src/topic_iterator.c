@@ -314,7 +314,10 @@ invalid_iterator(const char *why)
  * it stood: a Kinesis client resumes from the last sequence number it kept,
  * and here the call that renews the iterator can be copied from the hint.
  * The topic's name is looked up without a lock; get_records reports a
- * dropped topic the same way when the iterator is still valid.
+ * dropped topic the same way when the iterator is still valid.  Only a
+ * caller that may read the topic learns where the iterator stood: one
+ * that may not (it lost SELECT, or holds an iterator someone else took)
+ * gets what get_records would tell it of a valid one, nothing more.
  */
 static void
 iterator_expired(const ShardPosition *pos)
@@ -328,6 +331,14 @@ iterator_expired(const ShardPosition *pos)
 				(errcode(ERRCODE_TOPIC_EXPIRED_ITERATOR),
 				 errmsg("shard iterator has expired"),
 				 errdetail("It expired at %s, and its topic no longer exists.", expired),
+				 errhint("Get an iterator with topics.get_shard_iterator().")));
+	else if (pg_class_aclcheck(pos->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+			 pg_namespace_aclcheck(get_rel_namespace(pos->relid), GetUserId(),
+								   ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPIC_EXPIRED_ITERATOR),
+				 errmsg("shard iterator has expired"),
+				 errdetail("It expired at %s.", expired),
 				 errhint("Get an iterator with topics.get_shard_iterator().")));
 	else
 	{

@@ -239,10 +239,12 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 AND bool_and(wait_e
 	'only the launcher runs, idle');
 
 # a fast shutdown stops the launcher quietly (until 0.10 it logged a FATAL
-# "terminating background worker" at every shutdown)
+# "terminating background worker" at every shutdown).  Only the workers'
+# FATALs count: the backend of the test's last query may still be exiting
+# when the shutdown comes, and is terminated with a FATAL of its own.
 my $offset = -s $node->logfile;
 $node->stop('fast');
 my $shutdown_log = substr(slurp_file($node->logfile), $offset);
 like($shutdown_log, qr/database system is shut down/, 'the server shut down');
-unlike($shutdown_log, qr/FATAL/, 'no FATAL from the maintenance launcher');
+unlike($shutdown_log, qr/FATAL:  terminating background worker/, 'no FATAL from the maintenance launcher');
 done_testing();
