@@ -231,6 +231,40 @@ SELECT * FROM page_kinds('dirt_cut');
 SELECT * FROM check_reads('dirt_cut');
 RESET pg_topics.directory_fanout;
 
+--
+-- 4. An append that fails while finishing a split cut short, after it
+-- linked its new data page (the page's own entry comes after): the page is
+-- flagged, and the partition's next new page makes its entry first.  Then
+-- retention down to that page, whose freed predecessors the next appends
+-- reuse.  (Until 0.17 the page never got an entry: once the page of the
+-- last entry before it was reused for newer records, a seek into it landed
+-- there and skipped its records.)
+--
+TRUNCATE dir_copy;
+SET pg_topics.directory_fanout = 3;
+SELECT topics.create_topic('dirt_link', 1);
+CALL produce_pages('dirt_link', 100);
+SET pg_topics.debug_fail_in_split = 0;
+CALL produce_until_split_fails('dirt_link');
+SET pg_topics.debug_fail_in_split = 1;
+CALL produce_until_split_fails('dirt_link');
+RESET pg_topics.debug_fail_in_split;
+-- the tail (partition 0's state: block 1, tail block at byte 44) is the
+-- page the failed append linked, flagged as without an entry (0x0008 at
+-- byte 28 of the special space)
+CREATE FUNCTION tail_flags(t regclass) RETURNS int LANGUAGE sql AS $$
+    SELECT get_byte(p, (page_header(p)).special + 28)
+    FROM (SELECT get_raw_page(t::text, get_byte(sp, 44) + get_byte(sp, 45) * 256 +
+                                       get_byte(sp, 46) * 65536) AS p
+          FROM (SELECT get_raw_page(t::text, 1) AS sp) s) d
+$$;
+SELECT tail_flags('dirt_link') & 8 AS tail_without_entry;
+SELECT pages_removed > 0 AS removed FROM topics._apply_retention('dirt_link', NULL, 0);
+CALL produce_pages('dirt_link', 400);
+SELECT tail_flags('dirt_link') & 8 AS tail_without_entry;
+SELECT * FROM check_reads('dirt_link');
+RESET pg_topics.directory_fanout;
+
 -- only superusers may change the fanout or the split-failure test hook,
 -- and both are bounded
 SET pg_topics.directory_fanout = 2;
@@ -245,6 +279,8 @@ DROP ROLE dir_user;
 SELECT topics.drop_topic('dirt');
 SELECT topics.drop_topic('dirt_wide');
 SELECT topics.drop_topic('dirt_cut');
+SELECT topics.drop_topic('dirt_link');
+DROP FUNCTION tail_flags(regclass);
 DROP PROCEDURE produce_until_split_fails(regclass);
 DROP TABLE dir_copy;
 DROP FUNCTION check_reads(regclass);

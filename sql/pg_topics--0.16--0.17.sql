@@ -8,6 +8,11 @@
 --   down to the right edge until the next append finishes the split).  0.16
 --   freed it, and the append that then took that page as its new tail
 --   waited for its own lock for good.
+-- * A new data page is flagged until its directory entry exists, and the
+--   partition's next new page makes the entry of a flagged tail first: a
+--   crash or an error between the two left the page without an entry, and
+--   once retention freed the page before it and an append reused that,
+--   seeks into the page skipped its records.
 -- * A growth of the partition count (alter_topic) counts only once its
 --   transaction has committed: a crash or an error between its WAL record
 --   and the commit leaves the old count, which the catalog's n_distinct

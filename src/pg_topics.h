@@ -119,6 +119,9 @@
 
 #define TOPIC_PAGE_SPLIT_INCOMPLETE	0x0004	/* dir: right half of a split whose
 												 * parent entry is not made yet */
+#define TOPIC_PAGE_NO_DIR_ENTRY		0x0008	/* data: linked, its directory
+												 * entry not made yet (see
+												 * topic_add_tail) */
 
 /* A page a reader may take whole, without a visibility check per record. */
 #define TopicPageAllVisible(page) \
@@ -503,8 +506,7 @@ extern void topic_xlog_changes(Relation rel, const TopicPageChange *changes, int
  * topic_directory.c: the per-partition B-link tree over data pages
  * ------------------------------------------------------------------------
  */
-extern void topic_dir_append(Relation rel, int32 partition, int64 seq,
-							 TimestampTz ts_floor, BlockNumber blkno);
+extern void topic_dir_append(Relation rel, int32 partition, Buffer databuf);
 extern BlockNumber topic_dir_lookup(Relation rel, int32 partition,
 									const TopicPartitionState *state, int64 seq);
 extern BlockNumber topic_dir_lookup_ts(Relation rel, int32 partition,

@@ -406,6 +406,25 @@ dir_clear_incomplete(Buffer childbuf, TopicPageChange *changes, int *n)
 }
 
 /*
+ * In a critical section: clear the flag of a data page whose directory entry
+ * is being made, if there is one, and describe the change in changes[*n].
+ */
+static void
+dir_clear_no_entry(Buffer databuf, TopicPageChange *changes, int *n)
+{
+	TopicPageOpaque opaque;
+
+	if (!BufferIsValid(databuf))
+		return;
+	opaque = TopicPageGetOpaque(BufferGetPage(databuf));
+	opaque->flags &= ~TOPIC_PAGE_NO_DIR_ENTRY;
+	MarkBufferDirty(databuf);
+	topic_change_init(&changes[*n], databuf);
+	topic_change_add(&changes[*n], &opaque->flags, sizeof(opaque->flags));
+	(*n)++;
+}
+
+/*
  * In a critical section, after a change that took a page from the free list
  * or the end of the file: log changes[0..n) (room for two more), the
  * partition's state slot st and the child's flag, if any, in one record.
@@ -497,7 +516,7 @@ dir_new_root(Relation rel, int32 partition, const TopicPartitionState *state)
  */
 static BlockNumber
 dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
-			  const TopicDirEntry *entry, BlockNumber child)
+			  const TopicDirEntry *entry, BlockNumber child, Buffer databuf)
 {
 	Buffer		buf = dir_read(rel, blkno, partition, BUFFER_LOCK_EXCLUSIVE);
 	Page		page = BufferGetPage(buf);
@@ -528,6 +547,7 @@ dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
 		topic_change_add(&changes[0], (char *) page + old_lower, sizeof(TopicDirEntry));
 		nchanges = 1;
 		dir_clear_incomplete(childbuf, changes, &nchanges);
+		dir_clear_no_entry(databuf, changes, &nchanges);
 		topic_xlog_changes(rel, changes, nchanges);
 		END_CRIT_SECTION();
 		if (BufferIsValid(childbuf))
@@ -552,7 +572,12 @@ dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
 	topic_change_init(&changes[0], buf);
 	topic_change_add(&changes[0], &opaque->next, sizeof(BlockNumber));
 	topic_change_init(&changes[1], newbuf);
-	dir_log_with_state(rel, changes, 2, statebuf, st, childbuf);
+	nchanges = 2;
+	/* a data page's entry is a leaf's, where there is no child to clear */
+	Assert(!BufferIsValid(databuf) || !BufferIsValid(childbuf));
+	dir_clear_no_entry(databuf, changes, &nchanges);
+	dir_log_with_state(rel, changes, nchanges, statebuf,
+					   st, childbuf);
 	END_CRIT_SECTION();
 
 	newblkno = BufferGetBlockNumber(newbuf);
@@ -612,30 +637,32 @@ dir_finish_split(Relation rel, int32 partition, int level, BlockNumber blkno)
 		blkno = dir_add_entry(rel, partition,
 							  dir_rightmost(rel, partition, state.dir_root, level + 1,
 											NULL, NULL),
-							  &up, blkno);
+							  &up, blkno, InvalidBuffer);
 		level++;
 	}
 }
 
 /*
- * Add the entry for a new data page.  Caller holds the partition's tail page
- * exclusively (so it is the only one appending to this directory) and no
- * other lock.
+ * Add the entry for a new data page, databuf, and clear its
+ * TOPIC_PAGE_NO_DIR_ENTRY flag in the same WAL record.  Caller holds that
+ * page, the partition's tail, exclusively (so it is the only one appending
+ * to this directory) and no other lock.
  */
 void
-topic_dir_append(Relation rel, int32 partition, int64 seq, TimestampTz ts_floor,
-				 BlockNumber blkno)
+topic_dir_append(Relation rel, int32 partition, Buffer databuf)
 {
+	TopicPageOpaque dataopaque = TopicPageGetOpaque(BufferGetPage(databuf));
 	TopicPartitionState state;
 	TopicDirEntry entry;
 	BlockNumber leaf;
 	BlockNumber incomplete;
 	int			incomplete_level;
 
+	Assert(dataopaque->flags & TOPIC_PAGE_NO_DIR_ENTRY);
 	memset(&entry, 0, sizeof(entry));
-	entry.seq = seq;
-	entry.ts_floor = ts_floor;
-	entry.blkno = blkno;
+	entry.seq = dataopaque->first_seq;
+	entry.ts_floor = dataopaque->ts_floor;
+	entry.blkno = BufferGetBlockNumber(databuf);
 
 	topic_get_state(rel, partition, &state);
 	if (!BlockNumberIsValid(state.dir_root))
@@ -647,8 +674,10 @@ topic_dir_append(Relation rel, int32 partition, int64 seq, TimestampTz ts_floor,
 		GenericXLogState *xs = GenericXLogStart(rel);
 		Page		page = GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
 		Page		statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+		Page		datapage = GenericXLogRegisterBuffer(xs, databuf, 0);
 		TopicPartitionState *st = topic_state_ptr(statepage, idx);
 
+		TopicPageGetOpaque(datapage)->flags &= ~TOPIC_PAGE_NO_DIR_ENTRY;
 		dir_page_init(page, partition, 0);
 		dir_page_add(page, &entry);
 		topic_free_list_popped(topic_state_ptr(statepage, idx), free_next);
@@ -669,7 +698,8 @@ topic_dir_append(Relation rel, int32 partition, int64 seq, TimestampTz ts_floor,
 		leaf = dir_rightmost(rel, partition, state.dir_root, 0, NULL, NULL);
 	}
 	dir_finish_split(rel, partition, 0,
-					 dir_add_entry(rel, partition, leaf, &entry, InvalidBlockNumber));
+					 dir_add_entry(rel, partition, leaf, &entry, InvalidBlockNumber,
+								   databuf));
 }
 
 /*

@@ -908,6 +908,7 @@ topic_create_head(Relation rel, int32 partition, bool *created)
 	opaque = TopicPageGetOpaque(page);
 	opaque->first_seq = st->next_seq_base;
 	opaque->ts_floor = DT_NOBEGIN;
+	opaque->flags |= TOPIC_PAGE_NO_DIR_ENTRY;	/* see topic_add_tail */
 
 	st->head = st->tail = BufferGetBlockNumber(buf);
 	if (!BlockNumberIsValid(st->stable_hint))
@@ -949,13 +950,7 @@ topic_lock_tail(Relation rel, int32 partition)
 
 				buf = topic_create_head(rel, partition, &created);
 				if (created)
-				{
-					Page		hp = BufferGetPage(buf);
-
-					topic_dir_append(rel, partition, TopicPageGetOpaque(hp)->first_seq,
-									 TopicPageGetOpaque(hp)->ts_floor,
-									 BufferGetBlockNumber(buf));
-				}
+					topic_dir_append(rel, partition, buf);
 				blkno = BufferGetBlockNumber(buf);
 				page = BufferGetPage(buf);
 				opaque = TopicPageGetOpaque(page);
@@ -995,6 +990,17 @@ topic_lock_tail(Relation rel, int32 partition)
  * Link a new data page after the full tail "buf" (exclusively locked),
  * WAL-logged in one record with the state change; returns the new tail,
  * exclusively locked, after adding its directory entry.  "buf" is released.
+ *
+ * The entry is a later WAL record (a split may need several), so a crash or
+ * an error between the two leaves a linked page without one.  Readers still
+ * reach it along the chain from the page of the last entry, but once
+ * retention freed that page and it was reused for newer records, a seek
+ * into the page without an entry would land on the reused page and take it
+ * for a gap of explicit seqs, skipping records (until 0.17).  So a page is
+ * flagged TOPIC_PAGE_NO_DIR_ENTRY when linked, the record that makes its
+ * entry clears the flag, and a flagged tail gets its entry here before any
+ * page is taken, the only way a freed page comes back: only the tail can be
+ * flagged, and never once a page after it exists.
  */
 static Buffer
 topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
@@ -1012,6 +1018,9 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	TopicPartitionState *st;
 	TimestampTz floor_ts;
 
+	if (TopicPageGetOpaque(BufferGetPage(buf))->flags & TOPIC_PAGE_NO_DIR_ENTRY)
+		topic_dir_append(rel, partition, buf);
+
 	floor_ts = topic_page_max_ts(BufferGetPage(buf));
 	newbuf = topic_take_page(rel, partition, &statebuf, &idx, &free_next);
 	newblk = BufferGetBlockNumber(newbuf);
@@ -1026,6 +1035,7 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	newopaque = TopicPageGetOpaque(newpage);
 	newopaque->first_seq = first_seq;
 	newopaque->ts_floor = floor_ts;
+	newopaque->flags |= TOPIC_PAGE_NO_DIR_ENTRY;
 	TopicPageGetOpaque(oldpage)->next = newblk;
 	st->tail = newblk;
 	st->npages++;
@@ -1045,7 +1055,7 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	UnlockReleaseBuffer(buf);
 
 	/* still holding the new tail's lock: we are the partition's only appender */
-	topic_dir_append(rel, partition, first_seq, floor_ts, newblk);
+	topic_dir_append(rel, partition, newbuf);
 	topic_get_cache(rel)->tail_hint[partition] = newblk;
 	return newbuf;
 }
