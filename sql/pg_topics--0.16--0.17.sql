@@ -13,6 +13,11 @@
 --   crash or an error between the two left the page without an entry, and
 --   once retention freed the page before it and an append reused that,
 --   seeks into the page skipped its records.
+-- * The TOAST values of records retention or compaction removed in a
+--   transaction that did not commit (a crash, a cancel, an error, a
+--   ROLLBACK after maintain()) are deleted by the next run: their ids wait
+--   on a free page stamped with the removing transaction.  They stayed for
+--   good before.
 -- * A growth of the partition count (alter_topic) counts only once its
 --   transaction has committed: a crash or an error between its WAL record
 --   and the commit leaves the old count, which the catalog's n_distinct

@@ -303,3 +303,79 @@ END $$;
 SELECT ret_toast_chunks() AS chunks_left;
 DROP FUNCTION ret_toast_chunks();
 DROP TABLE ret_toast;
+
+-- Out-of-line values of removed records go even when the transaction that
+-- removed the records rolls back: the pages go at once, and the values'
+-- ids wait on a free page stamped with that transaction until a run that
+-- commits deletes them (until 0.17 they stayed for good).  VACUUM keeps
+-- relfrozenxid at or below the stamp meanwhile.
+SELECT topics.create_topic('ret_leak', 1);
+SELECT topics.create_topic('ret_leak_c', 1, cleanup_policy => 'compact');
+CREATE FUNCTION ret_values(t regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(DISTINCT chunk_id) FROM %s',
+                   (SELECT reltoastrelid::regclass FROM pg_class WHERE oid = t)) INTO n;
+    RETURN n;
+END $$;
+CREATE EXTENSION pageinspect;
+CREATE FUNCTION ret_free_pages(t regclass) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM generate_series(0, (pg_relation_size(t) / 8192)::int - 1) b,
+         LATERAL (SELECT get_raw_page(t::text, b) AS p) r
+    WHERE get_byte(p, (page_header(p)).special + 24) = 5    -- a free page
+$$;
+CREATE FUNCTION ret_big(g int) RETURNS bytea LANGUAGE sql AS $$
+    SELECT decode(string_agg(md5(g::text || '-' || i), ''), 'hex') FROM generate_series(1, 320) i
+$$;
+-- 20 records of 5 kB incompressible values, stored out of line, then small
+-- ones, so that the large ones are on pages retention removes
+SELECT count(*) FROM topics.produce_batch('ret_leak', ARRAY(SELECT 'k' || g FROM generate_series(1, 20) g),
+    ARRAY(SELECT ret_big(g) FROM generate_series(1, 20) g));
+SELECT count(*) FROM topics.produce_batch('ret_leak', array_fill('s'::text, ARRAY[300]),
+    array_fill('\x00'::bytea, ARRAY[300]));
+SELECT ret_values('ret_leak') AS values_stored;
+BEGIN;
+SELECT pg_current_xact_id()::text::bigint AS removal_xid \gset
+SELECT sum(pages_removed) > 0 AS removed FROM topics._apply_retention('ret_leak', NULL, 0);
+ROLLBACK;
+SELECT count(*) FILTER (WHERE length(value) > 1000) AS large_records_left,
+       ret_values('ret_leak') AS values_left
+FROM ret_leak;
+VACUUM (FREEZE) ret_leak;
+SELECT relfrozenxid::text::bigint <= :removal_xid AS relfrozenxid_held_back
+FROM pg_class WHERE oid = 'ret_leak'::regclass;
+-- new records do not take the pages waiting for the values' deletion
+SELECT ret_free_pages('ret_leak') AS free_before \gset
+SELECT :free_before > 0 AS pages_waiting;
+SELECT count(*) FROM topics.produce_batch('ret_leak', array_fill('t'::text, ARRAY[2000]),
+    array_fill('\x00'::bytea, ARRAY[2000]));
+SELECT ret_free_pages('ret_leak') = :free_before AS none_taken;
+-- the next run deletes them, and then the pages are taken again
+SELECT sum(pages_removed) >= 0 AS ran FROM topics._apply_retention('ret_leak', NULL, NULL);
+SELECT ret_values('ret_leak') AS values_left;
+VACUUM (FREEZE) ret_leak;
+SELECT relfrozenxid::text::bigint > :removal_xid AS relfrozenxid_moved_on
+FROM pg_class WHERE oid = 'ret_leak'::regclass;
+SELECT count(*) FROM topics.produce_batch('ret_leak', array_fill('u'::text, ARRAY[2000]),
+    array_fill('\x00'::bytea, ARRAY[2000]));
+SELECT ret_free_pages('ret_leak') < :free_before AS taken_again;
+-- compaction alike: superseded large records, removed in a transaction
+-- that rolls back, then by one that commits
+SELECT count(*) FROM topics.produce_batch('ret_leak_c', ARRAY(SELECT 'k' || (g % 4) FROM generate_series(1, 20) g),
+    ARRAY(SELECT ret_big(g) FROM generate_series(1, 20) g));
+SELECT count(*) FROM topics.produce_batch('ret_leak_c', array_fill('s'::text, ARRAY[300]),
+    array_fill('\x00'::bytea, ARRAY[300]));
+SELECT ret_values('ret_leak_c') AS values_stored;
+BEGIN;
+SELECT sum(records_removed) AS removed FROM topics.maintain('ret_leak_c');
+ROLLBACK;
+SELECT count(*) FILTER (WHERE length(value) > 1000) AS large_records_left,
+       ret_values('ret_leak_c') AS values_left
+FROM ret_leak_c;
+SELECT sum(records_removed) AS removed FROM topics.maintain('ret_leak_c');
+SELECT ret_values('ret_leak_c') AS values_left;
+DROP TABLE ret_leak, ret_leak_c;
+DROP FUNCTION ret_values(regclass);
+DROP FUNCTION ret_big(int);
+DROP FUNCTION ret_free_pages(regclass);
+DROP EXTENSION pageinspect;

@@ -746,8 +746,10 @@ extern void topic_apply_retention(Relation rel, int32 partition, TimestampTz cut
 								  TopicRetentionResult *res);
 extern int	topics_delete_retention;
 extern Buffer topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next);
-extern void topic_free_list_push(Page page, BlockNumber blkno, int32 partition,
-								 TopicPartitionState *st);
+extern void topic_free_list_push(Relation rel, Page page, BlockNumber blkno,
+								 int32 partition, TopicPartitionState *st);
+extern TransactionId topic_vacuum_free_lists(Relation rel, int npartitions);
+extern TransactionId topic_removal_stamp(Relation rel);
 extern void topic_free_list_popped(TopicPartitionState *st, BlockNumber free_next);
 extern int	topics_maintenance_interval;
 extern void topic_maintenance_worker_register(void);

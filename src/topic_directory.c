@@ -713,17 +713,22 @@ static bool
 dir_free_page(Relation rel, int32 partition, BlockNumber parent, BlockNumber victim,
 			  uint32 level)
 {
-	Buffer		pbuf = dir_read(rel, parent, partition, BUFFER_LOCK_EXCLUSIVE);
+	Buffer		pbuf;
 	Buffer		vbuf;
 	Buffer		statebuf;
-	Page		ppage = BufferGetPage(pbuf);
+	Page		ppage;
 	Page		vpage;
 	Page		statepage;
 	TopicPartitionState *st;
 	GenericXLogState *xs;
-	int64		t = DIR_TRIMMED(ppage);
+	int64		t;
 	int			idx;
 
+	/* the freed page's stamp, before any page lock (see topic_retention.c) */
+	(void) topic_removal_stamp(rel);
+	pbuf = dir_read(rel, parent, partition, BUFFER_LOCK_EXCLUSIVE);
+	ppage = BufferGetPage(pbuf);
+	t = DIR_TRIMMED(ppage);
 	if (t >= dir_count(ppage) || dir_entries(ppage)[t].blkno != victim)
 	{
 		UnlockReleaseBuffer(pbuf);
@@ -751,7 +756,7 @@ dir_free_page(Relation rel, int32 partition, BlockNumber parent, BlockNumber vic
 	ppage = GenericXLogRegisterBuffer(xs, pbuf, 0);
 	statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
 	st = topic_state_ptr(statepage, idx);
-	topic_free_list_push(vpage, victim, partition, st);
+	topic_free_list_push(rel, vpage, victim, partition, st);
 	DIR_TRIMMED(ppage) = t + 1;
 	GenericXLogFinish(xs);
 	UnlockReleaseBuffer(statebuf);

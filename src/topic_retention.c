@@ -43,6 +43,7 @@
  */
 #include "pg_topics.h"
 
+#include "access/detoast.h"
 #include "access/generic_xlog.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -101,14 +102,106 @@ int			topics_delete_retention = 86400;	/* seconds */
  */
 
 /*
+ * The out-of-line values of removed records.
+ *
+ * Retention frees pages, and compaction marks records dead, in WAL records
+ * that do not wait for the transaction, while the records' values in the
+ * TOAST table are deleted by the transaction.  Were it to roll back (an
+ * error, a cancel, a crash, a ROLLBACK after maintain()), nothing would
+ * point to the values any more, and they stayed for good (until 0.17).  So
+ * the ids of the values go, in the WAL record of the change that removes
+ * their records, onto a free page: the freed page itself, or for compaction
+ * one it adds to the free list.  Every page a run of retention, directory
+ * trimming or compaction pushes is stamped (in pd_prune_xid, which the
+ * access method does not use otherwise) with the transaction that deletes
+ * the values.  Appenders take a stamped page only once that transaction has
+ * committed.  A run first settles the stamped pages at the front of the
+ * list: when a stamp's transaction did not commit, it deletes again the
+ * values of every stamped page still there (each once: what a committed
+ * deletion removed is gone) and stamps them anew; when all committed, it
+ * clears the stamps.  Pages are pushed at the front, so the stamped pages
+ * are the front of the list, and a walk stops at the first page without a
+ * stamp.  VACUUM clears the stamps when all committed, and otherwise keeps
+ * relfrozenxid at or below those that did not, so that their status can
+ * still be looked up; a stamp before relfrozenxid is a committed one.
+ */
+typedef enum FreeStamp
+{
+	STAMP_NONE,					/* no values pending */
+	STAMP_DONE,					/* their deletion committed */
+	STAMP_OURS,					/* being deleted by this transaction */
+	STAMP_RUNNING,				/* being deleted by another one */
+	STAMP_FAILED				/* the deleting transaction did not commit */
+} FreeStamp;
+
+#define FREE_PAGE_IDS(page)		((Oid *) PageGetContents(page))
+#define FREE_PAGE_MAX_IDS		((int) (TOPIC_CONTENT_SIZE / sizeof(Oid)))
+
+static FreeStamp
+free_page_stamp(Relation rel, Page page)
+{
+	TransactionId xid = ((PageHeader) page)->pd_prune_xid;
+	TransactionId frozen = rel->rd_rel->relfrozenxid;
+
+	if (!TransactionIdIsValid(xid))
+		return STAMP_NONE;
+	if (TransactionIdIsNormal(frozen) && TransactionIdPrecedes(xid, frozen))
+		return STAMP_DONE;
+	if (TransactionIdIsCurrentTransactionId(xid))
+		return STAMP_OURS;
+	if (TransactionIdIsInProgress(xid))
+		return STAMP_RUNNING;
+	if (TransactionIdDidCommit(xid))
+		return STAMP_DONE;
+	return STAMP_FAILED;
+}
+
+static int
+free_page_nids(Page page)
+{
+	return (((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page)) /
+		sizeof(Oid);
+}
+
+/* Append ids to a free page (registered for WAL, or being initialized). */
+static void
+free_page_add_ids(Page page, const Oid *ids, int n)
+{
+	int			have = free_page_nids(page);
+
+	if (n == 0)
+		return;
+	if (have + n > FREE_PAGE_MAX_IDS)
+		elog(ERROR, "pg_topics: %d value ids do not fit a free page holding %d", n, have);
+	memcpy(FREE_PAGE_IDS(page) + have, ids, sizeof(Oid) * n);
+	((PageHeader) page)->pd_lower += sizeof(Oid) * n;
+}
+
+/*
+ * The stamp of pages a removal pushes now: the transaction that deletes
+ * the values (see above), when the topic has a TOAST table.  Called before
+ * the removal locks any page too, so that a transaction id, if it needs
+ * one, is not assigned under buffer locks.
+ */
+TransactionId
+topic_removal_stamp(Relation rel)
+{
+	return OidIsValid(rel->rd_rel->reltoastrelid) ? GetCurrentTransactionId() :
+		InvalidTransactionId;
+}
+
+/*
  * In a WAL record holding the partition's state page: make "page" (block
  * blkno, exclusively locked, nobody else pinning it) a free page at the
- * front of the partition's free list.
+ * front of the partition's free list, stamped for the values of removed
+ * records that the removing transaction deletes (see above).
  */
 void
-topic_free_list_push(Page page, BlockNumber blkno, int32 partition, TopicPartitionState *st)
+topic_free_list_push(Relation rel, Page page, BlockNumber blkno, int32 partition,
+					 TopicPartitionState *st)
 {
 	topic_page_init(page, TOPIC_PAGE_FREE, partition);
+	((PageHeader) page)->pd_prune_xid = topic_removal_stamp(rel);
 	TopicPageGetOpaque(page)->next = st->free_head;
 	st->free_head = blkno;
 }
@@ -127,10 +220,11 @@ topic_free_list_popped(TopicPartitionState *st, BlockNumber free_next)
 /*
  * The first page of a partition's free list, exclusively locked, with the
  * page after it in *next (0 when it is the last); InvalidBuffer when the
- * list is empty.  Called by the partition's appender (holding the tail
- * lock), so nobody else pops; the caller re-checks under the state page
- * lock that the page is still the list's first, since retention may have
- * pushed more pages meanwhile.
+ * list is empty, or its first page waits for the deletion of values of
+ * removed records (see above).  Called by the partition's appender
+ * (holding the tail lock), so nobody else pops; the caller re-checks under
+ * the state page lock that the page is still the list's first, since
+ * retention may have pushed more pages meanwhile.
  */
 Buffer
 topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
@@ -139,6 +233,7 @@ topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
 	Buffer		buf;
 	Page		page;
 	TopicPageOpaque opaque;
+	FreeStamp	stamp;
 
 	*next = InvalidBlockNumber;
 	topic_get_state(rel, partition, &state);
@@ -155,18 +250,39 @@ topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
 		UnlockReleaseBuffer(buf);
 		return InvalidBuffer;
 	}
+	stamp = free_page_stamp(rel, page);
+	if (stamp != STAMP_NONE && stamp != STAMP_DONE)
+	{
+		UnlockReleaseBuffer(buf);
+		return InvalidBuffer;
+	}
 	*next = opaque->next;
 	return buf;
 }
 
-/* ------------------------------------------------------------------------
- * Removing head pages
- * ------------------------------------------------------------------------
- */
+/* A growing array of value ids. */
+typedef struct ValueIds
+{
+	Oid		   *ids;
+	int			n;
+	int			cap;
+} ValueIds;
 
-/* Out-of-line values of a record, copied, for deletion after the page goes. */
-static List *
-collect_toasted(Page page, OffsetNumber off, List *toasted)
+static void
+value_ids_add(ValueIds *v, Oid id)
+{
+	if (v->n == v->cap)
+	{
+		v->cap = Max(64, v->cap * 2);
+		v->ids = v->ids ? repalloc(v->ids, sizeof(Oid) * v->cap) :
+			palloc(sizeof(Oid) * v->cap);
+	}
+	v->ids[v->n++] = id;
+}
+
+/* The ids of the out-of-line values of the record at "off" (with storage). */
+static void
+collect_value_ids(Page page, OffsetNumber off, ValueIds *v)
 {
 	TopicRecord rec;
 	Datum		fields[3];
@@ -182,21 +298,205 @@ collect_toasted(Page page, OffsetNumber off, List *toasted)
 	present[2] = !(rec.flags & TREC_NULL_HEADERS);
 	for (i = 0; i < 3; i++)
 	{
-		struct varlena *v;
+		struct varlena *attr = (struct varlena *) DatumGetPointer(fields[i]);
+		struct varatt_external ptr;
 
-		if (!present[i])
+		if (!present[i] || !VARATT_IS_EXTERNAL_ONDISK(attr))
 			continue;
-		v = (struct varlena *) DatumGetPointer(fields[i]);
-		if (VARATT_IS_EXTERNAL_ONDISK(v))
-		{
-			struct varlena *copy = palloc(VARSIZE_ANY(v));
+		VARATT_EXTERNAL_GET_POINTER(ptr, attr);
+		value_ids_add(v, ptr.va_valueid);
+	}
+}
 
-			memcpy(copy, v, VARSIZE_ANY(v));
-			toasted = lappend(toasted, copy);
+/*
+ * Delete what is left of the TOAST values "ids" of rel.  A value whose
+ * deletion committed is gone, and one of a record that never committed was
+ * never there: the latest snapshot shows just what is left (after this
+ * transaction's own deletions, which a value may meet twice, once removed
+ * by compaction and again with its page).
+ */
+static void
+delete_values(Relation rel, const Oid *ids, int n)
+{
+	Relation	toastrel;
+	Relation   *toastidxs;
+	int			nindexes;
+	int			valid;
+	Snapshot	snap;
+	int			i;
+
+	if (n == 0 || !OidIsValid(rel->rd_rel->reltoastrelid))
+		return;
+	CommandCounterIncrement();
+	toastrel = table_open(rel->rd_rel->reltoastrelid, RowExclusiveLock);
+	valid = toast_open_indexes(toastrel, RowExclusiveLock, &toastidxs, &nindexes);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	for (i = 0; i < n; i++)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		CHECK_FOR_INTERRUPTS();
+		ScanKeyInit(&key, (AttrNumber) 1, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(ids[i]));
+		scan = systable_beginscan_ordered(toastrel, toastidxs[valid], snap, 1, &key);
+		while ((tup = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+			simple_heap_delete(toastrel, &tup->t_self);
+		systable_endscan_ordered(scan);
+	}
+	UnregisterSnapshot(snap);
+	toast_close_indexes(toastidxs, nindexes, RowExclusiveLock);
+	table_close(toastrel, RowExclusiveLock);
+}
+
+/* Whether blkno's page is still a free page of the partition. */
+static bool
+still_free(Page page, int32 partition)
+{
+	return topic_page_is_ours(page) && TopicPageGetOpaque(page)->kind == TOPIC_PAGE_FREE &&
+		TopicPageGetOpaque(page)->partition == partition;
+}
+
+/*
+ * Settle the stamped pages at the front of a partition's free list (see
+ * above).  In a removal (vacuum false): when a stamp's transaction did not
+ * commit, delete again the values of every stamped page and stamp them with
+ * this transaction; when all committed, clear the stamps.  In VACUUM: clear
+ * them when all committed, else return the oldest stamp that did not
+ * commit (InvalidTransactionId for none), which relfrozenxid must not pass.
+ * The caller holds ShareUpdateExclusiveLock on the topic: no other removal
+ * runs, and appenders only take pages whose stamps committed (the walk
+ * stops at a page taken since).
+ */
+static TransactionId
+settle_free_list(Relation rel, int32 partition, bool vacuum)
+{
+	TopicPartitionState state;
+	BlockNumber blkno;
+	BlockNumber *pages = NULL;
+	int			npages = 0;
+	int			cap = 0;
+	bool		failed = false;
+	TransactionId oldest_failed = InvalidTransactionId;
+	int			i;
+
+	/* the stamped front of the list, and whether any stamp failed */
+	topic_get_state(rel, partition, &state);
+	for (blkno = state.free_head; blkno != 0 && BlockNumberIsValid(blkno);)
+	{
+		Buffer		buf = ReadBuffer(rel, blkno);
+		Page		page;
+		FreeStamp	stamp;
+		BlockNumber next;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!still_free(page, partition))
+		{
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+		stamp = free_page_stamp(rel, page);
+		next = TopicPageGetOpaque(page)->next;
+		if (stamp == STAMP_FAILED)
+		{
+			TransactionId xid = ((PageHeader) page)->pd_prune_xid;
+
+			failed = true;
+			if (!TransactionIdIsValid(oldest_failed) ||
+				TransactionIdPrecedes(xid, oldest_failed))
+				oldest_failed = xid;
+		}
+		UnlockReleaseBuffer(buf);
+		if (stamp == STAMP_NONE || stamp == STAMP_RUNNING)
+			break;
+		if (npages == cap)
+		{
+			cap = Max(16, cap * 2);
+			pages = pages ? repalloc(pages, sizeof(BlockNumber) * cap) :
+				palloc(sizeof(BlockNumber) * cap);
+		}
+		pages[npages++] = blkno;
+		blkno = next;
+	}
+
+	if (failed && !vacuum)
+		(void) topic_removal_stamp(rel);
+	for (i = 0; i < npages && !(vacuum && failed); i++)
+	{
+		Buffer		buf = ReadBuffer(rel, pages[i]);
+		Page		page;
+		GenericXLogState *xs;
+		Page		wpage;
+		Oid		   *ids = NULL;
+		int			nids = 0;
+		FreeStamp	stamp;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		stamp = still_free(page, partition) ? free_page_stamp(rel, page) : STAMP_NONE;
+		if (stamp != STAMP_DONE && !(failed && stamp == STAMP_FAILED))
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		if (failed)
+		{
+			nids = free_page_nids(page);
+			ids = palloc(sizeof(Oid) * Max(nids, 1));
+			memcpy(ids, FREE_PAGE_IDS(page), sizeof(Oid) * nids);
+		}
+
+		/* stamped anew before the deletion: a crash in between redoes it */
+		xs = GenericXLogStart(rel);
+		wpage = GenericXLogRegisterBuffer(xs, buf, 0);
+		if (failed)
+			((PageHeader) wpage)->pd_prune_xid = GetCurrentTransactionId();
+		else
+		{
+			((PageHeader) wpage)->pd_prune_xid = InvalidTransactionId;
+			((PageHeader) wpage)->pd_lower = PageGetContents(wpage) - (char *) wpage;
+		}
+		GenericXLogFinish(xs);
+		UnlockReleaseBuffer(buf);
+		if (failed)
+		{
+			delete_values(rel, ids, nids);
+			pfree(ids);
 		}
 	}
-	return toasted;
+	if (pages)
+		pfree(pages);
+	return vacuum ? oldest_failed : InvalidTransactionId;
 }
+
+/*
+ * VACUUM: clear the free lists' stamps of committed deletions, and return
+ * the oldest stamp of a deletion that did not commit (InvalidTransactionId
+ * for none), which relfrozenxid must not pass.
+ */
+TransactionId
+topic_vacuum_free_lists(Relation rel, int npartitions)
+{
+	TransactionId oldest = InvalidTransactionId;
+	int			p;
+
+	for (p = 0; p < npartitions; p++)
+	{
+		TransactionId x = settle_free_list(rel, p, true);
+
+		if (TransactionIdIsValid(x) &&
+			(!TransactionIdIsValid(oldest) || TransactionIdPrecedes(x, oldest)))
+			oldest = x;
+	}
+	return oldest;
+}
+
+/* ------------------------------------------------------------------------
+ * Removing head pages
+ * ------------------------------------------------------------------------
+ */
 
 /*
  * Free the directory pages of a partition that lead only to data pages
@@ -232,10 +532,13 @@ void
 topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 					  int64 retention_bytes, bool drop_empty, TopicRetentionResult *res)
 {
-	List	   *toasted = NIL;
-	ListCell   *lc;
+	ValueIds	values = {0};
 
 	memset(res, 0, sizeof(TopicRetentionResult));
+
+	/* values an earlier run left when it did not commit (see above) */
+	settle_free_list(rel, partition, false);
+
 	for (;;)
 	{
 		TopicPartitionState state;
@@ -256,6 +559,7 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 		Page		statepage;
 		TopicPartitionState *st;
 		int			idx;
+		int			first_value;
 
 		CHECK_FOR_INTERRUPTS();
 		topic_get_state(rel, partition, &state);
@@ -267,6 +571,7 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 		if (!over_bytes && cutoff == DT_NOBEGIN && !drop_empty)
 			break;
 
+		(void) topic_removal_stamp(rel);
 		blkno = state.head;
 		buf = ReadBuffer(rel, blkno);
 		if (!ConditionalLockBufferForCleanup(buf))
@@ -319,20 +624,19 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 		}
 
 		/*
-		 * The out-of-line values of committed records; an aborted record's
-		 * were never committed either, and VACUUM of the TOAST table removes
-		 * them (until 0.13 deleting them failed with "attempted to delete
-		 * invisible tuple", after the pages were gone: the committed
-		 * records' values were left behind for good).
+		 * The out-of-line values of the page's records, for the free page
+		 * (see above): of every record with storage, those compaction
+		 * removed too, whose deletion may not have committed; an aborted
+		 * record's values were never committed, and are not deleted again.
+		 * (Until 0.13 deleting those failed with "attempted to delete
+		 * invisible tuple", after the pages were gone.)
 		 */
+		first_value = values.n;
 		if (OidIsValid(rel->rd_rel->reltoastrelid))
 			for (off = FirstOffsetNumber; off <= maxoff; off++)
 			{
-				ItemId		itemid = PageGetItemId(page, off);
-
-				if (ItemIdIsNormal(itemid) &&
-					topic_record_status_now(InvalidBuffer, (char *) PageGetItem(page, itemid)) == TREC_VISIBLE)
-					toasted = collect_toasted(page, off, toasted);
+				if (ItemIdHasStorage(PageGetItemId(page, off)))
+					collect_value_ids(page, off, &values);
 			}
 
 		next = opaque->next;
@@ -364,7 +668,8 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 		statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
 		st = topic_state_ptr(statepage, idx);
 
-		topic_free_list_push(page, blkno, partition, st);
+		topic_free_list_push(rel, page, blkno, partition, st);
+		free_page_add_ids(page, values.ids + first_value, values.n - first_value);
 		st->head = next;
 		st->log_start_seq = Max(st->log_start_seq, end_seq);
 		st->npages--;
@@ -382,9 +687,9 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 	}
 
 	/* the records are gone; their out-of-line values go with them */
-	foreach(lc, toasted)
-		toast_delete_datum(rel, PointerGetDatum(lfirst(lc)), false);
-	list_free_deep(toasted);
+	delete_values(rel, values.ids, values.n);
+	if (values.ids)
+		pfree(values.ids);
 
 	/* and so do directory pages that led only to removed pages */
 	res->dir_pages_freed = trim_directory(rel, partition);
@@ -627,8 +932,8 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 	BlockNumber blkno;
 	int64		clean_end = -1;		/* records below this seq are settled */
 	int64		removed = 0;
-	List	   *toasted = NIL;
-	ListCell   *lc;
+	ValueIds	values = {0};
+	BlockNumber grave = InvalidBlockNumber;
 	int64		kept = 0;
 	TimestampTz tombstone_min = DT_NOEND;
 
@@ -637,6 +942,9 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 		return 0;
 	if (when_due && compaction_not_due(rel, partition, tombstone_cutoff))
 		return 0;
+
+	/* values an earlier run left when it did not commit (see above) */
+	settle_free_list(rel, partition, false);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint64);
@@ -686,6 +994,7 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 	}
 
 	/* pass 2: mark what is superseded dead, page by page, below clean_end */
+	(void) topic_removal_stamp(rel);
 	topic_get_state(rel, partition, &state);
 	for (blkno = state.head; BlockNumberIsValid(blkno);)
 	{
@@ -696,6 +1005,7 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 		OffsetNumber off;
 		OffsetNumber dead[MaxOffsetNumber];
 		int			ndead = 0;
+		int			first_value = values.n;
 		BlockNumber next = opaque->next;
 
 		CHECK_FOR_INTERRUPTS();
@@ -728,7 +1038,7 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 			{
 				dead[ndead++] = off;
 				if (OidIsValid(rel->rd_rel->reltoastrelid))
-					toasted = collect_toasted(page, off, toasted);
+					collect_value_ids(page, off, &values);
 				continue;
 			}
 			/* left: what the next compaction weighs the new records against */
@@ -740,11 +1050,57 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 		{
 			GenericXLogState *xs = GenericXLogStart(rel);
 			Page		wpage = GenericXLogRegisterBuffer(xs, buf, 0);
+			int			nvalues = values.n - first_value;
+			Buffer		gravebuf = InvalidBuffer;
+			Buffer		statebuf = InvalidBuffer;
 			int			i;
 
 			for (i = 0; i < ndead; i++)
 				ItemIdMarkDead(PageGetItemId(wpage, dead[i]));
+
+			/*
+			 * The ids of their out-of-line values go to a free page in the
+			 * same record (see above): the one this run pushed, while it has
+			 * room, else a new one at the end of the file.  Appenders leave
+			 * it alone until this transaction commits.
+			 */
+			if (nvalues > 0)
+			{
+				Page		gpage;
+
+				if (BlockNumberIsValid(grave))
+				{
+					gravebuf = ReadBuffer(rel, grave);
+					LockBuffer(gravebuf, BUFFER_LOCK_EXCLUSIVE);
+					if (!still_free(BufferGetPage(gravebuf), partition) ||
+						free_page_nids(BufferGetPage(gravebuf)) + nvalues > FREE_PAGE_MAX_IDS)
+					{
+						UnlockReleaseBuffer(gravebuf);
+						gravebuf = InvalidBuffer;
+					}
+				}
+				if (BufferIsValid(gravebuf))
+					gpage = GenericXLogRegisterBuffer(xs, gravebuf, 0);
+				else
+				{
+					Page		statepage;
+					int			idx;
+
+					gravebuf = topic_new_buffer(rel);
+					grave = BufferGetBlockNumber(gravebuf);
+					statebuf = topic_lock_state_page(rel, partition, BUFFER_LOCK_EXCLUSIVE, &idx);
+					gpage = GenericXLogRegisterBuffer(xs, gravebuf, GENERIC_XLOG_FULL_IMAGE);
+					statepage = GenericXLogRegisterBuffer(xs, statebuf, 0);
+					topic_free_list_push(rel, gpage, grave, partition,
+										 topic_state_ptr(statepage, idx));
+				}
+				free_page_add_ids(gpage, values.ids + first_value, nvalues);
+			}
 			GenericXLogFinish(xs);
+			if (BufferIsValid(statebuf))
+				UnlockReleaseBuffer(statebuf);
+			if (BufferIsValid(gravebuf))
+				UnlockReleaseBuffer(gravebuf);
 			removed += ndead;
 		}
 		UnlockReleaseBuffer(buf);
@@ -753,9 +1109,9 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 	hash_destroy(latest);
 	compaction_note(rel, partition, clean_end, kept, tombstone_min);
 
-	foreach(lc, toasted)
-		toast_delete_datum(rel, PointerGetDatum(lfirst(lc)), false);
-	list_free_deep(toasted);
+	delete_values(rel, values.ids, values.n);
+	if (values.ids)
+		pfree(values.ids);
 	return removed;
 }
 

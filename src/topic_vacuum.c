@@ -377,6 +377,18 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 	if (TransactionIdIsValid(counters.oldest_unfrozen) &&
 		TransactionIdPrecedes(counters.oldest_unfrozen, new_frozen_xid))
 		new_frozen_xid = counters.oldest_unfrozen;
+
+	/*
+	 * Free pages stamped by a removal whose transaction did not commit: the
+	 * next removal deletes their records' out-of-line values, and must
+	 * still find the stamp's status (see topic_retention.c).
+	 */
+	{
+		TransactionId pending = topic_vacuum_free_lists(rel, npartitions);
+
+		if (TransactionIdIsValid(pending) && TransactionIdPrecedes(pending, new_frozen_xid))
+			new_frozen_xid = pending;
+	}
 	if (skipped)
 		new_frozen_xid = InvalidTransactionId;	/* unknown: left as it is */
 
