@@ -116,10 +116,10 @@ int			topics_delete_retention = 86400;	/* seconds */
  * access method does not use otherwise) with the transaction that deletes
  * the values.  Appenders take a stamped page only once that transaction has
  * committed.  A run first settles the stamped pages at the front of the
- * list: when a stamp's transaction did not commit, it deletes again the
- * values of every stamped page still there (each once: what a committed
- * deletion removed is gone) and stamps them anew; when all committed, it
- * clears the stamps.  Pages are pushed at the front, so the stamped pages
+ * list: it deletes again the values of each page whose stamp's transaction
+ * did not commit, and stamps it anew; once all committed, it clears the
+ * stamps.  (Only those pages: the values of a committed deletion are gone,
+ * and once VACUUM removed them their ids may be given to new values.)  Pages are pushed at the front, so the stamped pages
  * are the front of the list, and a walk stops at the first page without a
  * stamp.  VACUUM clears the stamps when all committed, and otherwise keeps
  * relfrozenxid at or below those that did not, so that their status can
@@ -311,9 +311,10 @@ collect_value_ids(Page page, OffsetNumber off, ValueIds *v)
 /*
  * Delete what is left of the TOAST values "ids" of rel.  A value whose
  * deletion committed is gone, and one of a record that never committed was
- * never there: the latest snapshot shows just what is left (after this
- * transaction's own deletions, which a value may meet twice, once removed
- * by compaction and again with its page).
+ * never there: the latest snapshot shows just what is left, after this
+ * transaction's own deletions too.  Ids are only ever of values still
+ * there or deleted by a transaction that did not commit: an id whose value
+ * VACUUM removed may be given to a new value.
  */
 static void
 delete_values(Relation rel, const Oid *ids, int n)
@@ -360,9 +361,9 @@ still_free(Page page, int32 partition)
 
 /*
  * Settle the stamped pages at the front of a partition's free list (see
- * above).  In a removal (vacuum false): when a stamp's transaction did not
- * commit, delete again the values of every stamped page and stamp them with
- * this transaction; when all committed, clear the stamps.  In VACUUM: clear
+ * above).  In a removal (vacuum false): delete again the values of each
+ * page whose stamp's transaction did not commit and stamp it with this
+ * transaction, or, when all committed, clear the stamps.  In VACUUM: clear
  * them when all committed, else return the oldest stamp that did not
  * commit (InvalidTransactionId for none), which relfrozenxid must not pass.
  * The caller holds ShareUpdateExclusiveLock on the topic: no other removal
@@ -436,8 +437,9 @@ settle_free_list(Relation rel, int32 partition, bool vacuum)
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
 		stamp = still_free(page, partition) ? free_page_stamp(rel, page) : STAMP_NONE;
-		if (stamp != STAMP_DONE && !(failed && stamp == STAMP_FAILED))
+		if (failed ? stamp != STAMP_FAILED : stamp != STAMP_DONE)
 		{
+			/* a committed deletion's page keeps its stamp until all have */
 			UnlockReleaseBuffer(buf);
 			continue;
 		}
@@ -624,18 +626,22 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 		}
 
 		/*
-		 * The out-of-line values of the page's records, for the free page
-		 * (see above): of every record with storage, those compaction
-		 * removed too, whose deletion may not have committed; an aborted
-		 * record's values were never committed, and are not deleted again.
-		 * (Until 0.13 deleting those failed with "attempted to delete
+		 * The out-of-line values of committed records, for the free page
+		 * (see above).  Not those of aborted records, never committed, nor
+		 * of records compaction removed, which its own free page holds:
+		 * once VACUUM removed such a value, its id may be given to a new
+		 * value, which deleting the id again would take.  (Until 0.13
+		 * deleting an aborted record's failed with "attempted to delete
 		 * invisible tuple", after the pages were gone.)
 		 */
 		first_value = values.n;
 		if (OidIsValid(rel->rd_rel->reltoastrelid))
 			for (off = FirstOffsetNumber; off <= maxoff; off++)
 			{
-				if (ItemIdHasStorage(PageGetItemId(page, off)))
+				ItemId		itemid = PageGetItemId(page, off);
+
+				if (ItemIdIsNormal(itemid) &&
+					topic_record_status_now(InvalidBuffer, (char *) PageGetItem(page, itemid)) == TREC_VISIBLE)
 					collect_value_ids(page, off, &values);
 			}
 
