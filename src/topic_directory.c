@@ -387,39 +387,22 @@ dir_lock_child(Relation rel, int32 partition, BlockNumber child)
 }
 
 /*
- * In a critical section: clear the child's flag, if there is a child, and
- * describe the change in changes[*n].
+ * In a critical section: clear "flag" on the page of buf, if there is one,
+ * and describe the change in changes[*n].  A page whose parent entry is
+ * being made loses TOPIC_PAGE_SPLIT_INCOMPLETE, a data page whose entry is
+ * TOPIC_PAGE_NO_DIR_ENTRY.
  */
 static void
-dir_clear_incomplete(Buffer childbuf, TopicPageChange *changes, int *n)
+dir_clear_flag(Buffer buf, uint16 flag, TopicPageChange *changes, int *n)
 {
 	TopicPageOpaque opaque;
 
-	if (!BufferIsValid(childbuf))
+	if (!BufferIsValid(buf))
 		return;
-	opaque = TopicPageGetOpaque(BufferGetPage(childbuf));
-	opaque->flags &= ~TOPIC_PAGE_SPLIT_INCOMPLETE;
-	MarkBufferDirty(childbuf);
-	topic_change_init(&changes[*n], childbuf);
-	topic_change_add(&changes[*n], &opaque->flags, sizeof(opaque->flags));
-	(*n)++;
-}
-
-/*
- * In a critical section: clear the flag of a data page whose directory entry
- * is being made, if there is one, and describe the change in changes[*n].
- */
-static void
-dir_clear_no_entry(Buffer databuf, TopicPageChange *changes, int *n)
-{
-	TopicPageOpaque opaque;
-
-	if (!BufferIsValid(databuf))
-		return;
-	opaque = TopicPageGetOpaque(BufferGetPage(databuf));
-	opaque->flags &= ~TOPIC_PAGE_NO_DIR_ENTRY;
-	MarkBufferDirty(databuf);
-	topic_change_init(&changes[*n], databuf);
+	opaque = TopicPageGetOpaque(BufferGetPage(buf));
+	opaque->flags &= ~flag;
+	MarkBufferDirty(buf);
+	topic_change_init(&changes[*n], buf);
 	topic_change_add(&changes[*n], &opaque->flags, sizeof(opaque->flags));
 	(*n)++;
 }
@@ -437,7 +420,7 @@ dir_log_with_state(Relation rel, TopicPageChange *changes, int n,
 	topic_change_init(&changes[n], statebuf);
 	topic_change_add(&changes[n], st, sizeof(TopicPartitionState));
 	n++;
-	dir_clear_incomplete(childbuf, changes, &n);
+	dir_clear_flag(childbuf, TOPIC_PAGE_SPLIT_INCOMPLETE, changes, &n);
 	topic_xlog_changes(rel, changes, n);
 }
 
@@ -546,8 +529,8 @@ dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
 		topic_change_add(&changes[0], &((PageHeader) page)->pd_lower, sizeof(LocationIndex));
 		topic_change_add(&changes[0], (char *) page + old_lower, sizeof(TopicDirEntry));
 		nchanges = 1;
-		dir_clear_incomplete(childbuf, changes, &nchanges);
-		dir_clear_no_entry(databuf, changes, &nchanges);
+		dir_clear_flag(childbuf, TOPIC_PAGE_SPLIT_INCOMPLETE, changes, &nchanges);
+		dir_clear_flag(databuf, TOPIC_PAGE_NO_DIR_ENTRY, changes, &nchanges);
 		topic_xlog_changes(rel, changes, nchanges);
 		END_CRIT_SECTION();
 		if (BufferIsValid(childbuf))
@@ -575,7 +558,7 @@ dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
 	nchanges = 2;
 	/* a data page's entry is a leaf's, where there is no child to clear */
 	Assert(!BufferIsValid(databuf) || !BufferIsValid(childbuf));
-	dir_clear_no_entry(databuf, changes, &nchanges);
+	dir_clear_flag(databuf, TOPIC_PAGE_NO_DIR_ENTRY, changes, &nchanges);
 	dir_log_with_state(rel, changes, nchanges, statebuf,
 					   st, childbuf);
 	END_CRIT_SECTION();
