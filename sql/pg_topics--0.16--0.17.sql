@@ -12,7 +12,9 @@
 --   partition's next new page makes the entry of a flagged tail first: a
 --   crash or an error between the two left the page without an entry, and
 --   once retention freed the page before it and an append reused that,
---   seeks into the page skipped its records.
+--   seeks into the page skipped its records.  Readers also check that the
+--   directory's page still starts at its entry's seq, and go on from the
+--   head otherwise, so pages an earlier build left so are read.
 -- * The TOAST values of records retention or compaction removed in a
 --   transaction that did not commit (a crash, a cancel, an error, a
 --   ROLLBACK after maintain()) are deleted by the next run: their ids wait

@@ -36,6 +36,7 @@ int			topics_max_record_bytes = 1024 * 1024;
 int			topics_timestamp_after_max = 60 * 60 * 1000;
 
 int			topics_debug_fail_in_growth = TOPIC_GROWTH_FAIL_OFF;
+bool		topics_debug_skip_directory_entry = false;
 
 static const struct config_enum_entry growth_failure_options[] = {
 	{"off", TOPIC_GROWTH_FAIL_OFF, false},
@@ -293,6 +294,16 @@ _PG_init(void)
 							 &topics_debug_fail_in_growth,
 							 TOPIC_GROWTH_FAIL_OFF,
 							 growth_failure_options,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_topics.debug_skip_directory_entry",
+							 "Link new data pages without a directory entry (developer option).",
+							 "For tests only: leaves pages as a crash between the two WAL records left "
+							 "them under builds before 0.17 (no entry, no flag), so that readers' "
+							 "handling of such pages can be tested.",
+							 &topics_debug_skip_directory_entry,
+							 false,
 							 PGC_SUSET,
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);

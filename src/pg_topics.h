@@ -508,7 +508,8 @@ extern void topic_xlog_changes(Relation rel, const TopicPageChange *changes, int
  */
 extern void topic_dir_append(Relation rel, int32 partition, Buffer databuf);
 extern BlockNumber topic_dir_lookup(Relation rel, int32 partition,
-									const TopicPartitionState *state, int64 seq);
+									const TopicPartitionState *state, int64 seq,
+									int64 *entry_seq);
 extern BlockNumber topic_dir_lookup_ts(Relation rel, int32 partition,
 									   const TopicPartitionState *state, TimestampTz ts);
 extern int64 topic_dir_trim(Relation rel, int32 partition, int64 live_seq);
@@ -525,6 +526,7 @@ typedef enum TopicGrowthFailure
 											 * page's record */
 } TopicGrowthFailure;
 extern int	topics_debug_fail_in_growth;
+extern bool topics_debug_skip_directory_entry;
 
 /* ------------------------------------------------------------------------
  * topic_record.c: record encoding and decoding

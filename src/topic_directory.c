@@ -213,7 +213,7 @@ dir_search(Page page, int64 key, bool by_ts)
  */
 static BlockNumber
 dir_lookup(Relation rel, int32 partition, const TopicPartitionState *state,
-		   int64 seq, bool by_ts)
+		   int64 seq, bool by_ts, int64 *entry_seq)
 {
 	BlockNumber root = state->dir_root;
 	uint32		root_level = state->dir_level;
@@ -230,6 +230,7 @@ dir_lookup(Relation rel, int32 partition, const TopicPartitionState *state,
 		int64		trimmed;
 		BlockNumber right;
 		BlockNumber child;
+		int64		child_seq;
 
 		if (BlockNumberIsValid(blkno))
 			buf = dir_read_live(rel, blkno, partition, level);
@@ -255,6 +256,7 @@ dir_lookup(Relation rel, int32 partition, const TopicPartitionState *state,
 		trimmed = DIR_TRIMMED(page);
 		right = TopicPageGetOpaque(page)->next;
 		child = idx >= 0 ? dir_entries(page)[idx].blkno : InvalidBlockNumber;
+		child_seq = idx >= 0 ? dir_entries(page)[idx].seq : -1;
 		UnlockReleaseBuffer(buf);
 
 		/* B-link rule: the key may live to the right of this page */
@@ -279,7 +281,11 @@ dir_lookup(Relation rel, int32 partition, const TopicPartitionState *state,
 		}
 
 		if (level == 0 && BlockNumberIsValid(child))
+		{
+			if (entry_seq)
+				*entry_seq = child_seq;
 			return child;
+		}
 
 		/* before every entry, or in a part retention trimmed away */
 		if (!BlockNumberIsValid(child) || idx < trimmed)
@@ -294,16 +300,16 @@ dir_lookup(Relation rel, int32 partition, const TopicPartitionState *state,
 
 BlockNumber
 topic_dir_lookup(Relation rel, int32 partition, const TopicPartitionState *state,
-				 int64 seq)
+				 int64 seq, int64 *entry_seq)
 {
-	return dir_lookup(rel, partition, state, seq, false);
+	return dir_lookup(rel, partition, state, seq, false, entry_seq);
 }
 
 BlockNumber
 topic_dir_lookup_ts(Relation rel, int32 partition, const TopicPartitionState *state,
 					TimestampTz ts)
 {
-	return dir_lookup(rel, partition, state, (int64) ts, true);
+	return dir_lookup(rel, partition, state, (int64) ts, true, NULL);
 }
 
 /*

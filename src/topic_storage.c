@@ -1035,7 +1035,8 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	newopaque = TopicPageGetOpaque(newpage);
 	newopaque->first_seq = first_seq;
 	newopaque->ts_floor = floor_ts;
-	newopaque->flags |= TOPIC_PAGE_NO_DIR_ENTRY;
+	if (!topics_debug_skip_directory_entry)
+		newopaque->flags |= TOPIC_PAGE_NO_DIR_ENTRY;
 	TopicPageGetOpaque(oldpage)->next = newblk;
 	st->tail = newblk;
 	st->npages++;
@@ -1055,7 +1056,8 @@ topic_add_tail(Relation rel, int32 partition, Buffer buf, int64 first_seq)
 	UnlockReleaseBuffer(buf);
 
 	/* still holding the new tail's lock: we are the partition's only appender */
-	topic_dir_append(rel, partition, newbuf);
+	if (!topics_debug_skip_directory_entry)
+		topic_dir_append(rel, partition, newbuf);
 	topic_get_cache(rel)->tail_hint[partition] = newblk;
 	return newbuf;
 }
@@ -1333,14 +1335,21 @@ topic_append(Relation rel, TopicNewRecord *recs, int nrecs, CommandId cid)
  * ------------------------------------------------------------------------
  */
 
-/* Where a search for seq starts: the directory's page for it, or the head. */
+/*
+ * Where a search for seq starts: the directory's page for it, whose first
+ * seq must be *entry_seq, or the head (*entry_seq -1).
+ */
 static BlockNumber
-find_page_start(Relation rel, int32 partition, TopicPartitionState *state, int64 seq)
+find_page_start(Relation rel, int32 partition, TopicPartitionState *state, int64 seq,
+				int64 *entry_seq)
 {
 	BlockNumber blkno = BlockNumberIsValid(state->dir_root) ?
-		topic_dir_lookup(rel, partition, state, seq) : InvalidBlockNumber;
+		topic_dir_lookup(rel, partition, state, seq, entry_seq) : InvalidBlockNumber;
 
-	return BlockNumberIsValid(blkno) ? blkno : state->head;
+	if (BlockNumberIsValid(blkno))
+		return blkno;
+	*entry_seq = -1;
+	return state->head;
 }
 
 /*
@@ -1355,7 +1364,7 @@ find_page_start(Relation rel, int32 partition, TopicPartitionState *state, int64
  */
 static BlockNumber
 find_page_again(Relation rel, int32 partition, int64 *seq,
-				TopicPartitionState *state, BlockNumber failed)
+				TopicPartitionState *state, BlockNumber failed, int64 *entry_seq)
 {
 	BlockNumber blkno;
 
@@ -1364,8 +1373,11 @@ find_page_again(Relation rel, int32 partition, int64 *seq,
 		*seq = state->log_start_seq;
 	if (!BlockNumberIsValid(state->head))
 		return InvalidBlockNumber;
-	blkno = find_page_start(rel, partition, state, *seq);
-	return blkno == failed ? state->head : blkno;
+	blkno = find_page_start(rel, partition, state, *seq, entry_seq);
+	if (blkno != failed)
+		return blkno;
+	*entry_seq = -1;
+	return state->head;
 }
 
 /*
@@ -1382,11 +1394,12 @@ find_page(Relation rel, int32 partition, int64 seq, TopicPartitionState *state,
 {
 	BlockNumber blkno;
 	BlockNumber best = InvalidBlockNumber;
+	int64		entry_seq;
 
 	if (!BlockNumberIsValid(state->head) ||
 		(at_or_before && seq < state->log_start_seq))
 		return InvalidBlockNumber;
-	blkno = find_page_start(rel, partition, state, seq);
+	blkno = find_page_start(rel, partition, state, seq, &entry_seq);
 
 	for (;;)
 	{
@@ -1397,12 +1410,28 @@ find_page(Relation rel, int32 partition, int64 seq, TopicPartitionState *state,
 		BlockNumber next;
 		bool		found;
 
+		/*
+		 * The directory's page must still start at its entry's seq.  One
+		 * that does not was removed and reused for newer records, which can
+		 * look like a live page after a gap of explicit seqs: a data page a
+		 * crash left without an entry under builds before 0.17 (see
+		 * topic_add_tail) follows such an entry, and its records were
+		 * skipped.  Looking again leads to the same entry, so the search
+		 * goes on from the head.
+		 */
+		if (BufferIsValid(buf) && entry_seq >= 0 &&
+			TopicPageGetOpaque(BufferGetPage(buf))->first_seq != entry_seq)
+		{
+			UnlockReleaseBuffer(buf);
+			buf = InvalidBuffer;
+		}
+		entry_seq = -1;			/* pages after it are reached by live links */
 		if (!BufferIsValid(buf))
 		{
 			/* retention removed the page since we read the state */
 			int64		want = seq;
 
-			blkno = find_page_again(rel, partition, &want, state, blkno);
+			blkno = find_page_again(rel, partition, &want, state, blkno, &entry_seq);
 			if (!BlockNumberIsValid(blkno) || (at_or_before && want != seq))
 				return InvalidBlockNumber;
 			seq = want;
