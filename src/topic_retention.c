@@ -119,9 +119,9 @@ int			topics_delete_retention = 86400;	/* seconds */
  * list: it deletes again the values of each page whose stamp's transaction
  * did not commit, and stamps it anew; once all committed, it clears the
  * stamps.  (Only those pages: the values of a committed deletion are gone,
- * and once VACUUM removed them their ids may be given to new values.)  Pages are pushed at the front, so the stamped pages
- * are the front of the list, and a walk stops at the first page without a
- * stamp.  VACUUM clears the stamps when all committed, and otherwise keeps
+ * and once VACUUM removed them their ids may be given to new values.)
+ * Pages are pushed at the front, so the stamped pages are the front of the
+ * list, and a walk stops at the first page without a stamp.  VACUUM clears the stamps when all committed, and otherwise keeps
  * relfrozenxid at or below those that did not, so that their status can
  * still be looked up; a stamp before relfrozenxid is a committed one.
  */
@@ -217,6 +217,14 @@ topic_free_list_popped(TopicPartitionState *st, BlockNumber free_next)
 		st->free_head = free_next;
 }
 
+/* Whether a page is a free page of the partition. */
+static bool
+still_free(Page page, int32 partition)
+{
+	return topic_page_is_ours(page) && TopicPageGetOpaque(page)->kind == TOPIC_PAGE_FREE &&
+		TopicPageGetOpaque(page)->partition == partition;
+}
+
 /*
  * The first page of a partition's free list, exclusively locked, with the
  * page after it in *next (0 when it is the last); InvalidBuffer when the
@@ -232,7 +240,6 @@ topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
 	TopicPartitionState state;
 	Buffer		buf;
 	Page		page;
-	TopicPageOpaque opaque;
 	FreeStamp	stamp;
 
 	*next = InvalidBlockNumber;
@@ -243,9 +250,7 @@ topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
 	buf = ReadBuffer(rel, state.free_head);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buf);
-	opaque = TopicPageGetOpaque(page);
-	if (!topic_page_is_ours(page) || opaque->kind != TOPIC_PAGE_FREE ||
-		opaque->partition != partition)
+	if (!still_free(page, partition))
 	{
 		UnlockReleaseBuffer(buf);
 		return InvalidBuffer;
@@ -256,7 +261,7 @@ topic_pop_free_page(Relation rel, int32 partition, BlockNumber *next)
 		UnlockReleaseBuffer(buf);
 		return InvalidBuffer;
 	}
-	*next = opaque->next;
+	*next = TopicPageGetOpaque(page)->next;
 	return buf;
 }
 
@@ -349,14 +354,6 @@ delete_values(Relation rel, const Oid *ids, int n)
 	UnregisterSnapshot(snap);
 	toast_close_indexes(toastidxs, nindexes, RowExclusiveLock);
 	table_close(toastrel, RowExclusiveLock);
-}
-
-/* Whether blkno's page is still a free page of the partition. */
-static bool
-still_free(Page page, int32 partition)
-{
-	return topic_page_is_ours(page) && TopicPageGetOpaque(page)->kind == TOPIC_PAGE_FREE &&
-		TopicPageGetOpaque(page)->partition == partition;
 }
 
 /*

@@ -200,6 +200,20 @@ topic_growth_counts(const TopicMetaGrowth *growth)
 		TransactionIdDidCommit(growth->xid);
 }
 
+/*
+ * In a WAL record of the metapage: make npartitions its count, with no
+ * growth pending.
+ */
+static void
+topic_meta_set_count(Page metapage, int npartitions)
+{
+	TopicMetaGrowth *growth = topic_page_growth(metapage);
+
+	topic_page_meta(metapage)->npartitions = npartitions;
+	growth->xid = InvalidTransactionId;
+	growth->npartitions = 0;
+}
+
 /* The partition count of a metapage, its growth included when it counts. */
 static int
 topic_meta_npartitions(Page metapage)
@@ -771,18 +785,13 @@ topic_set_partitions(Relation rel, int npartitions, bool at_commit)
 	/* the count, with any earlier growth folded in: one record */
 	xs = GenericXLogStart(rel);
 	metapage = GenericXLogRegisterBuffer(xs, metabuf, 0);
-	meta = topic_page_meta(metapage);
-	growth = topic_page_growth(metapage);
-	meta->npartitions = old;
-	growth->xid = InvalidTransactionId;
-	growth->npartitions = 0;
+	topic_meta_set_count(metapage, at_commit ? old : npartitions);
 	if (at_commit)
 	{
+		growth = topic_page_growth(metapage);
 		growth->xid = GetTopTransactionId();
 		growth->npartitions = npartitions;
 	}
-	else
-		meta->npartitions = npartitions;
 	GenericXLogFinish(xs);
 	UnlockReleaseBuffer(metabuf);
 
@@ -826,10 +835,7 @@ topic_settle_growth(Relation rel)
 	npartitions = topic_meta_npartitions(BufferGetPage(metabuf));
 	xs = GenericXLogStart(rel);
 	metapage = GenericXLogRegisterBuffer(xs, metabuf, 0);
-	topic_page_meta(metapage)->npartitions = npartitions;
-	growth = topic_page_growth(metapage);
-	growth->xid = InvalidTransactionId;
-	growth->npartitions = 0;
+	topic_meta_set_count(metapage, npartitions);
 	GenericXLogFinish(xs);
 	UnlockReleaseBuffer(metabuf);
 }
