@@ -32,7 +32,9 @@
  * shared_preload_libraries) wakes every pg_topics.maintenance_interval
  * seconds and, one database at a time, starts a short-lived worker that,
  * if the database has the extension, runs the extension's maintain() for
- * each topic with settings, logging what it removed and how long it took.
+ * each topic with settings (and, since 0.18, each topic whose relfrozenxid
+ * is due for an aggressive VACUUM, to settle its free lists), logging what
+ * it removed and how long it took.
  * The worker connects as the bootstrap superuser but maintains each topic
  * as the topic's owner, with a search_path of pg_catalog only; until 0.9 it
  * ran maintain() for the whole database as superuser with the database's
@@ -66,10 +68,12 @@
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
+#include "commands/vacuum.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/autovacuum.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/bufmgr.h"
@@ -188,6 +192,20 @@ topic_removal_stamp(Relation rel)
 {
 	return OidIsValid(rel->rd_rel->reltoastrelid) ? GetCurrentTransactionId() :
 		InvalidTransactionId;
+}
+
+/*
+ * Whether a removal can stamp pages without assigning a transaction id.  A
+ * run that finds nothing to remove takes none (until 0.18 every run took
+ * one before it looked: the worker used an id per topic and interval, and
+ * brought anti-wraparound VACUUMs on sooner); one that does, finding none
+ * yet, lets go of its page, takes one, and looks again.
+ */
+static bool
+removal_stamp_ready(Relation rel)
+{
+	return !OidIsValid(rel->rd_rel->reltoastrelid) ||
+		TransactionIdIsValid(GetCurrentTransactionIdIfAny());
 }
 
 /*
@@ -570,7 +588,6 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 		if (!over_bytes && cutoff == DT_NOBEGIN && !drop_empty)
 			break;
 
-		(void) topic_removal_stamp(rel);
 		blkno = state.head;
 		buf = ReadBuffer(rel, blkno);
 		if (!ConditionalLockBufferForCleanup(buf))
@@ -620,6 +637,12 @@ topic_apply_retention(Relation rel, int32 partition, TimestampTz cutoff,
 			res->stopped_early = in_use;
 			UnlockReleaseBuffer(buf);
 			break;
+		}
+		if (!removal_stamp_ready(rel))
+		{
+			UnlockReleaseBuffer(buf);
+			(void) topic_removal_stamp(rel);
+			continue;
 		}
 
 		/*
@@ -940,14 +963,18 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 	int64		kept = 0;
 	TimestampTz tombstone_min = DT_NOEND;
 
+	/*
+	 * Values an earlier run left when it did not commit (see above), first:
+	 * until 0.18 only a run that was due settled them, so a compacted topic
+	 * that nobody produced to any more never did, and kept relfrozenxid.
+	 */
+	settle_free_list(rel, partition, false);
+
 	topic_get_state(rel, partition, &state);
 	if (!BlockNumberIsValid(state.head) || state.head == state.tail)
 		return 0;
 	if (when_due && compaction_not_due(rel, partition, tombstone_cutoff))
 		return 0;
-
-	/* values an earlier run left when it did not commit (see above) */
-	settle_free_list(rel, partition, false);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint64);
@@ -997,7 +1024,6 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 	}
 
 	/* pass 2: mark what is superseded dead, page by page, below clean_end */
-	(void) topic_removal_stamp(rel);
 	topic_get_state(rel, partition, &state);
 	for (blkno = state.head; BlockNumberIsValid(blkno);)
 	{
@@ -1009,6 +1035,8 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 		OffsetNumber dead[MaxOffsetNumber];
 		int			ndead = 0;
 		int			first_value = values.n;
+		int64		kept_before = kept;
+		TimestampTz tombstone_min_before = tombstone_min;
 		BlockNumber next = opaque->next;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1048,6 +1076,16 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 			kept++;
 			if ((rec.flags & TREC_NULL_VALUE) && !(rec.flags & TREC_NULL_KEY))
 				tombstone_min = Min(tombstone_min, rec.ts);
+		}
+		if (values.n > first_value && !removal_stamp_ready(rel))
+		{
+			/* the grave page's stamp (see above): this page again after */
+			values.n = first_value;
+			kept = kept_before;
+			tombstone_min = tombstone_min_before;
+			UnlockReleaseBuffer(buf);
+			(void) topic_removal_stamp(rel);
+			continue;
 		}
 		if (ndead > 0)
 		{
@@ -1442,6 +1480,9 @@ maintenance_topics(char **query)
 	Oid			config;
 	Oid			fn;
 	Oid			argtype = REGCLASSOID;
+	Oid			ageargtype = INT4OID;
+	Datum		agearg;
+	int			freeze_age;
 	MemoryContext outer = CurrentMemoryContext;
 	StringInfoData buf;
 	uint64		i;
@@ -1460,17 +1501,29 @@ maintenance_topics(char **query)
 		!OidIsValid(fn) || getExtensionOfObject(ProcedureRelationId, fn) != extoid)
 		return NIL;
 
-	/* the topics: rows of other relations are ignored (RLS allows any) */
+	/*
+	 * The topics with settings (rows of other relations are ignored: RLS
+	 * allows any), and those whose relfrozenxid is old enough that the next
+	 * VACUUM of the table would be aggressive: a removal that did not
+	 * commit leaves values that only a run of retention or compaction
+	 * deletes, and until it has, VACUUM keeps relfrozenxid at or before
+	 * that transaction (see above).  Until 0.18 a topic without settings,
+	 * such as one whose settings were reset after the run, was never
+	 * maintained again, and its relfrozenxid stayed back for good.
+	 */
+	freeze_age = Min(vacuum_freeze_table_age, (int) (autovacuum_freeze_max_age * 0.95));
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
-					 "SELECT k.oid, k.relowner FROM %s c "
-					 "JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.topic "
+					 "SELECT k.oid, k.relowner FROM pg_catalog.pg_class k "
 					 "JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) k.relam "
 					 "WHERE a.amname OPERATOR(pg_catalog.=) 'topic_log' "
-					 "AND k.relkind OPERATOR(pg_catalog.=) 'r' ORDER BY 1",
+					 "AND k.relkind OPERATOR(pg_catalog.=) 'r' "
+					 "AND (EXISTS (SELECT 1 FROM %s c WHERE c.topic OPERATOR(pg_catalog.=) k.oid) "
+					 "OR pg_catalog.age(k.relfrozenxid) OPERATOR(pg_catalog.>) $1) ORDER BY 1",
 					 quote_qualified_identifier(nspname, "topic_config"));
 	SPI_connect();
-	if (SPI_execute(buf.data, true, 0) != SPI_OK_SELECT)
+	agearg = Int32GetDatum(freeze_age);
+	if (SPI_execute_with_args(buf.data, 1, &ageargtype, &agearg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_topics: reading the topics' settings failed");
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -51,7 +51,9 @@
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/procarray.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 typedef struct VacuumCounters
@@ -388,6 +390,24 @@ topic_vacuum_rel(Relation rel, struct VacuumParams *params,
 
 		if (TransactionIdIsValid(pending) && TransactionIdPrecedes(pending, new_frozen_xid))
 			new_frozen_xid = pending;
+
+		/*
+		 * Say so once the stamp is older than the freeze limit: the
+		 * maintenance worker settles it when the topic's relfrozenxid is
+		 * due for an aggressive VACUUM, but not when it is off, and VACUUM
+		 * itself deletes nothing (it has no transaction id to do it with).
+		 */
+		if (TransactionIdIsValid(pending) && TransactionIdPrecedes(pending, freeze_limit))
+			ereport(WARNING,
+					(errmsg("relfrozenxid of topic \"%s\" is held back by a removal of records that did not commit",
+							RelationGetRelationName(rel)),
+					 errdetail("Transaction %u removed records of the topic and did not commit; "
+							   "until the next run of retention or compaction deletes their out-of-line values, "
+							   "relfrozenxid stays at or before it.",
+							   pending),
+					 errhint("Run SELECT topics.maintain(%s).",
+							 quote_literal_cstr(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+																		   RelationGetRelationName(rel))))));
 	}
 	if (skipped)
 		new_frozen_xid = InvalidTransactionId;	/* unknown: left as it is */
