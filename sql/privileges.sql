@@ -297,6 +297,84 @@ DROP FUNCTION pv_leak(interval);
 SELECT topics.drop_topic('pv_hidden.secret');
 DROP SCHEMA pv_hidden;
 
+-- Consumer groups have owners (since 0.18; Kafka's group ACLs): before, any
+-- reader of a topic could consume as, commit, reset or delete every group
+-- on it.  A group belongs to the role that made it; roles with its
+-- privileges, and the topic's owner, may move it; every reader sees it.
+CREATE ROLE regress_pgt_grp_a;
+CREATE ROLE regress_pgt_grp_b;
+CREATE ROLE regress_pgt_grp_team;
+GRANT regress_pgt_grp_team TO regress_pgt_grp_b;
+GRANT SELECT ON pv_t TO regress_pgt_grp_a, regress_pgt_grp_b;
+SELECT count(*) FROM topics.produce_batch('pv_t', array_fill('k'::text, ARRAY[4]),
+    array_fill('v'::text, ARRAY[4]), partition => 1);
+SET ROLE regress_pgt_grp_a;
+SELECT count(*) FROM topics.consume('pv_owned', 'pv_t');
+SELECT group_id, owner FROM topics.consumer_groups WHERE group_id = 'pv_owned';
+RESET ROLE;
+SELECT partition, seq FROM topics.committed('pv_owned', 'pv_t') ORDER BY partition;
+\set SHOW_CONTEXT never
+SET ROLE regress_pgt_grp_b;
+SELECT count(*) FROM topics.consume('pv_owned', 'pv_t');
+SELECT topics.commit('pv_owned', 'pv_t', 0, 0);
+\echo :SQLSTATE
+SELECT topics.set_auto_offset_reset('pv_owned', 'pv_t', 'latest');
+\echo :SQLSTATE
+SELECT topics.delete_consumer_group('pv_owned', 'pv_t');
+\echo :SQLSTATE
+SELECT topics.set_consumer_group_owner('pv_owned', 'pv_t', 'regress_pgt_grp_b');
+\echo :SQLSTATE
+-- nor by hand: the rows it may not move are not there to update, and new
+-- ones are refused
+UPDATE topics.committed_offsets SET seq = 0 WHERE group_id = 'pv_owned';
+UPDATE topics.consumer_groups SET owner = 'regress_pgt_grp_b' WHERE group_id = 'pv_owned';
+INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('pv_owned', 'pv_t', 2, 0);
+\echo :SQLSTATE
+-- a group made for another role is refused too
+INSERT INTO topics.consumer_groups (group_id, topic, owner) VALUES ('pv_for_a', 'pv_t', 'regress_pgt_grp_a');
+\echo :SQLSTATE
+SELECT topics.set_consumer_group_owner('pv_for_a', 'pv_t', 'regress_pgt_grp_a');
+-- but readers see the group and its positions
+SELECT partition, seq FROM topics.committed('pv_owned', 'pv_t') ORDER BY partition;
+SELECT partition, committed_seq, lag FROM topics.consumer_lag
+WHERE group_id = 'pv_owned' ORDER BY partition;
+-- a group of a role that several share: made for it by a member, used by
+-- its members
+SELECT topics.set_consumer_group_owner('pv_team', 'pv_t', 'regress_pgt_grp_team');
+SELECT count(*) FROM topics.consume('pv_team', 'pv_t');
+RESET ROLE;
+SET ROLE regress_pgt_grp_a;
+SELECT topics.commit('pv_team', 'pv_t', 1, 0);
+\echo :SQLSTATE
+RESET ROLE;
+SELECT partition, seq FROM topics.committed('pv_team', 'pv_t') ORDER BY partition;
+-- the topic's owner may give any group to any role, or open it (NULL)
+SELECT topics.set_consumer_group_owner('pv_owned', 'pv_t', 'regress_pgt_grp_team');
+SET ROLE regress_pgt_grp_b;
+SELECT topics.commit('pv_owned', 'pv_t', 1, 2);
+SELECT topics.set_consumer_group_owner('pv_owned', 'pv_t', NULL);
+RESET ROLE;
+SET ROLE regress_pgt_grp_a;
+SELECT topics.commit('pv_owned', 'pv_t', 1, 3);
+SELECT partition, seq FROM topics.committed('pv_owned', 'pv_t') ORDER BY partition;
+-- an owner that was dropped leaves the group to the topic's owner
+SELECT topics.set_consumer_group_owner('pv_owned', 'pv_t', 'regress_pgt_grp_a');
+RESET ROLE;
+DROP OWNED BY regress_pgt_grp_a;
+DROP ROLE regress_pgt_grp_a;
+SET ROLE regress_pgt_grp_b;
+\set VERBOSITY terse
+SELECT topics.commit('pv_owned', 'pv_t', 1, 0);
+\set VERBOSITY default
+SELECT owner::oid::regrole::text ~ '^[0-9]+$' AS dangling FROM topics.consumer_groups
+WHERE group_id = 'pv_owned';
+RESET ROLE;
+SELECT topics.delete_consumer_group('pv_owned', 'pv_t');
+\set SHOW_CONTEXT errors
+DROP OWNED BY regress_pgt_grp_b;
+DROP ROLE regress_pgt_grp_b;
+DROP ROLE regress_pgt_grp_team;
+
 DROP TABLE pv_t;
 DROP ROLE regress_pgt_priv_none;
 DROP ROLE regress_pgt_priv_writer;

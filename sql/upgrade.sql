@@ -18,7 +18,8 @@
 -- a consumer group that says it cannot move in a read-only transaction
 -- (0.15), and views that run with the caller's rights and a commit whose
 -- negative seq is a mistaken argument (0.16).  (0.17 changed only the
--- library.)
+-- library.)  Groups have owners since 0.18; those made before stay open to
+-- every reader of their topic.
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -53,6 +54,9 @@ SELECT * FROM topics.produce('up_trunc', 'k', 'after', partition => 1);
 BEGIN;
 SELECT * FROM topics.produce('up_trunc', 'k', 'rolled back', partition => 2);
 ROLLBACK;
+
+-- a group that outlives the update (up_group is deleted below)
+SELECT topics.commit('up_kept', 'up_orders', 0, 3);
 
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
@@ -170,6 +174,22 @@ WHERE c.relnamespace = 'topics'::regnamespace AND c.relkind = 'v' ORDER BY c.rel
 SELECT topics.commit('up_group', 'up_orders', 0, -1);
 \echo :SQLSTATE
 SELECT count(*) > 0 AS listed FROM topics.topics WHERE topic = 'up_orders'::regclass;
+
+-- 0.18: a group made before has no owner and stays open to every reader
+-- of the topic; one made now belongs to its maker
+CREATE ROLE regress_pgt_up_reader;
+GRANT SELECT ON up_orders TO regress_pgt_up_reader;
+SELECT topics.commit('up_made_now', 'up_orders', 0, 1);
+SELECT group_id, owner IS NULL AS open, owner::text = current_user AS mine
+FROM topics.consumer_groups WHERE group_id LIKE 'up_%' ORDER BY 1;
+SET ROLE regress_pgt_up_reader;
+SELECT topics.commit('up_kept', 'up_orders', 0, 4);
+SELECT topics.commit('up_made_now', 'up_orders', 0, 4);
+\echo :SQLSTATE
+RESET ROLE;
+SELECT partition, seq FROM topics.committed('up_kept', 'up_orders') ORDER BY partition;
+DROP OWNED BY regress_pgt_up_reader;
+DROP ROLE regress_pgt_up_reader;
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;

@@ -25,21 +25,28 @@
  */
 #include "pg_topics.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(pg_topics_consume_partition);
+
+static Oid	check_group_access(Oid relid, text *group_id);
 
 /* the new position of the group on the partition, prepared once per backend */
 static SPIPlanPtr move_offset_plan = NULL;
@@ -246,7 +253,9 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
  * consumer and DROP TABLE of the database.  The rows are deleted here as
  * the owner of the tables, after the caller's privilege is checked, as a
  * security-restricted operation; the statements name their operators with
- * their schema, so no search_path is consulted.
+ * their schema, so no search_path is consulted.  Since 0.18 a group has an
+ * owner, and a role that may not use the group is refused (with the
+ * reason) before anything goes.
  */
 PG_FUNCTION_INFO_V1(pg_topics_delete_consumer_group);
 
@@ -280,6 +289,10 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 
 	values[0] = PointerGetDatum(group_id);
 	values[1] = ObjectIdGetDatum(relid);
+
+	/* a group that has an owner is its owner's to delete (since 0.18) */
+	(void) check_group_access(relid, group_id);
+
 	/* since 0.12 (this library may serve an older version of the extension) */
 	keep_latest = get_attnum(topic_extension_relid("committed_offsets"),
 							 "topic_partitions") != InvalidAttrNumber;
@@ -308,4 +321,181 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	PG_RETURN_BOOL(existed);
+}
+
+/* ------------------------------------------------------------------------
+ * Owners of consumer groups (since 0.18)
+ *
+ * A group belongs to a role (topics.consumer_groups.owner, the role that
+ * made it), as Kafka guards groups with ACLs: only roles with that role's
+ * privileges, or with those of the topic's owner, may move it.  A group
+ * without an owner (NULL: made before 0.18, or opened since) is open to
+ * every role that may read the topic.  An owner that was dropped (roles
+ * have no dependency on the row) leaves the group to the topic's owner.
+ * The row-level security policies of topics.consumer_groups and
+ * topics.committed_offsets apply the rule to every row written, and consume
+ * evaluates them for every row it locks and moves, so they are C: a SQL
+ * function with a subquery is not inlined, and each call ran a query.
+ * ------------------------------------------------------------------------
+ */
+
+static bool
+may_use_group(Oid relid, Oid owner, bool open)
+{
+	HeapTuple	tuple;
+	Oid			relowner;
+
+	if (open)
+		return true;
+	if (SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)) &&
+		has_privs_of_role(GetUserId(), owner))
+		return true;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return has_privs_of_role(GetUserId(), relowner);
+}
+
+/*
+ * The owner of group "group_id" on topic relid (*open when it has none),
+ * read by the primary key of topics.consumer_groups with the active
+ * snapshot, whatever row-level security would show: the callers have
+ * checked that the caller may read the topic (whose groups it sees) or are
+ * the policies themselves.  false when the group has no row.
+ */
+static bool
+group_owner(Oid relid, text *group_id, Oid *owner, bool *open)
+{
+	Oid			groups_relid = topic_extension_relid("consumer_groups");
+	Relation	groups;
+	AttrNumber	attnum;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	*owner = InvalidOid;
+	*open = true;
+	if (!OidIsValid(groups_relid))
+		return false;
+	groups = table_open(groups_relid, AccessShareLock);
+	attnum = get_attnum(groups_relid, "owner");
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(group_id));
+	key[0].sk_collation = DEFAULT_COLLATION_OID;
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(groups, RelationGetPrimaryKeyIndex(groups), true,
+							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+							  2, key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		found = true;
+		if (attnum != InvalidAttrNumber)
+		{
+			Datum		d = heap_getattr(tup, attnum, RelationGetDescr(groups), open);
+
+			if (!*open)
+				*owner = DatumGetObjectId(d);
+		}
+	}
+	systable_endscan(scan);
+	table_close(groups, AccessShareLock);
+	return found;
+}
+
+/*
+ * topics._may_use_group(topic regclass, owner regrole) RETURNS boolean:
+ * whether the current role may move a group of the topic owned by "owner"
+ * (the policies of topics.consumer_groups, on the row's own owner).
+ */
+PG_FUNCTION_INFO_V1(pg_topics_may_use_group);
+
+Datum
+pg_topics_may_use_group(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(PG_ARGISNULL(1));
+	PG_RETURN_BOOL(may_use_group(PG_GETARG_OID(0),
+								 PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1),
+								 PG_ARGISNULL(1)));
+}
+
+/*
+ * topics._may_use_group_id(topic regclass, group_id text) RETURNS boolean:
+ * the same for the group's row in topics.consumer_groups (the policies of
+ * topics.committed_offsets); a group without a row is open.
+ */
+PG_FUNCTION_INFO_V1(pg_topics_may_use_group_id);
+
+Datum
+pg_topics_may_use_group_id(PG_FUNCTION_ARGS)
+{
+	Oid			owner;
+	bool		open;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	(void) group_owner(PG_GETARG_OID(0), PG_GETARG_TEXT_PP(1), &owner, &open);
+	PG_RETURN_BOOL(may_use_group(PG_GETARG_OID(0), owner, open));
+}
+
+/*
+ * topics._check_group_access(group_id text, topic regclass) RETURNS regrole:
+ * refuse a role that may not move the group, saying why, before consume,
+ * commit, set_auto_offset_reset, set_consumer_group_owner and
+ * delete_consumer_group change anything (the policies alone would name the
+ * extension's tables, or be silent: a row the caller may not lock is
+ * skipped).  Returns the owner when it is a role that exists, else NULL
+ * (an open group, or one not made yet).  The caller has checked that the
+ * caller may read the topic.
+ */
+static Oid
+check_group_access(Oid relid, text *group_id)
+{
+	Oid			owner;
+	bool		open;
+	char	   *relname;
+	char	   *ownername;
+
+	if (!group_owner(relid, group_id, &owner, &open) || open)
+		return InvalidOid;
+	if (may_use_group(relid, owner, false))
+		return SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)) ? owner : InvalidOid;
+	relname = get_rel_name(relid);
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for consumer group \"%s\" of topic \"%s\"",
+						text_to_cstring(group_id), relname),
+				 errdetail("The group belongs to a role that no longer exists (OID %u).", owner),
+				 errhint("The topic's owner can give it to another role with topics.set_consumer_group_owner().")));
+	ownername = GetUserNameFromId(owner, false);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for consumer group \"%s\" of topic \"%s\"",
+					text_to_cstring(group_id), relname),
+			 errdetail("The group belongs to role %s: only roles with its privileges, or those of the topic's owner, "
+					   "may consume as, commit, reset, delete or give away the group.",
+					   quote_identifier(ownername)),
+			 errhint("Use a group id of your own, or have role %s granted to %s.",
+					 quote_identifier(ownername),
+					 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+	return InvalidOid;			/* keep the compiler quiet */
+}
+
+PG_FUNCTION_INFO_V1(pg_topics_check_group_access);
+
+Datum
+pg_topics_check_group_access(PG_FUNCTION_ARGS)
+{
+	Oid			owner;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	owner = check_group_access(PG_GETARG_OID(1), PG_GETARG_TEXT_PP(0));
+	if (!OidIsValid(owner))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(owner);
 }

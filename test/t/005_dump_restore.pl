@@ -1,7 +1,7 @@
 # pg_dump / pg_restore and pg_dump | psql of a database with topics:
 # the restored database has the same partitions, seqs (gaps included),
-# records byte for byte, committed consumer group positions and retention
-# settings, and producing continues after the restored seqs.
+# records byte for byte, committed consumer group positions (and the
+# groups' owners) and retention settings, and producing continues after the restored seqs.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -31,6 +31,10 @@ SELECT count(*) FROM topics.consume('billing', '"Sales Dept"."Orders"', 100);
 SELECT count(*) FROM topics.consume('billing', '"Sales Dept"."Orders"', 100);
 SELECT topics.set_auto_offset_reset('late', 'audit', 'latest');
 SELECT count(*) FROM topics.consume('late', 'audit', 10);
+-- groups have owners since 0.18: a role's, an open one (NULL), the maker's
+CREATE ROLE app_team;
+SELECT topics.set_consumer_group_owner('shared', 'audit', 'app_team');
+SELECT topics.set_consumer_group_owner('open', 'audit', NULL);
 });
 # an aborted transaction leaves a gap in the middle of partition 1
 $node->safe_psql('src', q{
@@ -84,7 +88,7 @@ my %q = (
 	topics => q{SELECT topic, partitions, retention, retention_bytes, cleanup_policy
 				FROM topics.topics ORDER BY topic::text},
 	positions => q{SELECT group_id, topic, partition, seq FROM topics.committed_offsets ORDER BY 1, topic::text, 3},
-	groups => q{SELECT group_id, topic, auto_offset_reset FROM topics.consumer_groups ORDER BY 1, topic::text},
+	groups => q{SELECT group_id, topic, auto_offset_reset, owner FROM topics.consumer_groups ORDER BY 1, topic::text},
 	truncation_points => q{SELECT topic, partition, next_seq, truncated_at
 						   FROM topics.truncation_points ORDER BY topic::text, 2},
 	fetch => q{SELECT seq, key FROM topics.fetch('"Sales Dept"."Orders"', 1, 0, 10000)},
@@ -92,6 +96,8 @@ my %q = (
 my %before;
 $before{$_} = $node->safe_psql('src', $q{$_}) for keys %q;
 like($before{partitions}, qr/Orders.*\|3\|/, 'source has 4 partitions');
+like($before{groups}, qr/^open\|audit\|earliest\|\nshared\|audit\|earliest\|app_team$/m,
+	'source: groups owned by a role and by none');
 like($before{partitions}, qr/^emptied\|0\|300\|300\|0\n/m,
 	'source: TRUNCATE left partition 0 of emptied empty at seq 300');
 

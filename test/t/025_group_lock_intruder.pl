@@ -6,7 +6,9 @@
 # now counts only when its login role, or a prepared transaction's owner,
 # may become a role that may read the topic: a reader holding the key, or a
 # pool's login role that SETs ROLE to a reader, is still left to make the
-# rows, and the other members return at once.  (Isolation tests cannot log in as another
+# rows, and the other members return at once; since 0.18 the holder must
+# also be a role that may use the group, once the group has an owner.
+# (Isolation tests cannot log in as another
 # role: SET ROLE leaves pg_stat_activity's user, which the check reads, as
 # it was.)
 use strict;
@@ -98,6 +100,23 @@ is($node->safe_psql('postgres',
 	'0', 'the next member returns nothing while the pooled member\'s transaction runs');
 $pooled->query_safe('COMMIT');
 $pooled->quit;
+
+# since 0.18 groups have owners, and a holder counts only when it may also
+# use the group: a reader of the topic that holds the key of another role's
+# group kept it from taking up partitions added to the topic
+$node->safe_psql('postgres', 'CREATE ROLE other_team LOGIN; GRANT SELECT ON orders TO other_team');
+is($consume->('owned'), '0:0,0:1,0:2', 'a group of role reader starts');
+$node->safe_psql('postgres', q{
+SELECT topics.alter_topic('orders', partitions => 3);
+SELECT count(*) FROM topics.produce('orders', 'd', '4', partition => 2);
+});
+my $other = $node->background_psql('postgres', extra_params => [ '-U', 'other_team' ]);
+$other->query_safe('SELECT pg_advisory_lock(' . $key->('owned') . ')');
+is($consume->('owned'), '2:0', 'a reader that may not use the group holding its key does not count');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(partition || ':' || seq, ',' ORDER BY partition) FROM topics.committed('owned', 'orders')"),
+	'0:3,1:0,2:1', 'the added partition has its position');
+$other->quit;
 
 $node->stop;
 done_testing();
