@@ -338,6 +338,14 @@ SELECT topics.set_consumer_group_owner('pv_for_a', 'pv_t', 'regress_pgt_grp_a');
 SELECT partition, seq FROM topics.committed('pv_owned', 'pv_t') ORDER BY partition;
 SELECT partition, committed_seq, lag FROM topics.consumer_lag
 WHERE group_id = 'pv_owned' ORDER BY partition;
+-- a role that may not read the topic learns nothing of its groups from
+-- the helpers the policies call
+RESET ROLE;
+SET ROLE regress_pgt_priv_none;
+SELECT topics._check_group_access('pv_owned', 'pv_t');
+SELECT topics._may_use_group_id('pv_t', 'pv_owned') AS owned, topics._may_use_group_id('pv_t', 'nonesuch') AS none;
+RESET ROLE;
+SET ROLE regress_pgt_grp_b;
 -- a group of a role that several share: made for it by a member, used by
 -- its members
 SELECT topics.set_consumer_group_owner('pv_team', 'pv_t', 'regress_pgt_grp_team');

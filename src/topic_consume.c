@@ -434,8 +434,13 @@ pg_topics_may_use_group_id(PG_FUNCTION_ARGS)
 {
 	Oid			owner;
 	bool		open;
+	bool		missing = false;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	/* nothing about the groups of a topic the caller may not read */
+	if (pg_class_aclcheck_ext(PG_GETARG_OID(0), GetUserId(), ACL_SELECT, &missing) != ACLCHECK_OK ||
+		missing)
 		PG_RETURN_BOOL(false);
 	(void) group_owner(PG_GETARG_OID(0), PG_GETARG_TEXT_PP(1), &owner, &open);
 	PG_RETURN_BOOL(may_use_group(PG_GETARG_OID(0), owner, open));
@@ -494,6 +499,8 @@ pg_topics_check_group_access(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
+	/* nothing about the groups of a topic the caller may not read */
+	topic_check_access(PG_GETARG_OID(1), ACL_SELECT, false);
 	owner = check_group_access(PG_GETARG_OID(1), PG_GETARG_TEXT_PP(0));
 	if (!OidIsValid(owner))
 		PG_RETURN_NULL();
