@@ -229,4 +229,15 @@ FROM topics.get_records(topics.get_shard_iterator('si_behind', 0, 'TRIM_HORIZON'
 -- next one is given out yet
 SELECT topics.get_shard_iterator('si_behind', 0, 'AFTER_SEQUENCE_NUMBER', 5);
 SELECT topics.get_shard_iterator('si_behind', 0, 'AFTER_SEQUENCE_NUMBER', 4) IS NOT NULL AS at_the_end;
+-- a new key revokes the iterators signed with the old one, also in a
+-- backend that used the old one (since 0.18; before, a backend read the
+-- key once)
+SELECT topics.get_shard_iterator('si_behind', 0, 'TRIM_HORIZON') AS it_before \gset
+SELECT cardinality(records) FROM topics.get_records(:'it_before', 1);
+BEGIN;
+UPDATE topics._secret SET secret = decode(md5('rotated'), 'hex');
+SELECT cardinality(records) FROM topics.get_records(:'it_before', 1);
+\echo :SQLSTATE
+ROLLBACK;
+SELECT cardinality(records) FROM topics.get_records(:'it_before', 1);
 DROP TABLE si_behind;

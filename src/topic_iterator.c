@@ -201,43 +201,49 @@ secret_missing(const char *why)
 			 errhint("Store a new key as a superuser: INSERT INTO topics._secret SELECT decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'); iterators issued before are then refused.")));
 }
 
-/* The iterator secret of this database, read once per backend. */
+/*
+ * The iterator secret of this database, read at every use (a row on one
+ * page, with the latest committed snapshot): until 0.18 a backend read it
+ * once, so a key replaced to revoke the iterators issued under it (UPDATE
+ * topics._secret) went on signing and accepting them in every backend that
+ * had used it before.
+ */
 static const uint8 *
 iterator_secret(int *len)
 {
-	static Oid	cached_relid = InvalidOid;
 	static uint8 *cached = NULL;
 	static int	cached_len = 0;
 	Oid			relid = topic_extension_relid("_secret");
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		d;
+	bytea	   *secret;
 
 	if (!OidIsValid(relid))
 		secret_missing("Table topics._secret is missing.");
 
-	if (relid != cached_relid || cached == NULL)
+	/* direct read: the table is private to its owner on purpose */
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
+		secret_missing("Table topics._secret is empty.");
+	d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+	if (isnull)
+		secret_missing("Table topics._secret holds a null key.");
+	secret = DatumGetByteaPP(d);
+	if (cached == NULL || cached_len != VARSIZE_ANY_EXHDR(secret))
 	{
-		/* direct read: the table is private to its owner on purpose */
-		Relation	rel = table_open(relid, AccessShareLock);
-		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-		HeapTuple	tup = systable_getnext(scan);
-		bool		isnull;
-		Datum		d;
-		bytea	   *secret;
-
-		if (!HeapTupleIsValid(tup))
-			secret_missing("Table topics._secret is empty.");
-		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
-		if (isnull)
-			secret_missing("Table topics._secret holds a null key.");
-		secret = DatumGetByteaPP(d);
 		if (cached)
 			pfree(cached);
 		cached_len = VARSIZE_ANY_EXHDR(secret);
-		cached = MemoryContextAlloc(TopMemoryContext, cached_len);
-		memcpy(cached, VARDATA_ANY(secret), cached_len);
-		cached_relid = relid;
-		systable_endscan(scan);
-		table_close(rel, AccessShareLock);
+		cached = MemoryContextAlloc(TopMemoryContext, Max(cached_len, 1));
 	}
+	memcpy(cached, VARDATA_ANY(secret), cached_len);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	*len = cached_len;
 	return cached;
 }
