@@ -20,8 +20,10 @@
 -- settled (its records' out-of-line values deleted) also on topics
 -- without settings, by the maintenance worker once the topic's
 -- relfrozenxid is due for an aggressive VACUUM, and by a compaction that
--- is not due; VACUUM warns while such a run holds relfrozenxid back; and a
--- run that removes nothing takes no transaction id.
+-- is not due; VACUUM warns while such a run holds relfrozenxid back; a
+-- run that removes nothing takes no transaction id; and the key that signs
+-- shard iterators (topics._secret) is read at every use, so replacing it
+-- revokes the iterators issued in every session at once.
 
 ALTER TABLE topics.consumer_groups ADD COLUMN owner regrole;
 -- rows made from now on belong to the role that makes them (the rows
