@@ -8,14 +8,16 @@
 -- that have that role's privileges (members that inherit it, as for any
 -- privilege) or those of the topic's owner may move, reset, delete or give
 -- it away.  Every role that may read the topic still sees its groups and
--- their positions (topics.consumer_lag), as monitoring needs.
+-- their positions (topics.consumer_lag), as monitoring needs.  The owner
+-- is kept by name, as a dump keeps GRANTs and as Kafka names principals.
 --
 -- Groups made before 0.18 have no owner (NULL) and stay open to every
--- reader of the topic, as they were; topics.set_consumer_group_owner
--- gives one an owner (and NULL opens a group again).  Several login roles
--- that share a group share a role: make the group's owner a role they are
--- all members of.
---
+-- reader of the topic, as they were; the topic's owner gives one an owner
+-- with topics.set_consumer_group_owner (only it: any reader taking a group
+-- other readers use would lock them out).  Several login roles that share
+-- a group share a role: make the group's owner a role they are all members
+-- of.
+
 -- In the library: a retention or compaction run that did not commit is
 -- settled (its records' out-of-line values deleted) also on topics
 -- without settings, by the maintenance worker once the topic's
@@ -25,26 +27,26 @@
 -- shard iterators (topics._secret) is read at every use, so replacing it
 -- revokes the iterators issued in every session at once.
 
-ALTER TABLE topics.consumer_groups ADD COLUMN owner regrole;
+ALTER TABLE topics.consumer_groups ADD COLUMN owner name;
 -- rows made from now on belong to the role that makes them (the rows
--- above, made before, stay open)
-ALTER TABLE topics.consumer_groups
-    ALTER COLUMN owner SET DEFAULT (pg_catalog.quote_ident(CURRENT_USER::text)::regrole);
+-- above, made before, stay open); PUBLIC may not write the column:
+-- set_consumer_group_owner does, as the tables' owner, after its checks
+ALTER TABLE topics.consumer_groups ALTER COLUMN owner SET DEFAULT CURRENT_USER;
 COMMENT ON COLUMN topics.consumer_groups.owner IS
 'the role whose members (and the topic''s owner) may consume as, commit, reset, delete or give away the group; NULL: every reader of the topic (groups made before 0.18)';
-GRANT INSERT (owner), UPDATE (owner) ON topics.consumer_groups TO PUBLIC;
 
 -- Whether the current role may move a group of the topic owned by
--- "owner" (NULL: open), or the group of that id (a group without a row is
--- open): a role with the privileges of the owner or of the topic's owner.
--- An owner that was dropped (roles have no dependency on rows) leaves the
--- group to the topic's owner.  C: the policies below call them for every
--- row consume locks and moves.
-CREATE FUNCTION topics._may_use_group(topic regclass, owner regrole)
+-- "owner" (NULL: open), or the group of that id (one without a row: no,
+-- so that nobody stores positions for a group before its maker does): a
+-- role with the privileges of the owner or of the topic's owner.  The
+-- group's row is read with the latest snapshot, not the statement's.  An
+-- owner that was dropped or renamed leaves the group to the topic's owner.
+-- C: the policies below call them for every row consume locks and moves.
+CREATE FUNCTION topics._may_use_group(topic regclass, owner name)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pg_topics_may_use_group'
 LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION topics._may_use_group(regclass, regrole) IS
+COMMENT ON FUNCTION topics._may_use_group(regclass, name) IS
 'internal: whether the current role may move a group of the topic owned by "owner"';
 CREATE FUNCTION topics._may_use_group_id(topic regclass, group_id text)
 RETURNS boolean
@@ -54,9 +56,7 @@ COMMENT ON FUNCTION topics._may_use_group_id(regclass, text) IS
 'internal: whether the current role may move the consumer group of that id on the topic';
 
 -- Readers of the topic see every group on it; writing a group's rows
--- takes the right to use it.  A row's owner can only be set to a role the
--- writer has the privileges of (or by the topic's owner), so no role
--- makes a group for another or gives one away to a role it is not.
+-- takes the right to use it.
 DROP POLICY readers_of_the_topic ON topics.consumer_groups;
 CREATE POLICY readers_of_the_topic ON topics.consumer_groups FOR SELECT
     USING (has_table_privilege(topic, 'SELECT')
@@ -91,51 +91,36 @@ CREATE POLICY users_of_the_group_update ON topics.committed_offsets FOR UPDATE
 
 -- The functions that move a group say why they may not, rather than
 -- leave it to the policies (whose refusals name the extension's tables, or
--- are silent: a row the caller may not lock is skipped).  Returns the
--- group's owner when it is a role that exists (NULL for an open group or
--- one not made yet).  The callers have checked that the caller may read
--- the topic, so the group's row is one it sees.
+-- are silent: a row the caller may not lock is skipped).
 CREATE FUNCTION topics._check_group_access(group_id text, topic regclass)
-RETURNS regrole
+RETURNS void
 AS 'MODULE_PATHNAME', 'pg_topics_check_group_access'
 LANGUAGE C STABLE;
 COMMENT ON FUNCTION topics._check_group_access(text, regclass) IS
-'internal: refuse moving a consumer group the current role may not use; returns its owner';
+'internal: refuse moving a consumer group the current role may not use';
 
+-- Whether another transaction is making the group's rows (consume; C,
+-- with a dirty snapshot)
+CREATE FUNCTION topics._group_rows_in_progress(group_id text, topic regclass)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pg_topics_group_rows_in_progress'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION topics._group_rows_in_progress(text, regclass) IS
+'internal: whether another transaction, still running, is making rows of the consumer group';
+
+-- Giving a group away checks who gives it to whom (see README), then
+-- writes the row as the tables' owner, as delete_consumer_group deletes.
 CREATE FUNCTION topics.set_consumer_group_owner(group_id text, topic regclass, owner regrole)
 RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF group_id IS NULL OR topic IS NULL THEN
-        RAISE EXCEPTION 'group_id and topic must not be null'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM topics._check_group_id(set_consumer_group_owner.group_id);
-    PERFORM topics.partition_bounds(set_consumer_group_owner.topic);   -- a topic, readable by the caller
-    PERFORM topics._check_group_access(set_consumer_group_owner.group_id, set_consumer_group_owner.topic);
-    IF NOT topics._may_use_group(set_consumer_group_owner.topic, set_consumer_group_owner.owner) THEN
-        RAISE EXCEPTION 'permission denied to give consumer group "%" to role %', group_id, owner
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'A group may be given to a role whose privileges the caller has, or by the topic''s owner to any role.',
-                  HINT = format('Have role %s granted to %I, or ask the owner of the topic.',
-                                owner, current_user);
-    END IF;
-    INSERT INTO topics.consumer_groups AS g (group_id, topic, owner)
-    VALUES (set_consumer_group_owner.group_id, set_consumer_group_owner.topic,
-            set_consumer_group_owner.owner)
-    ON CONFLICT ON CONSTRAINT consumer_groups_pkey
-    DO UPDATE SET owner = EXCLUDED.owner;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'pg_topics_set_consumer_group_owner'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION topics.set_consumer_group_owner(text, regclass, regrole) IS
-'give a consumer group to a role (NULL: open to every reader of the topic), making the group when it does not exist; by a role that may use the group';
+'give a consumer group to a role (NULL: open to every reader of the topic; the topic''s owner only), making the group when it does not exist';
 
 -- delete_consumer_group (C) makes the same check, before it deletes as
 -- the tables' owner.  commit, consume and set_auto_offset_reset call it;
 -- consume's advisory-lock holder must also be a role that may use the
--- group.
+-- group, unless another transaction is making the group's rows.
 
 CREATE OR REPLACE FUNCTION topics.commit(group_id text, topic regclass, partition integer, seq bigint)
 RETURNS void
@@ -208,7 +193,9 @@ DECLARE
     nparts bigint;
     candidates integer[];
     lock_key bigint;
-    group_owner regrole;
+    group_open boolean;
+    owner_oid oid;
+    maker boolean;
 BEGIN
     IF group_id IS NULL OR topic IS NULL OR max_records IS NULL OR wait IS NULL THEN
         RAISE EXCEPTION 'group_id, topic, max_records and wait must not be null'
@@ -223,7 +210,7 @@ BEGIN
     PERFORM topics._check_group_id(consume.group_id);
     deadline := clock_timestamp() + least(wait, interval '100 years');   -- as fetch caps it
     PERFORM topics.partition_bounds(consume.topic);    -- a topic, readable by the caller
-    group_owner := topics._check_group_access(consume.group_id, consume.topic);
+    PERFORM topics._check_group_access(consume.group_id, consume.topic);
 
     LOOP
         -- A new group (or new partitions) start where auto_offset_reset says,
@@ -237,45 +224,54 @@ BEGIN
         -- when other members hold every partition.  Any role may take an
         -- advisory lock, so a holder counts only when its login role (or a
         -- prepared transaction's owner) may become a role that may read the
-        -- topic, as a pool's login role that SETs ROLE does: until 0.16 a
+        -- topic, as a pool's login role that SETs ROLE does (until 0.16 a
         -- role without any privilege on the topic that held the key kept the
-        -- group from starting, or from taking up added partitions.  Since
-        -- 0.18 that role must also be one that may use the group (a member
-        -- of its owner, or of the topic's owner).
+        -- group from starting, or from taking up added partitions), and,
+        -- since 0.18, one that may use the group.  A holder that does not
+        -- count is still left to make the rows when another transaction is
+        -- making them (_group_rows_in_progress: a member whose login role
+        -- is not the group's, calling through a SECURITY DEFINER function,
+        -- say; a role that may not use the group cannot make them).
         -- (A partition without a position is found by counting: the
         -- anti-join the planner chose went quadratic in the partitions.)
         nparts := (SELECT count(*) FROM topics.partition_bounds(consume.topic));
-        IF NOT EXISTS (SELECT 1 FROM topics.consumer_groups g
-                       WHERE g.group_id = consume.group_id AND g.topic = consume.topic)
+        SELECT g.owner IS NULL, (SELECT r.oid FROM pg_roles r WHERE r.rolname = g.owner)
+        INTO group_open, owner_oid
+        FROM topics.consumer_groups g
+        WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
+        IF NOT FOUND
            OR (SELECT count(*) FROM topics.committed_offsets x
                WHERE x.group_id = consume.group_id AND x.topic = consume.topic
                  AND x.partition < nparts) < nparts THEN
+            group_open := coalesce(group_open, true);   -- not made yet: anybody's
             lock_key := hashtextextended('pg_topics consumer group ' || consume.topic::oid
                                          || ' ' || consume.group_id, 0);
-            IF pg_try_advisory_xact_lock(lock_key)
-               OR NOT EXISTS (SELECT 1
-                              FROM pg_locks l
-                              LEFT JOIN pg_stat_activity s ON s.pid = l.pid
-                              LEFT JOIN pg_locks lx
-                                     ON l.pid IS NULL AND lx.locktype = 'transactionid'
-                                    AND lx.virtualtransaction = l.virtualtransaction
-                              LEFT JOIN pg_prepared_xacts x ON x.transaction = lx.transactionid
-                              WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-                                AND l.database = (SELECT d.oid FROM pg_database d
-                                                  WHERE d.datname = current_database())
-                                AND l.classid = ((lock_key >> 32) & 4294967295)::oid
-                                AND l.objid = (lock_key & 4294967295)::oid
-                                AND EXISTS (SELECT 1 FROM pg_roles r
-                                            WHERE pg_has_role(coalesce(s.usesysid,
-                                                                       (SELECT a.oid FROM pg_roles a
-                                                                        WHERE a.rolname = x.owner)),
-                                                              r.oid, 'MEMBER')
-                                              AND has_table_privilege(r.oid, consume.topic, 'SELECT')
-                                              AND (group_owner IS NULL
-                                                   OR pg_has_role(r.oid, group_owner, 'USAGE')
-                                                   OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class c
-                                                                          WHERE c.oid = consume.topic),
-                                                                  'USAGE')))) THEN
+            maker := pg_try_advisory_xact_lock(lock_key)
+                OR NOT EXISTS (SELECT 1
+                               FROM pg_locks l
+                               LEFT JOIN pg_stat_activity s ON s.pid = l.pid
+                               LEFT JOIN pg_locks lx
+                                      ON l.pid IS NULL AND lx.locktype = 'transactionid'
+                                     AND lx.virtualtransaction = l.virtualtransaction
+                               LEFT JOIN pg_prepared_xacts x ON x.transaction = lx.transactionid
+                               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                                 AND l.database = (SELECT d.oid FROM pg_database d
+                                                   WHERE d.datname = current_database())
+                                 AND l.classid = ((lock_key >> 32) & 4294967295)::oid
+                                 AND l.objid = (lock_key & 4294967295)::oid
+                                 AND EXISTS (SELECT 1 FROM pg_roles r
+                                             WHERE pg_has_role(coalesce(s.usesysid,
+                                                                        (SELECT a.oid FROM pg_roles a
+                                                                         WHERE a.rolname = x.owner)),
+                                                               r.oid, 'MEMBER')
+                                               AND has_table_privilege(r.oid, consume.topic, 'SELECT')
+                                               AND (group_open
+                                                    OR pg_has_role(r.oid, coalesce(owner_oid, 0), 'USAGE')
+                                                    OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class c
+                                                                           WHERE c.oid = consume.topic),
+                                                                   'USAGE'))))
+                   AND NOT topics._group_rows_in_progress(consume.group_id, consume.topic);
+            IF maker THEN
                 INSERT INTO topics.consumer_groups AS g (group_id, topic)
                 VALUES (consume.group_id, consume.topic)
                 ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;

@@ -46,7 +46,7 @@
 
 PG_FUNCTION_INFO_V1(pg_topics_consume_partition);
 
-static Oid	check_group_access(Oid relid, text *group_id);
+static void check_group_access(Oid relid, text *group_id);
 
 /* the new position of the group on the partition, prepared once per backend */
 static SPIPlanPtr move_offset_plan = NULL;
@@ -291,7 +291,7 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	values[1] = ObjectIdGetDatum(relid);
 
 	/* a group that has an owner is its owner's to delete (since 0.18) */
-	(void) check_group_access(relid, group_id);
+	check_group_access(relid, group_id);
 
 	/* since 0.12 (this library may serve an older version of the extension) */
 	keep_latest = get_attnum(topic_extension_relid("committed_offsets"),
@@ -326,31 +326,44 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 /* ------------------------------------------------------------------------
  * Owners of consumer groups (since 0.18)
  *
- * A group belongs to a role (topics.consumer_groups.owner, the role that
- * made it), as Kafka guards groups with ACLs: only roles with that role's
- * privileges, or with those of the topic's owner, may move it.  A group
- * without an owner (NULL: made before 0.18, or opened since) is open to
- * every role that may read the topic.  An owner that was dropped (roles
- * have no dependency on the row) leaves the group to the topic's owner.
+ * A group belongs to a role (topics.consumer_groups.owner, the name of the
+ * role that made it), as Kafka guards groups with ACLs on principals: only
+ * roles with that role's privileges, or with those of the topic's owner,
+ * may move it.  A group without an owner (NULL: made before 0.18) is open
+ * to every role that may read the topic, and only the topic's owner may
+ * give it one.  The owner is kept by name, as pg_dump restores GRANTs and
+ * as Kafka names principals: a dump restores into a cluster whose roles
+ * have other OIDs, or lack the role, without binding the group to another
+ * role or failing to load (a regrole column did either); a role that was
+ * dropped or renamed leaves the group to the topic's owner.
+ *
  * The row-level security policies of topics.consumer_groups and
  * topics.committed_offsets apply the rule to every row written, and consume
- * evaluates them for every row it locks and moves, so they are C: a SQL
- * function with a subquery is not inlined, and each call ran a query.
+ * evaluates them for every row it locks and moves, so they are C.  The
+ * group's row is read with the latest snapshot, not the statement's: a
+ * statement whose snapshot predates the group (or its new owner) must not
+ * count it as open.  A position needs its group's row (a reader could
+ * otherwise store positions for a group nobody has made yet, which its
+ * maker would then start from).
  * ------------------------------------------------------------------------
  */
 
+/* Whether the current role has the privileges of role "name". */
 static bool
-may_use_group(Oid relid, Oid owner, bool open)
+has_privs_of_role_name(const char *name)
 {
-	HeapTuple	tuple;
+	Oid			roleid = get_role_oid(name, true);
+
+	return OidIsValid(roleid) && has_privs_of_role(GetUserId(), roleid);
+}
+
+/* Whether the current role has the privileges of the topic's owner. */
+static bool
+owns_topic(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			relowner;
 
-	if (open)
-		return true;
-	if (SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)) &&
-		has_privs_of_role(GetUserId(), owner))
-		return true;
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
 		return false;
 	relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
@@ -358,15 +371,39 @@ may_use_group(Oid relid, Oid owner, bool open)
 	return has_privs_of_role(GetUserId(), relowner);
 }
 
+static bool
+may_use_group(Oid relid, const char *owner)
+{
+	return owner == NULL || has_privs_of_role_name(owner) || owns_topic(relid);
+}
+
 /*
- * The owner of group "group_id" on topic relid (*open when it has none),
- * read by the primary key of topics.consumer_groups with the active
- * snapshot, whatever row-level security would show: the callers have
- * checked that the caller may read the topic (whose groups it sees) or are
- * the policies themselves.  false when the group has no row.
+ * Whether the current role may read the topic (SELECT, and USAGE on its
+ * schema, as the functions check), without an error.
  */
 static bool
-group_owner(Oid relid, text *group_id, Oid *owner, bool *open)
+may_read_topic(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			nsp;
+	bool		missing = false;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	nsp = ((Form_pg_class) GETSTRUCT(tuple))->relnamespace;
+	ReleaseSysCache(tuple);
+	return pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) == ACLCHECK_OK &&
+		pg_class_aclcheck_ext(relid, GetUserId(), ACL_SELECT, &missing) == ACLCHECK_OK &&
+		!missing;
+}
+
+/*
+ * Read the row of group "group_id" on topic relid, with the latest
+ * snapshot (see above): false when there is none; else *owner is its
+ * owner's name, palloc'd, or NULL for an open group.
+ */
+static bool
+group_owner(Oid relid, text *group_id, char **owner)
 {
 	Oid			groups_relid = topic_extension_relid("consumer_groups");
 	Relation	groups;
@@ -374,10 +411,10 @@ group_owner(Oid relid, text *group_id, Oid *owner, bool *open)
 	ScanKeyData key[2];
 	SysScanDesc scan;
 	HeapTuple	tup;
+	Snapshot	snap;
 	bool		found = false;
 
-	*owner = InvalidOid;
-	*open = true;
+	*owner = NULL;
 	if (!OidIsValid(groups_relid))
 		return false;
 	groups = table_open(groups_relid, AccessShareLock);
@@ -385,28 +422,29 @@ group_owner(Oid relid, text *group_id, Oid *owner, bool *open)
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(group_id));
 	key[0].sk_collation = DEFAULT_COLLATION_OID;
 	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(groups, RelationGetPrimaryKeyIndex(groups), true,
-							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
-							  2, key);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(groups, RelationGetPrimaryKeyIndex(groups), true, snap, 2, key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
 		found = true;
 		if (attnum != InvalidAttrNumber)
 		{
-			Datum		d = heap_getattr(tup, attnum, RelationGetDescr(groups), open);
+			bool		isnull;
+			Datum		d = heap_getattr(tup, attnum, RelationGetDescr(groups), &isnull);
 
-			if (!*open)
-				*owner = DatumGetObjectId(d);
+			if (!isnull)
+				*owner = pstrdup(NameStr(*DatumGetName(d)));
 		}
 	}
 	systable_endscan(scan);
+	UnregisterSnapshot(snap);
 	table_close(groups, AccessShareLock);
 	return found;
 }
 
 /*
- * topics._may_use_group(topic regclass, owner regrole) RETURNS boolean:
+ * topics._may_use_group(topic regclass, owner name) RETURNS boolean:
  * whether the current role may move a group of the topic owned by "owner"
  * (the policies of topics.consumer_groups, on the row's own owner).
  */
@@ -416,93 +454,252 @@ Datum
 pg_topics_may_use_group(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0))
-		PG_RETURN_BOOL(PG_ARGISNULL(1));
+		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(may_use_group(PG_GETARG_OID(0),
-								 PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1),
-								 PG_ARGISNULL(1)));
+								 PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1))));
 }
 
 /*
  * topics._may_use_group_id(topic regclass, group_id text) RETURNS boolean:
- * the same for the group's row in topics.consumer_groups (the policies of
- * topics.committed_offsets); a group without a row is open.
+ * the same for the group of that id (the policies of
+ * topics.committed_offsets): false when the group has no row, and for a
+ * topic the caller may not read.
  */
 PG_FUNCTION_INFO_V1(pg_topics_may_use_group_id);
 
 Datum
 pg_topics_may_use_group_id(PG_FUNCTION_ARGS)
 {
-	Oid			owner;
-	bool		open;
-	bool		missing = false;
+	Oid			relid;
+	char	   *owner;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
-	/* nothing about the groups of a topic the caller may not read */
-	if (pg_class_aclcheck_ext(PG_GETARG_OID(0), GetUserId(), ACL_SELECT, &missing) != ACLCHECK_OK ||
-		missing)
+	relid = PG_GETARG_OID(0);
+	if (!may_read_topic(relid) || !group_owner(relid, PG_GETARG_TEXT_PP(1), &owner))
 		PG_RETURN_BOOL(false);
-	(void) group_owner(PG_GETARG_OID(0), PG_GETARG_TEXT_PP(1), &owner, &open);
-	PG_RETURN_BOOL(may_use_group(PG_GETARG_OID(0), owner, open));
+	PG_RETURN_BOOL(may_use_group(relid, owner));
 }
 
 /*
- * topics._check_group_access(group_id text, topic regclass) RETURNS regrole:
- * refuse a role that may not move the group, saying why, before consume,
+ * Whether another transaction, still running, is making rows of the group
+ * (its consumer_groups row or positions): they are seen with a dirty
+ * snapshot.  consume's member that finds the group's advisory lock held by
+ * a session it cannot trust (see consume) makes the rows itself, unless
+ * somebody is making them: a role that may not use the group cannot, and a
+ * member calling through a SECURITY DEFINER function, whose login role is
+ * all the lock shows, is.
+ */
+static bool
+rows_in_progress(Oid table_relid, Oid relid, text *group_id)
+{
+	Relation	rel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	SnapshotData dirty;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(table_relid))
+		return false;
+	rel = table_open(table_relid, AccessShareLock);
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(group_id));
+	key[0].sk_collation = DEFAULT_COLLATION_OID;
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	InitDirtySnapshot(dirty);
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, &dirty, 2, key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = TransactionIdIsValid(dirty.xmin);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * topics._group_rows_in_progress(group_id text, topic regclass) RETURNS
+ * boolean: rows_in_progress of both tables, for a reader of the topic.
+ */
+PG_FUNCTION_INFO_V1(pg_topics_group_rows_in_progress);
+
+Datum
+pg_topics_group_rows_in_progress(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	text	   *group_id;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	group_id = PG_GETARG_TEXT_PP(0);
+	relid = PG_GETARG_OID(1);
+	if (!may_read_topic(relid))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(rows_in_progress(topic_extension_relid("consumer_groups"), relid, group_id) ||
+				   rows_in_progress(topic_extension_relid("committed_offsets"), relid, group_id));
+}
+
+/*
+ * Refuse a role that may not move the group, saying why, before consume,
  * commit, set_auto_offset_reset, set_consumer_group_owner and
  * delete_consumer_group change anything (the policies alone would name the
  * extension's tables, or be silent: a row the caller may not lock is
- * skipped).  Returns the owner when it is a role that exists, else NULL
- * (an open group, or one not made yet).  The caller has checked that the
- * caller may read the topic.
+ * skipped).  The caller has checked that the caller may read the topic.
  */
-static Oid
+static void
 check_group_access(Oid relid, text *group_id)
 {
-	Oid			owner;
-	bool		open;
-	char	   *relname;
-	char	   *ownername;
+	char	   *owner;
 
-	if (!group_owner(relid, group_id, &owner, &open) || open)
-		return InvalidOid;
-	if (may_use_group(relid, owner, false))
-		return SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)) ? owner : InvalidOid;
-	relname = get_rel_name(relid);
-	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+	if (!group_owner(relid, group_id, &owner) || may_use_group(relid, owner))
+		return;
+	if (!OidIsValid(get_role_oid(owner, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for consumer group \"%s\" of topic \"%s\"",
-						text_to_cstring(group_id), relname),
-				 errdetail("The group belongs to a role that no longer exists (OID %u).", owner),
-				 errhint("The topic's owner can give it to another role with topics.set_consumer_group_owner().")));
-	ownername = GetUserNameFromId(owner, false);
+						text_to_cstring(group_id), get_rel_name(relid)),
+				 errdetail("The group belongs to role %s, which does not exist (any more): only the topic's owner "
+						   "may use the group.", quote_identifier(owner)),
+				 errhint("The owner of the topic can give the group to another role with topics.set_consumer_group_owner().")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied for consumer group \"%s\" of topic \"%s\"",
-					text_to_cstring(group_id), relname),
+					text_to_cstring(group_id), get_rel_name(relid)),
 			 errdetail("The group belongs to role %s: only roles with its privileges, or those of the topic's owner, "
 					   "may consume as, commit, reset, delete or give away the group.",
-					   quote_identifier(ownername)),
+					   quote_identifier(owner)),
 			 errhint("Use a group id of your own, or have role %s granted to %s.",
-					 quote_identifier(ownername),
+					 quote_identifier(owner),
 					 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
-	return InvalidOid;			/* keep the compiler quiet */
 }
 
+/*
+ * topics._check_group_access(group_id text, topic regclass) RETURNS void:
+ * check_group_access, for the functions in SQL.
+ */
 PG_FUNCTION_INFO_V1(pg_topics_check_group_access);
 
 Datum
 pg_topics_check_group_access(PG_FUNCTION_ARGS)
 {
-	Oid			owner;
-
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
+		PG_RETURN_VOID();
 	/* nothing about the groups of a topic the caller may not read */
 	topic_check_access(PG_GETARG_OID(1), ACL_SELECT, false);
-	owner = check_group_access(PG_GETARG_OID(1), PG_GETARG_TEXT_PP(0));
-	if (!OidIsValid(owner))
-		PG_RETURN_NULL();
-	PG_RETURN_OID(owner);
+	check_group_access(PG_GETARG_OID(1), PG_GETARG_TEXT_PP(0));
+	PG_RETURN_VOID();
+}
+
+/*
+ * topics.set_consumer_group_owner(group_id text, topic regclass, owner regrole):
+ * give a group to a role, or open it (NULL), making the group when it does
+ * not exist.  A role that may use the group may give it to a role whose
+ * privileges it has, or open it; the topic's owner may give any group to
+ * any role, and only it may give an open group (one made before 0.18) an
+ * owner or make an open group: otherwise any reader could take a group
+ * that other readers use and lock them out of it.  The row is written as
+ * the tables' owner (PUBLIC may not write the column), as
+ * delete_consumer_group deletes.
+ */
+PG_FUNCTION_INFO_V1(pg_topics_set_consumer_group_owner);
+
+Datum
+pg_topics_set_consumer_group_owner(PG_FUNCTION_ARGS)
+{
+	text	   *group_id;
+	Oid			relid;
+	Oid			newowner = InvalidOid;
+	char	   *newname = NULL;
+	char	   *owner;
+	bool		exists;
+	bool		topic_owner;
+	Oid			groups_relid;
+	Oid			types[3] = {TEXTOID, REGCLASSOID, NAMEOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	NameData	ownername;
+	Oid			save_userid;
+	int			save_sec_context;
+	Relation	rel;
+
+	topic_require_arg(fcinfo, 0, "group_id");
+	topic_require_arg(fcinfo, 1, "topic");
+	group_id = PG_GETARG_TEXT_PP(0);
+	relid = PG_GETARG_OID(1);
+	if (!PG_ARGISNULL(2))
+	{
+		newowner = PG_GETARG_OID(2);
+		newname = GetUserNameFromId(newowner, false);
+	}
+
+	/* the group id, and a read-write transaction (as commit checks them) */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = PointerGetDatum(group_id);
+	if (SPI_execute_with_args("SELECT topics._check_group_id($1)", 1, types, values, NULL,
+							  false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "checking the group id failed");
+	SPI_finish();
+
+	/* the caller may read the topic (a lock, so it is not dropped under us) */
+	rel = topic_open(relid, AccessShareLock, ACL_SELECT);
+	table_close(rel, NoLock);
+	groups_relid = topic_extension_relid("consumer_groups");
+	if (!OidIsValid(groups_relid))
+		elog(ERROR, "table topics.consumer_groups does not exist");
+
+	check_group_access(relid, group_id);
+	exists = group_owner(relid, group_id, &owner);
+	topic_owner = owns_topic(relid);
+	if (!topic_owner && exists && owner == NULL && OidIsValid(newowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only the owner of topic \"%s\" may give consumer group \"%s\" an owner",
+						get_rel_name(relid), text_to_cstring(group_id)),
+				 errdetail("The group has no owner: it is open to every role that may read the topic, "
+						   "and one of them taking it would lock the others out."),
+				 errhint("Ask the owner of the topic.")));
+	if (!topic_owner && !OidIsValid(newowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only the owner of topic \"%s\" may open consumer group \"%s\"",
+						get_rel_name(relid), text_to_cstring(group_id)),
+				 errdetail("An open group may be used by every role that may read the topic."),
+				 errhint("Give the group to a role its consumers are members of instead.")));
+	if (OidIsValid(newowner) && !topic_owner && !has_privs_of_role(GetUserId(), newowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to give consumer group \"%s\" to role %s",
+						text_to_cstring(group_id), quote_identifier(newname)),
+				 errdetail("A group may be given to a role whose privileges the caller has, or by the topic's owner to any role."),
+				 errhint("Have role %s granted to %s, or ask the owner of the topic.",
+						 quote_identifier(newname),
+						 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+
+	values[0] = PointerGetDatum(group_id);
+	values[1] = ObjectIdGetDatum(relid);
+	if (newname != NULL)
+	{
+		namestrcpy(&ownername, newname);
+		values[2] = NameGetDatum(&ownername);
+	}
+	else
+	{
+		values[2] = (Datum) 0;
+		nulls[2] = 'n';
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(topic_relation_owner(groups_relid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO topics.consumer_groups AS g (group_id, topic, owner) "
+							  "VALUES ($1, $2, $3) "
+							  "ON CONFLICT ON CONSTRAINT consumer_groups_pkey "
+							  "DO UPDATE SET owner = EXCLUDED.owner",
+							  3, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "storing the consumer group's owner failed");
+	SPI_finish();
+	/* an error on the way resets the user at (sub)transaction abort */
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	PG_RETURN_VOID();
 }

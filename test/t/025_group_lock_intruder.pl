@@ -118,5 +118,33 @@ is($node->safe_psql('postgres',
 	'0:3,1:0,2:1', 'the added partition has its position');
 $other->quit;
 
+# a member calling through a SECURITY DEFINER function logs in as a role
+# that may not use the group: the key it holds does not count, but the
+# positions it is making do, so the next member returns at once instead
+# of waiting for its transaction (as in 0.17; a review's finding on 0.18's
+# first build)
+$node->safe_psql('postgres', q{
+CREATE ROLE app_owner;
+GRANT SELECT ON orders TO app_owner;
+CREATE ROLE app_l1 LOGIN;
+CREATE ROLE app_l2 LOGIN;
+GRANT SELECT ON orders TO app_l1, app_l2;
+CREATE FUNCTION app_consume() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT count(*) FROM topics.consume('app', 'public.orders', 10) $$;
+ALTER FUNCTION app_consume() OWNER TO app_owner;
+SELECT topics.set_consumer_group_owner('app', 'orders', 'app_owner');
+});
+my $first = $node->background_psql('postgres', extra_params => [ '-U', 'app_l1' ]);
+$first->query_safe('BEGIN');
+is($first->query_safe('SELECT app_consume()'), '3', 'a member through a SECURITY DEFINER function makes the positions');
+is($node->safe_psql('postgres', "SET statement_timeout = '60s'; SELECT app_consume()",
+		extra_params => [ '-U', 'app_l2' ]),
+	'0', 'the next one returns nothing while the first one\'s transaction runs');
+$first->query_safe('COMMIT');
+$first->quit;
+is($node->safe_psql('postgres', 'SELECT app_consume()', extra_params => [ '-U', 'app_l2' ]),
+	'1', 'and then reads on');
+
 $node->stop;
 done_testing();
