@@ -32,6 +32,21 @@ ALTER TABLE topics.consumer_groups ADD COLUMN owner name;
 -- above, made before, stay open); PUBLIC may not write the column:
 -- set_consumer_group_owner does, as the tables' owner, after its checks
 ALTER TABLE topics.consumer_groups ALTER COLUMN owner SET DEFAULT CURRENT_USER;
+-- A group's rows keep their group and topic: PUBLIC could rename a group
+-- it may use (an UPDATE of group_id or topic, granted since 0.10), leaving
+-- its positions to the next maker of that id, or take an open group by
+-- renaming it and making it again.  The functions set only the positions'
+-- seq and the group's auto_offset_reset.
+REVOKE UPDATE (group_id, topic) ON topics.consumer_groups FROM PUBLIC;
+REVOKE UPDATE (group_id, topic, partition) ON topics.committed_offsets FROM PUBLIC;
+-- A position needs its group's row from now on (the policies below):
+-- positions stored without one before (by hand, or by 0.1's functions)
+-- get an open group, as they were open.
+INSERT INTO topics.consumer_groups (group_id, topic, owner)
+SELECT DISTINCT o.group_id, o.topic, NULL::name
+FROM topics.committed_offsets o
+WHERE NOT EXISTS (SELECT 1 FROM topics.consumer_groups g
+                  WHERE g.group_id = o.group_id AND g.topic = o.topic);
 COMMENT ON COLUMN topics.consumer_groups.owner IS
 'the role whose members (and the topic''s owner) may consume as, commit, reset, delete or give away the group; NULL: every reader of the topic (groups made before 0.18)';
 

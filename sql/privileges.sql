@@ -375,8 +375,15 @@ SELECT topics.set_consumer_group_owner('pv_owned', 'pv_t', 'regress_pgt_grp_a');
 UPDATE topics.consumer_groups SET owner = 'regress_pgt_grp_a' WHERE group_id = 'pv_owned';
 \echo :SQLSTATE
 -- nobody stores positions for a group that has no row yet (its maker
--- would start from them)
+-- would start from them), nor renames a group's rows, leaving them so, or
+-- to take an open group's id
 INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('pv_planted', 'pv_t', 1, 3);
+\echo :SQLSTATE
+UPDATE topics.consumer_groups SET group_id = 'pv_renamed' WHERE group_id = 'pv_owned';
+\echo :SQLSTATE
+UPDATE topics.committed_offsets SET group_id = 'pv_renamed' WHERE group_id = 'pv_owned';
+\echo :SQLSTATE
+UPDATE topics.committed_offsets SET partition = 5 WHERE group_id = 'pv_owned';
 \echo :SQLSTATE
 RESET ROLE;
 -- an owner that was dropped leaves the group to the topic's owner

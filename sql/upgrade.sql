@@ -55,8 +55,10 @@ BEGIN;
 SELECT * FROM topics.produce('up_trunc', 'k', 'rolled back', partition => 2);
 ROLLBACK;
 
--- a group that outlives the update (up_group is deleted below)
+-- a group that outlives the update (up_group is deleted below), and
+-- positions stored by hand without a group
 SELECT topics.commit('up_kept', 'up_orders', 0, 3);
+INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('up_bare', 'up_orders', 1, 2);
 
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
@@ -180,10 +182,12 @@ SELECT count(*) > 0 AS listed FROM topics.topics WHERE topic = 'up_orders'::regc
 CREATE ROLE regress_pgt_up_reader;
 GRANT SELECT ON up_orders TO regress_pgt_up_reader;
 SELECT topics.commit('up_made_now', 'up_orders', 0, 1);
+-- (the bare positions got an open group: a position needs its group's row)
 SELECT group_id, owner IS NULL AS open, owner::text = current_user AS mine
 FROM topics.consumer_groups WHERE group_id LIKE 'up_%' ORDER BY 1;
 SET ROLE regress_pgt_up_reader;
 SELECT topics.commit('up_kept', 'up_orders', 0, 4);
+SELECT topics.commit('up_bare', 'up_orders', 1, 3);
 SELECT topics.commit('up_made_now', 'up_orders', 0, 4);
 \echo :SQLSTATE
 RESET ROLE;

@@ -589,15 +589,117 @@ pg_topics_check_group_access(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The checks of set_consumer_group_owner (see below) on the group's row as
+ * last committed: whether it exists, and its owner (*owner, NULL when
+ * open).
+ */
+static bool
+check_owner_change(Oid relid, text *group_id, Oid newowner, bool topic_owner, char **owner)
+{
+	bool		exists;
+
+	check_group_access(relid, group_id);
+	exists = group_owner(relid, group_id, owner);
+	if (!topic_owner && exists && *owner == NULL && OidIsValid(newowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only the owner of topic \"%s\" may give consumer group \"%s\" an owner",
+						get_rel_name(relid), text_to_cstring(group_id)),
+				 errdetail("The group has no owner: it is open to every role that may read the topic, "
+						   "and one of them taking it would lock the others out."),
+				 errhint("Ask the owner of the topic.")));
+	if (!topic_owner && !OidIsValid(newowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only the owner of topic \"%s\" may open consumer group \"%s\"",
+						get_rel_name(relid), text_to_cstring(group_id)),
+				 errdetail("An open group may be used by every role that may read the topic."),
+				 errhint("Give the group to a role its consumers are members of instead.")));
+	if (OidIsValid(newowner) && !topic_owner && !has_privs_of_role(GetUserId(), newowner))
+	{
+		char	   *newname = GetUserNameFromId(newowner, false);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to give consumer group \"%s\" to role %s",
+						text_to_cstring(group_id), quote_identifier(newname)),
+				 errdetail("A group may be given to a role whose privileges the caller has, or by the topic's owner to any role."),
+				 errhint("Have role %s granted to %s, or ask the owner of the topic.",
+						 quote_identifier(newname),
+						 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+	}
+	return exists;
+}
+
+/*
+ * Store the group's new owner (NULL: open) as the tables' owner, provided
+ * the row is still as checked ("exists", with owner "owner"): false when
+ * it changed, or a group was made meanwhile (by a consume, say), which the
+ * insert waits for rather than taking it over.
+ */
+static bool
+store_group_owner(Oid groups_relid, Oid relid, text *group_id, Oid newowner, bool exists,
+				  const char *owner)
+{
+	Oid			types[4] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	NameData	newname;
+	NameData	oldname;
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		written;
+
+	values[0] = PointerGetDatum(group_id);
+	values[1] = ObjectIdGetDatum(relid);
+	if (OidIsValid(newowner))
+	{
+		namestrcpy(&newname, GetUserNameFromId(newowner, false));
+		values[2] = NameGetDatum(&newname);
+	}
+	else
+		nulls[2] = 'n';
+	if (owner != NULL)
+	{
+		namestrcpy(&oldname, owner);
+		values[3] = NameGetDatum(&oldname);
+	}
+	else
+		nulls[3] = 'n';
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(topic_relation_owner(groups_relid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(exists ?
+							  "INSERT INTO topics.consumer_groups AS g (group_id, topic, owner) "
+							  "VALUES ($1, $2, $3) "
+							  "ON CONFLICT ON CONSTRAINT consumer_groups_pkey "
+							  "DO UPDATE SET owner = EXCLUDED.owner "
+							  "WHERE g.owner IS NOT DISTINCT FROM $4" :
+							  "INSERT INTO topics.consumer_groups AS g (group_id, topic, owner) "
+							  "VALUES ($1, $2, $3) "
+							  "ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING",
+							  exists ? 4 : 3, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "storing the consumer group's owner failed");
+	written = SPI_processed > 0;
+	SPI_finish();
+	/* an error on the way resets the user at (sub)transaction abort */
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return written;
+}
+
+/*
  * topics.set_consumer_group_owner(group_id text, topic regclass, owner regrole):
  * give a group to a role, or open it (NULL), making the group when it does
  * not exist.  A role that may use the group may give it to a role whose
- * privileges it has, or open it; the topic's owner may give any group to
- * any role, and only it may give an open group (one made before 0.18) an
- * owner or make an open group: otherwise any reader could take a group
- * that other readers use and lock them out of it.  The row is written as
- * the tables' owner (PUBLIC may not write the column), as
- * delete_consumer_group deletes.
+ * privileges it has; the topic's owner may give any group to any role, and
+ * only it may open a group or give an open group (one made before 0.18)
+ * an owner: otherwise any reader could take a group that other readers use
+ * and lock them out.  The row is written as the tables' owner (PUBLIC may
+ * not write the column), as delete_consumer_group deletes.
  */
 PG_FUNCTION_INFO_V1(pg_topics_set_consumer_group_owner);
 
@@ -607,17 +709,13 @@ pg_topics_set_consumer_group_owner(PG_FUNCTION_ARGS)
 	text	   *group_id;
 	Oid			relid;
 	Oid			newowner = InvalidOid;
-	char	   *newname = NULL;
 	char	   *owner;
 	bool		exists;
 	bool		topic_owner;
 	Oid			groups_relid;
-	Oid			types[3] = {TEXTOID, REGCLASSOID, NAMEOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	NameData	ownername;
-	Oid			save_userid;
-	int			save_sec_context;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int			attempts = 0;
 	Relation	rel;
 
 	topic_require_arg(fcinfo, 0, "group_id");
@@ -625,10 +723,7 @@ pg_topics_set_consumer_group_owner(PG_FUNCTION_ARGS)
 	group_id = PG_GETARG_TEXT_PP(0);
 	relid = PG_GETARG_OID(1);
 	if (!PG_ARGISNULL(2))
-	{
 		newowner = PG_GETARG_OID(2);
-		newname = GetUserNameFromId(newowner, false);
-	}
 
 	/* the group id, and a read-write transaction (as commit checks them) */
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -646,60 +741,18 @@ pg_topics_set_consumer_group_owner(PG_FUNCTION_ARGS)
 	if (!OidIsValid(groups_relid))
 		elog(ERROR, "table topics.consumer_groups does not exist");
 
-	check_group_access(relid, group_id);
-	exists = group_owner(relid, group_id, &owner);
 	topic_owner = owns_topic(relid);
-	if (!topic_owner && exists && owner == NULL && OidIsValid(newowner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("only the owner of topic \"%s\" may give consumer group \"%s\" an owner",
-						get_rel_name(relid), text_to_cstring(group_id)),
-				 errdetail("The group has no owner: it is open to every role that may read the topic, "
-						   "and one of them taking it would lock the others out."),
-				 errhint("Ask the owner of the topic.")));
-	if (!topic_owner && !OidIsValid(newowner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("only the owner of topic \"%s\" may open consumer group \"%s\"",
-						get_rel_name(relid), text_to_cstring(group_id)),
-				 errdetail("An open group may be used by every role that may read the topic."),
-				 errhint("Give the group to a role its consumers are members of instead.")));
-	if (OidIsValid(newowner) && !topic_owner && !has_privs_of_role(GetUserId(), newowner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to give consumer group \"%s\" to role %s",
-						text_to_cstring(group_id), quote_identifier(newname)),
-				 errdetail("A group may be given to a role whose privileges the caller has, or by the topic's owner to any role."),
-				 errhint("Have role %s granted to %s, or ask the owner of the topic.",
-						 quote_identifier(newname),
-						 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
-
-	values[0] = PointerGetDatum(group_id);
-	values[1] = ObjectIdGetDatum(relid);
-	if (newname != NULL)
+	exists = check_owner_change(relid, group_id, newowner, topic_owner, &owner);
+	while (!store_group_owner(groups_relid, relid, group_id, newowner, exists, owner))
 	{
-		namestrcpy(&ownername, newname);
-		values[2] = NameGetDatum(&ownername);
+		if (++attempts >= 10)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("consumer group \"%s\" of topic \"%s\" keeps changing",
+							text_to_cstring(group_id), get_rel_name(relid)),
+					 errhint("Try again.")));
+		/* changed meanwhile: as it is now */
+		exists = check_owner_change(relid, group_id, newowner, topic_owner, &owner);
 	}
-	else
-	{
-		values[2] = (Datum) 0;
-		nulls[2] = 'n';
-	}
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(topic_relation_owner(groups_relid),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("INSERT INTO topics.consumer_groups AS g (group_id, topic, owner) "
-							  "VALUES ($1, $2, $3) "
-							  "ON CONFLICT ON CONSTRAINT consumer_groups_pkey "
-							  "DO UPDATE SET owner = EXCLUDED.owner",
-							  3, types, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "storing the consumer group's owner failed");
-	SPI_finish();
-	/* an error on the way resets the user at (sub)transaction abort */
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	PG_RETURN_VOID();
 }
