@@ -66,7 +66,7 @@ COMMENT ON FUNCTION topics._may_use_group(regclass, name) IS
 CREATE FUNCTION topics._may_use_group_id(topic regclass, group_id text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pg_topics_may_use_group_id'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL RESTRICTED;     -- the latest snapshot is not for parallel workers
 COMMENT ON FUNCTION topics._may_use_group_id(regclass, text) IS
 'internal: whether the current role may move the consumer group of that id on the topic';
 
@@ -113,6 +113,32 @@ AS 'MODULE_PATHNAME', 'pg_topics_check_group_access'
 LANGUAGE C STABLE;
 COMMENT ON FUNCTION topics._check_group_access(text, regclass) IS
 'internal: refuse moving a consumer group the current role may not use';
+
+-- A member storing a new position holds its group's row (FOR KEY SHARE, as
+-- a foreign key would), making the group when it has none, so that
+-- delete_consumer_group, which locks the row first, waits for the position
+-- rather than leave it without its group for the next maker of the id.
+-- (FOR KEY SHARE lets set_auto_offset_reset and set_consumer_group_owner
+-- update the row meanwhile.)
+CREATE FUNCTION topics._hold_group(group_id text, topic regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    LOOP
+        PERFORM 1 FROM topics.consumer_groups g
+        WHERE g.group_id = _hold_group.group_id AND g.topic = _hold_group.topic
+        FOR KEY SHARE OF g;
+        EXIT WHEN FOUND;
+        INSERT INTO topics.consumer_groups AS g (group_id, topic)
+        VALUES (_hold_group.group_id, _hold_group.topic)
+        ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION topics._hold_group(text, regclass) IS
+'internal: lock the consumer group''s row for a new position, making the group when it has none';
 
 -- Whether another transaction is making the group's rows (consume; C,
 -- with a dirty snapshot)
@@ -175,14 +201,12 @@ BEGIN
                   DETAIL = format('A committed position is the next seq to read, at most the next seq %s.', b.next_seq),
                   HINT = 'Commit one past the last record read, or a position from topics.partitions.';
     END IF;
-    INSERT INTO topics.consumer_groups AS g (group_id, topic)
-    VALUES (commit.group_id, commit.topic)
-    ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
     -- a position that exists moves; a new one notes the partition count
-    -- (see consume)
+    -- (see consume), holding its group's row
     UPDATE topics.committed_offsets o SET seq = commit.seq, committed_at = now()
     WHERE o.group_id = commit.group_id AND o.topic = commit.topic AND o.partition = commit.partition;
     IF NOT FOUND THEN
+        PERFORM topics._hold_group(commit.group_id, commit.topic);
         INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq, topic_partitions)
         VALUES (commit.group_id, commit.topic, commit.partition, commit.seq, b.partitions)
         ON CONFLICT ON CONSTRAINT committed_offsets_pkey
@@ -287,9 +311,7 @@ BEGIN
                                                                    'USAGE'))))
                    AND NOT topics._group_rows_in_progress(consume.group_id, consume.topic);
             IF maker THEN
-                INSERT INTO topics.consumer_groups AS g (group_id, topic)
-                VALUES (consume.group_id, consume.topic)
-                ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
+                PERFORM topics._hold_group(consume.group_id, consume.topic);
                 SELECT g.auto_offset_reset INTO reset FROM topics.consumer_groups g
                 WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
                 -- A partition without a position starts where auto_offset_reset

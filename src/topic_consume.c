@@ -57,9 +57,11 @@ static SPIPlanPtr move_offset_plan = NULL;
  * apply as to the UPDATE consume ran before 0.5.  Operators are named with
  * their schema, so the caller's search_path does not matter.
  */
-static void
+static bool
 move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
 {
+	bool		moved;
+
 	Datum		values[4];
 	int			ret;
 
@@ -89,7 +91,9 @@ move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "moving the committed offset failed: %s",
 			 SPI_result_code_string(ret));
+	moved = SPI_processed > 0;
 	SPI_finish();
+	return moved;
 }
 
 /* Whether the group starts at "latest" (else "earliest"), as the caller. */
@@ -161,6 +165,7 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	int64		start;
 	int64		position;
 	bool		reset = false;
+	int64		reset_end = 0;
 	Relation	rel;
 	TopicPartitionState state;
 	TopicCollectState cs;
@@ -211,10 +216,7 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 			start = group_resets_to_latest(group_id, relid) ?
 				topic_partition_last_stable(rel, partition, next) : state.log_start_seq;
 			reset = true;
-			ereport(LOG,
-					(errmsg("pg_topics: position %lld of group \"%s\" in partition %d of topic \"%s\" is past the end of the partition, %lld; it goes back to %lld",
-							(long long) from_seq, text_to_cstring(group_id), partition,
-							RelationGetRelationName(rel), (long long) next, (long long) start)));
+			reset_end = next;
 		}
 	}
 	position = topic_read_partition(rel, partition, start, -1,
@@ -224,9 +226,18 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	topic_wait_note_change(rel);
 	table_close(rel, NoLock);
 
-	/* past every record returned (position > from_seq when one was) */
-	if (position > from_seq || reset)
-		move_committed_offset(group_id, relid, partition, position);
+	/*
+	 * Past every record returned (position > from_seq when one was).  The
+	 * reset is logged once the group's position moved: a direct call that
+	 * may not move it (row-level security) logs nothing (until 0.18 any
+	 * reader could write any group id into the server log so).
+	 */
+	if ((position > from_seq || reset) &&
+		move_committed_offset(group_id, relid, partition, position) && reset)
+		ereport(LOG,
+				(errmsg("pg_topics: position %lld of group \"%s\" in partition %d of topic \"%s\" is past the end of the partition, %lld; it goes back to %lld",
+						(long long) from_seq, text_to_cstring(group_id), partition,
+						get_rel_name(relid), (long long) reset_end, (long long) start)));
 	return (Datum) 0;
 }
 
@@ -269,6 +280,7 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	Oid			groups_relid;
 	Relation	rel;
 	bool		keep_latest;
+	bool		has_owner;
 	Oid			save_userid;
 	int			save_sec_context;
 	bool		existed;
@@ -293,23 +305,45 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	/* a group that has an owner is its owner's to delete (since 0.18) */
 	check_group_access(relid, group_id);
 
-	/* since 0.12 (this library may serve an older version of the extension) */
+	/* since 0.12 and 0.18 (this library may serve an older version) */
 	keep_latest = get_attnum(topic_extension_relid("committed_offsets"),
 							 "topic_partitions") != InvalidAttrNumber;
 	values[2] = BoolGetDatum(keep_latest);
+	has_owner = get_attnum(groups_relid, "owner") != InvalidAttrNumber;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(topic_relation_owner(groups_relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * The group's row first: a member storing a new position holds it (FOR
+	 * KEY SHARE, as a foreign key would) until its transaction ends, and
+	 * the positions are deleted once it has; until 0.18 such a position
+	 * outlived the deletion, and the next maker of the group id started
+	 * from it.
+	 */
+	if (has_owner &&
+		SPI_execute_with_args("SELECT 1 FROM topics.consumer_groups g "
+							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
+							  "AND g.topic OPERATOR(pg_catalog.=) $2 FOR UPDATE OF g",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "locking the consumer group failed");
 	if (SPI_execute_with_args("DELETE FROM topics.committed_offsets o "
 							  "WHERE o.group_id OPERATOR(pg_catalog.=) $1 "
 							  "AND o.topic OPERATOR(pg_catalog.=) $2",
 							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting the committed positions failed");
 	existed = SPI_processed > 0;
-	if (SPI_execute_with_args("DELETE FROM topics.consumer_groups g "
+	/* a group's owner (since 0.18) stays, as Kafka's ACLs outlive a group */
+	if (SPI_execute_with_args(has_owner ?
+							  "DELETE FROM topics.consumer_groups g "
+							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
+							  "AND g.topic OPERATOR(pg_catalog.=) $2 "
+							  "AND NOT ($3 AND g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest') "
+							  "AND g.owner IS NULL" :
+							  "DELETE FROM topics.consumer_groups g "
 							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
 							  "AND g.topic OPERATOR(pg_catalog.=) $2 "
 							  "AND NOT ($3 AND g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest')",
@@ -398,6 +432,19 @@ may_read_topic(Oid relid)
 }
 
 /*
+ * Begin a scan of a group's rows in one of the extension's tables (their
+ * primary keys begin with group_id and topic); "key" holds two scan keys.
+ */
+static SysScanDesc
+group_rows_scan(Relation rel, Oid relid, text *group_id, Snapshot snap, ScanKeyData *key)
+{
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(group_id));
+	key[0].sk_collation = DEFAULT_COLLATION_OID;
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	return systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, snap, 2, key);
+}
+
+/*
  * Read the row of group "group_id" on topic relid, with the latest
  * snapshot (see above): false when there is none; else *owner is its
  * owner's name, palloc'd, or NULL for an open group.
@@ -419,11 +466,8 @@ group_owner(Oid relid, text *group_id, char **owner)
 		return false;
 	groups = table_open(groups_relid, AccessShareLock);
 	attnum = get_attnum(groups_relid, "owner");
-	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(group_id));
-	key[0].sk_collation = DEFAULT_COLLATION_OID;
-	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = systable_beginscan(groups, RelationGetPrimaryKeyIndex(groups), true, snap, 2, key);
+	scan = group_rows_scan(groups, relid, group_id, snap, key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
@@ -503,11 +547,8 @@ rows_in_progress(Oid table_relid, Oid relid, text *group_id)
 	if (!OidIsValid(table_relid))
 		return false;
 	rel = table_open(table_relid, AccessShareLock);
-	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(group_id));
-	key[0].sk_collation = DEFAULT_COLLATION_OID;
-	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
 	InitDirtySnapshot(dirty);
-	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, &dirty, 2, key);
+	scan = group_rows_scan(rel, relid, group_id, &dirty, key);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 		found = TransactionIdIsValid(dirty.xmin);
 	systable_endscan(scan);

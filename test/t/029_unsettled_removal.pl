@@ -23,31 +23,7 @@ use TopicsNode;
 
 my $node = topics_node('unsettled', conf => ['autovacuum = off', 'vacuum_freeze_table_age = 0']);
 $node->start;
-$node->safe_psql('postgres', q{
-CREATE EXTENSION pg_topics;
-SELECT topics.create_topic('plain', 1);
-SELECT topics.create_topic('cmp', 1, cleanup_policy => 'compact');
-CREATE FUNCTION big(g int) RETURNS bytea LANGUAGE sql AS $$
-    SELECT decode(string_agg(md5(g::text || '-' || i), ''), 'hex') FROM generate_series(1, 320) i
-$$;
-CREATE FUNCTION stored_values(t regclass) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE n bigint;
-BEGIN
-    EXECUTE format('SELECT count(DISTINCT chunk_id) FROM %s',
-                   (SELECT reltoastrelid::regclass FROM pg_class WHERE oid = t)) INTO n;
-    RETURN n;
-END $$;
--- 20 records with 5 kB incompressible values (out of line) each, then
--- small ones; in cmp under four keys, so that compaction removes 16
-SELECT count(*) FROM topics.produce_batch('plain', ARRAY(SELECT 'k' || g FROM generate_series(1, 20) g),
-    ARRAY(SELECT big(g) FROM generate_series(1, 20) g));
-SELECT count(*) FROM topics.produce_batch('plain', array_fill('s'::text, ARRAY[300]),
-    array_fill('\x00'::bytea, ARRAY[300]));
-SELECT count(*) FROM topics.produce_batch('cmp', ARRAY(SELECT 'k' || (g % 4) FROM generate_series(1, 20) g),
-    ARRAY(SELECT big(g) FROM generate_series(1, 20) g));
-SELECT count(*) FROM topics.produce_batch('cmp', array_fill('s'::text, ARRAY[300]),
-    array_fill('\x00'::bytea, ARRAY[300]));
-});
+toast_removal_topics($node, 'plain', 'cmp');
 
 # removals that roll back: retention on a topic without settings (as after
 # alter_topic(..., reset_retention_bytes => true)), and a compaction, which
