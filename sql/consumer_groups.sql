@@ -301,9 +301,9 @@ SELECT partition, seq, key FROM topics.consume('cg_late_all_hand', 'cg_ids');
 INSERT INTO topics.committed_offsets (group_id, topic, partition, seq)
 VALUES ('cg_restored', 'cg_ids', 0, 0);
 SELECT DISTINCT topic_partitions FROM topics.committed_offsets WHERE group_id = 'cg_restored';
--- an "earliest" group's positions go, and since 0.18 its row stays while
--- it has an owner, as Kafka's ACLs outlive a group (before, the group's
--- next member made it again as its own); an open group's row goes
+-- an "earliest" group's positions go, and since 0.18 its row stays, with
+-- its owner, as Kafka's ACLs outlive a group (before, the group's next
+-- member made it again as its own); so does an open group's
 SELECT count(*) FROM topics.consume('cg_early', 'cg_ids');
 SELECT topics.delete_consumer_group('cg_early', 'cg_ids');
 SELECT count(*), min(owner) = current_user AS owner_kept

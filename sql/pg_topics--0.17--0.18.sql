@@ -114,32 +114,6 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION topics._check_group_access(text, regclass) IS
 'internal: refuse moving a consumer group the current role may not use';
 
--- A member storing a new position holds its group's row (FOR KEY SHARE, as
--- a foreign key would), making the group when it has none, so that
--- delete_consumer_group, which locks the row first, waits for the position
--- rather than leave it without its group for the next maker of the id.
--- (FOR KEY SHARE lets set_auto_offset_reset and set_consumer_group_owner
--- update the row meanwhile.)
-CREATE FUNCTION topics._hold_group(group_id text, topic regclass)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    LOOP
-        PERFORM 1 FROM topics.consumer_groups g
-        WHERE g.group_id = _hold_group.group_id AND g.topic = _hold_group.topic
-        FOR KEY SHARE OF g;
-        EXIT WHEN FOUND;
-        INSERT INTO topics.consumer_groups AS g (group_id, topic)
-        VALUES (_hold_group.group_id, _hold_group.topic)
-        ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
-    END LOOP;
-END;
-$$;
-COMMENT ON FUNCTION topics._hold_group(text, regclass) IS
-'internal: lock the consumer group''s row for a new position, making the group when it has none';
-
 -- Whether another transaction is making the group's rows (consume; C,
 -- with a dirty snapshot)
 CREATE FUNCTION topics._group_rows_in_progress(group_id text, topic regclass)
@@ -159,7 +133,10 @@ COMMENT ON FUNCTION topics.set_consumer_group_owner(text, regclass, regrole) IS
 'give a consumer group to a role (NULL: open to every reader of the topic; the topic''s owner only), making the group when it does not exist';
 
 -- delete_consumer_group (C) makes the same check, before it deletes as
--- the tables' owner.  commit, consume and set_auto_offset_reset call it;
+-- the tables' owner; it deletes the group's positions and keeps its row,
+-- with its owner and setting (an open group's row went, and the next
+-- member made the group again as its own, so any reader could take it; a
+-- position stored meanwhile was left without its group).  commit, consume and set_auto_offset_reset call it;
 -- consume's advisory-lock holder must also be a role that may use the
 -- group, unless another transaction is making the group's rows.
 
@@ -201,12 +178,14 @@ BEGIN
                   DETAIL = format('A committed position is the next seq to read, at most the next seq %s.', b.next_seq),
                   HINT = 'Commit one past the last record read, or a position from topics.partitions.';
     END IF;
+    INSERT INTO topics.consumer_groups AS g (group_id, topic)
+    VALUES (commit.group_id, commit.topic)
+    ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
     -- a position that exists moves; a new one notes the partition count
-    -- (see consume), holding its group's row
+    -- (see consume)
     UPDATE topics.committed_offsets o SET seq = commit.seq, committed_at = now()
     WHERE o.group_id = commit.group_id AND o.topic = commit.topic AND o.partition = commit.partition;
     IF NOT FOUND THEN
-        PERFORM topics._hold_group(commit.group_id, commit.topic);
         INSERT INTO topics.committed_offsets AS o (group_id, topic, partition, seq, topic_partitions)
         VALUES (commit.group_id, commit.topic, commit.partition, commit.seq, b.partitions)
         ON CONFLICT ON CONSTRAINT committed_offsets_pkey
@@ -249,9 +228,11 @@ BEGIN
     PERFORM topics._check_group_id(consume.group_id);
     deadline := clock_timestamp() + least(wait, interval '100 years');   -- as fetch caps it
     PERFORM topics.partition_bounds(consume.topic);    -- a topic, readable by the caller
-    PERFORM topics._check_group_access(consume.group_id, consume.topic);
 
     LOOP
+        -- the caller may move the group, at every look: its owner may have
+        -- changed while the member waited (since 0.18)
+        PERFORM topics._check_group_access(consume.group_id, consume.topic);
         -- A new group (or new partitions) start where auto_offset_reset says,
         -- at every look: a group deleted while a member waits is made again
         -- when the member wakes, as its next call would make it (until 0.11
@@ -311,7 +292,9 @@ BEGIN
                                                                    'USAGE'))))
                    AND NOT topics._group_rows_in_progress(consume.group_id, consume.topic);
             IF maker THEN
-                PERFORM topics._hold_group(consume.group_id, consume.topic);
+                INSERT INTO topics.consumer_groups AS g (group_id, topic)
+                VALUES (consume.group_id, consume.topic)
+                ON CONFLICT ON CONSTRAINT consumer_groups_pkey DO NOTHING;
                 SELECT g.auto_offset_reset INTO reset FROM topics.consumer_groups g
                 WHERE g.group_id = consume.group_id AND g.topic = consume.topic;
                 -- A partition without a position starts where auto_offset_reset

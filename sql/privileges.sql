@@ -327,6 +327,7 @@ SELECT topics.set_consumer_group_owner('pv_owned', 'pv_t', 'regress_pgt_grp_b');
 -- nor by hand: the rows it may not move are not there to update, and new
 -- ones are refused
 UPDATE topics.committed_offsets SET seq = 0 WHERE group_id = 'pv_owned';
+UPDATE topics.consumer_groups SET auto_offset_reset = 'latest' WHERE group_id = 'pv_owned' RETURNING group_id;
 UPDATE topics.consumer_groups SET owner = 'regress_pgt_grp_b' WHERE group_id = 'pv_owned';
 INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('pv_owned', 'pv_t', 2, 0);
 \echo :SQLSTATE
@@ -369,9 +370,13 @@ SET ROLE regress_pgt_grp_a;
 SELECT topics.commit('pv_owned', 'pv_t', 1, 3);
 SELECT partition, seq FROM topics.committed('pv_owned', 'pv_t') ORDER BY partition;
 -- an open group (as every group made before 0.18) is the topic owner's to
--- give an owner: a reader taking it would lock the others out
+-- give an owner: a reader taking it would lock the others out, also by
+-- deleting it and making it again (its row stays, open, since 0.18)
 SELECT topics.set_consumer_group_owner('pv_owned', 'pv_t', 'regress_pgt_grp_a');
 \echo :SQLSTATE
+SELECT topics.delete_consumer_group('pv_owned', 'pv_t');
+SELECT topics.set_auto_offset_reset('pv_owned', 'pv_t', 'earliest');
+SELECT owner IS NULL AS still_open FROM topics.consumer_groups WHERE group_id = 'pv_owned';
 UPDATE topics.consumer_groups SET owner = 'regress_pgt_grp_a' WHERE group_id = 'pv_owned';
 \echo :SQLSTATE
 -- nobody stores positions for a group that has no row yet (its maker

@@ -244,9 +244,11 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 /*
  * delete_consumer_group(group_id text, topic regclass) RETURNS boolean
  *
- * Forget a group on a topic: its committed positions and its row (Kafka's
- * DeleteGroups).  True when the group existed.  The caller needs SELECT on
- * the topic, as to consume as the group.
+ * Forget a group's committed positions on a topic (Kafka's DeleteGroups),
+ * and before 0.18 its row.  True when something went.  The caller needs
+ * SELECT on the topic, as to consume as the group, and since 0.18 the
+ * right to use the group; the group's row, with its owner and setting,
+ * stays (see below).
  *
  * Since 0.12 a group whose auto_offset_reset is "latest" keeps that setting:
  * in Kafka it is the consumer's configuration, not the group's state, and
@@ -317,39 +319,29 @@ pg_topics_delete_consumer_group(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/*
-	 * The group's row first: a member storing a new position holds it (FOR
-	 * KEY SHARE, as a foreign key would) until its transaction ends, and
-	 * the positions are deleted once it has; until 0.18 such a position
-	 * outlived the deletion, and the next maker of the group id started
-	 * from it.
-	 */
-	if (has_owner &&
-		SPI_execute_with_args("SELECT 1 FROM topics.consumer_groups g "
-							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
-							  "AND g.topic OPERATOR(pg_catalog.=) $2 FOR UPDATE OF g",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "locking the consumer group failed");
 	if (SPI_execute_with_args("DELETE FROM topics.committed_offsets o "
 							  "WHERE o.group_id OPERATOR(pg_catalog.=) $1 "
 							  "AND o.topic OPERATOR(pg_catalog.=) $2",
 							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting the committed positions failed");
 	existed = SPI_processed > 0;
-	/* a group's owner (since 0.18) stays, as Kafka's ACLs outlive a group */
-	if (SPI_execute_with_args(has_owner ?
-							  "DELETE FROM topics.consumer_groups g "
-							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
-							  "AND g.topic OPERATOR(pg_catalog.=) $2 "
-							  "AND NOT ($3 AND g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest') "
-							  "AND g.owner IS NULL" :
-							  "DELETE FROM topics.consumer_groups g "
-							  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
-							  "AND g.topic OPERATOR(pg_catalog.=) $2 "
-							  "AND NOT ($3 AND g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest')",
-							  3, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "deleting the consumer group failed");
-	existed = existed || SPI_processed > 0;
+	/*
+	 * Since 0.18 the group's row stays, with its owner (as Kafka's ACLs
+	 * outlive a group) and setting: an open group's row went, and whoever
+	 * made the group next owned it, so any reader could take an open group;
+	 * and a position a member stored meanwhile was left without its group,
+	 * for the next maker of the id to start from.
+	 */
+	if (!has_owner)
+	{
+		if (SPI_execute_with_args("DELETE FROM topics.consumer_groups g "
+								  "WHERE g.group_id OPERATOR(pg_catalog.=) $1 "
+								  "AND g.topic OPERATOR(pg_catalog.=) $2 "
+								  "AND NOT ($3 AND g.auto_offset_reset OPERATOR(pg_catalog.=) 'latest')",
+								  3, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "deleting the consumer group failed");
+		existed = existed || SPI_processed > 0;
+	}
 	SPI_finish();
 	/* an error on the way resets the user at (sub)transaction abort */
 	SetUserIdAndSecContext(save_userid, save_sec_context);
