@@ -227,17 +227,33 @@ pg_topics_consume_partition(PG_FUNCTION_ARGS)
 	table_close(rel, NoLock);
 
 	/*
-	 * Past every record returned (position > from_seq when one was).  The
-	 * reset is logged once the group's position moved: a direct call that
-	 * may not move it (row-level security) logs nothing (until 0.18 any
-	 * reader could write any group id into the server log so).
+	 * Past every record returned (position > from_seq when one was), or an
+	 * error, which takes the records back: the row-level security policies
+	 * refuse the move when the group's owner changed while it read (consume
+	 * holds the row), and the member would have had the records while the
+	 * group stayed where it was (0.18's first builds), or when a direct
+	 * call names a group the caller may not move.  The reset is logged once
+	 * the position moved (until 0.18 any reader could write any group id
+	 * into the server log with a direct call).
 	 */
-	if ((position > from_seq || reset) &&
-		move_committed_offset(group_id, relid, partition, position) && reset)
-		ereport(LOG,
-				(errmsg("pg_topics: position %lld of group \"%s\" in partition %d of topic \"%s\" is past the end of the partition, %lld; it goes back to %lld",
-						(long long) from_seq, text_to_cstring(group_id), partition,
-						get_rel_name(relid), (long long) reset_end, (long long) start)));
+	if (position > from_seq || reset)
+	{
+		if (!move_committed_offset(group_id, relid, partition, position))
+		{
+			check_group_access(relid, group_id);
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("could not move the position of consumer group \"%s\" in partition %d of topic \"%s\"",
+							text_to_cstring(group_id), partition, get_rel_name(relid)),
+					 errdetail("The group has no position there, or the caller may no longer read the topic."),
+					 errhint("Consume again with topics.consume().")));
+		}
+		if (reset)
+			ereport(LOG,
+					(errmsg("pg_topics: position %lld of group \"%s\" in partition %d of topic \"%s\" is past the end of the partition, %lld; it goes back to %lld",
+							(long long) from_seq, text_to_cstring(group_id), partition,
+							get_rel_name(relid), (long long) reset_end, (long long) start)));
+	}
 	return (Datum) 0;
 }
 
