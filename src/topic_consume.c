@@ -60,10 +60,9 @@ static SPIPlanPtr move_offset_plan = NULL;
 static bool
 move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
 {
-	bool		moved;
-
 	Datum		values[4];
 	int			ret;
+	bool		moved;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
