@@ -407,6 +407,10 @@ SELECT topics.commit('pv_owned', 'pv_t', 1, 0);
 RESET ROLE;
 SELECT topics.commit('pv_owned', 'pv_t', 1, 0);
 SELECT topics.delete_consumer_group('pv_owned', 'pv_t');
+-- consume's internal half on a group with no position there (a direct
+-- call) cannot move it either, and takes its records back
+SELECT count(*) FROM topics._consume_partition('pv_nowhere', 'pv_t', 1, 0, 10);
+\echo :SQLSTATE
 \set SHOW_CONTEXT errors
 DROP OWNED BY regress_pgt_grp_b;
 DROP ROLE regress_pgt_grp_b;
