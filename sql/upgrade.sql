@@ -19,7 +19,7 @@
 -- (0.15), and views that run with the caller's rights and a commit whose
 -- negative seq is a mistaken argument (0.16).  (0.17 changed only the
 -- library.)  Groups have owners since 0.18; those made before stay open to
--- every reader of their topic.
+-- every reader of their topic.  consume is in C since 0.19.
 --
 \set VERBOSITY terse
 \set regress_db :DBNAME
@@ -63,12 +63,16 @@ INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
 
--- the 0.5 consume is in place (with 0.4's advisory lock to join a group)
-SELECT prosrc LIKE '%topics._consume_partition(%' AS consume_reads_in_c,
-       prosrc NOT LIKE '%EXCEPTION WHEN%' AS consume_without_subtransaction,
-       prosrc LIKE '%pg_try_advisory_xact_lock%' AS consume_does_not_wait_to_join,
-       prosrc LIKE '%FOREACH part IN ARRAY candidates%' AS consume_tries_the_next_partition
-FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
+-- the consume of 0.19 is in place: in C (0.5 moved its records in C, 0.8
+-- went on to the next partition, 0.19 the whole call), its look at the
+-- group in PL/pgSQL (with 0.4's advisory lock to join a group)
+SELECT c.prosrc = 'pg_topics_consume' AND l.lanname = 'c' AS consume_in_c,
+       look.prosrc NOT LIKE '%EXCEPTION WHEN%' AS consume_without_subtransaction,
+       look.prosrc LIKE '%pg_try_advisory_xact_lock%' AS consume_does_not_wait_to_join,
+       look.prosrc LIKE '%candidates := ARRAY(%' AS consume_tries_the_next_partition
+FROM pg_proc c JOIN pg_language l ON l.oid = c.prolang, pg_proc look
+WHERE c.oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure
+  AND look.oid = 'topics._consume_look(text, regclass, boolean, boolean)'::regprocedure;
 
 -- records and positions are untouched
 SELECT count(*) AS same_records FROM before b JOIN up_orders o USING (partition, seq, key, value);
@@ -140,7 +144,7 @@ SELECT evtname, evtevent, evttags FROM pg_event_trigger WHERE evtname = 'pg_topi
 CREATE INDEX CONCURRENTLY up_orders_key ON up_orders (key);
 SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'up_orders'::regclass;
 SELECT prosrc LIKE '%at every look%' AS consume_makes_the_group_at_every_look
-FROM pg_proc WHERE oid = 'topics.consume(text, regclass, integer, interval)'::regprocedure;
+FROM pg_proc WHERE oid = 'topics._consume_look(text, regclass, boolean, boolean)'::regprocedure;
 
 -- 0.12: the update recorded the points of the partitions TRUNCATE left
 -- without records (the other's record carries its seqs), and TRUNCATE
