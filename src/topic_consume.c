@@ -50,8 +50,26 @@ PG_FUNCTION_INFO_V1(pg_topics_consume_partition);
 
 static void check_group_access(Oid relid, text *group_id);
 
-/* the new position of the group on the partition, prepared once per backend */
+/* the statements of consume and _consume_partition, prepared once per backend */
 static SPIPlanPtr move_offset_plan = NULL;
+static SPIPlanPtr consume_look_plan = NULL;
+static SPIPlanPtr consume_lock_plan = NULL;
+
+/* *cache, prepared and kept when not yet */
+static SPIPlanPtr
+consume_plan(SPIPlanPtr *cache, const char *query, int nargs, Oid *types)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(query, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*cache = plan;
+	}
+	return *cache;
+}
 
 /*
  * Move the group's committed offset of the partition to "seq", as the
@@ -62,33 +80,25 @@ static SPIPlanPtr move_offset_plan = NULL;
 static bool
 move_committed_offset(text *group_id, Oid relid, int32 partition, int64 seq)
 {
+	Oid			types[4] = {TEXTOID, REGCLASSOID, INT4OID, INT8OID};
 	Datum		values[4];
 	int			ret;
 	bool		moved;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (move_offset_plan == NULL)
-	{
-		Oid			types[4] = {TEXTOID, REGCLASSOID, INT4OID, INT8OID};
-		SPIPlanPtr	plan;
-
-		plan = SPI_prepare("UPDATE topics.committed_offsets "
-						   "SET seq = $4, committed_at = pg_catalog.now() "
-						   "WHERE group_id OPERATOR(pg_catalog.=) $1 "
-						   "AND topic OPERATOR(pg_catalog.=) $2 "
-						   "AND partition OPERATOR(pg_catalog.=) $3",
-						   4, types);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		move_offset_plan = plan;
-	}
 	values[0] = PointerGetDatum(group_id);
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = Int32GetDatum(partition);
 	values[3] = Int64GetDatum(seq);
-	ret = SPI_execute_plan(move_offset_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(consume_plan(&move_offset_plan,
+										"UPDATE topics.committed_offsets "
+										"SET seq = $4, committed_at = pg_catalog.now() "
+										"WHERE group_id OPERATOR(pg_catalog.=) $1 "
+										"AND topic OPERATOR(pg_catalog.=) $2 "
+										"AND partition OPERATOR(pg_catalog.=) $3",
+										4, types),
+						   values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "moving the committed offset failed: %s",
 			 SPI_result_code_string(ret));
@@ -290,25 +300,6 @@ consume_partition(text *group_id, Oid relid, int32 partition, int64 from_seq,
  * caller's search_path is not consulted.
  */
 PG_FUNCTION_INFO_V1(pg_topics_consume);
-
-/* plans prepared once per backend */
-static SPIPlanPtr consume_look_plan = NULL;
-static SPIPlanPtr consume_lock_plan = NULL;
-
-static SPIPlanPtr
-consume_plan(SPIPlanPtr *cache, const char *query, int nargs, Oid *types)
-{
-	if (*cache == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(query, nargs, types);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*cache = plan;
-	}
-	return *cache;
-}
 
 Datum
 pg_topics_consume(PG_FUNCTION_ARGS)
