@@ -201,3 +201,29 @@ DROP ROLE regress_pgt_up_reader;
 
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;
+
+-- 0.19: consume calls its look (topics._consume_look, new) as its caller.
+-- In a database whose functions are not PUBLIC's by default, the role that
+-- was granted the extension's functions keeps consuming after the update,
+-- and a role that may not execute consume may not execute the look either.
+CREATE DATABASE pg_topics_upgrade_acl;
+\c pg_topics_upgrade_acl
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+CREATE EXTENSION pg_topics VERSION '0.18';
+CREATE ROLE regress_pgt_up_app;
+CREATE ROLE regress_pgt_up_other;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA topics TO regress_pgt_up_app;
+SELECT topics.create_topic('up_acl', 1);
+GRANT SELECT ON up_acl TO regress_pgt_up_app, regress_pgt_up_other;
+SELECT partition, seq FROM topics.produce('up_acl', 'k', 'v'::text);
+ALTER EXTENSION pg_topics UPDATE;
+SET ROLE regress_pgt_up_app;
+SELECT partition, seq, value FROM topics.consume('up_app', 'up_acl', 10);
+RESET ROLE;
+SET ROLE regress_pgt_up_other;
+SELECT topics._consume_look('up_other', 'up_acl', true, false);
+RESET ROLE;
+\c :regress_db
+DROP DATABASE pg_topics_upgrade_acl;
+DROP ROLE regress_pgt_up_app;
+DROP ROLE regress_pgt_up_other;
