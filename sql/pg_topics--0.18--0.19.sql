@@ -188,4 +188,5 @@ CREATE OR REPLACE FUNCTION topics.consume(group_id text, topic regclass, max_rec
                                wait interval DEFAULT '0')
 RETURNS SETOF topics.record
 AS 'MODULE_PATHNAME', 'pg_topics_consume'
-LANGUAGE C;
+LANGUAGE C
+COST 100;   -- as the PL/pgSQL function was costed: plans that call it stay the same
