@@ -402,10 +402,10 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 				continue;
 			}
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			pos = isnull ? -1 : DatumGetInt64(d);	/* before the tuple goes */
 			SPI_freetuptable(SPI_tuptable);
 			if (isnull)
 				continue;
-			pos = DatumGetInt64(d);
 			topic_check_read_range(pos, max_records);
 
 			/*
