@@ -277,8 +277,14 @@ def produce_batch():
                          "FROM generate_series(1, %d) g));\n" % (val, n),
                          lambda: pgmq_bytes('bm_batch'),
                          lambda: q1('SELECT count(*) FROM pgmq.q_bm_batch')))
-        paired('produce', wl, runs, 1, ARGS.rounds, n, value_bytes=size + 10)
+        rates = paired('produce', wl, runs, 1, ARGS.rounds, n, value_bytes=size + 10)
         if size == 100:
+            # the same statement on both sides: the heap's rows come from an
+            # INSERT ... SELECT, which builds no arrays (produce_batch's
+            # arguments cost it the page faults of glibc giving their memory
+            # back after every statement: RESULTS.md, run 34)
+            record_rounds('produce', wl + ', INSERT ... SELECT on both sides',
+                          {system: rates[system] for system in ('pg_topics INSERT..SELECT', 'heap+btree')})
             vacuum_wal(runs, {'pg_topics': lambda: ['b_batch'],
                               'heap+btree': lambda: ['b_outbox_batch'],
                               'PgQ': lambda: [r[0] for r in q(PGQ_EVENT_TABLES)],
@@ -506,6 +512,7 @@ def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, pr
         return dict(mb_s=rate * value_bytes / 1e6, wal_bytes_per_record=wal[system],
                     disk_bytes_per_record=run[2]() / max(run[3](), 1))
     record_rounds(section, wl, rates, extra=sizes)
+    return rates
 
 
 def fetch_random():
