@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * topic_consume.c
- *	  The record-moving half of consumer groups' consume().
+ *	  Consumer groups: consume() and the group checks and changes in C.
  *
- * topics.consume (PL/pgSQL) makes a group's rows when they are missing,
- * picks the partition of the group with the most records waiting that no
- * other member holds, and locks its committed offset row until the end of
- * the transaction.  It then calls topics._consume_partition, which reads
- * that partition's records from the committed offset into the result and
- * moves the offset past the last of them, in one call.
+ * A look at the group, topics._consume_look (PL/pgSQL), makes a group's
+ * rows when they are missing and lists the partitions of the group with
+ * records waiting, the most first.  consume() (here, since 0.19) locks the
+ * committed offset row of the first one no other member holds until the
+ * end of the transaction, reads that partition's records from the
+ * committed offset into its result and moves the offset past the last of
+ * them; topics._consume_partition does the same read and move for one
+ * partition as a function of its own.
  *
  * Before 0.5 consume did the second half in PL/pgSQL too, looping over
  * fetch() with a record variable.  Per record that cost a cursor fetch, a
