@@ -9,7 +9,11 @@
 -- partitions with records waiting) through topics._consume_look, below,
 -- which is the PL/pgSQL of 0.18's loop unchanged, then locks a partition's
 -- position and reads the records straight into its result.  What it does,
--- its errors and its locks are those of 0.18.
+-- its errors and its locks are those of 0.18.  It calls the look through
+-- fmgr, not as a statement, so EXECUTE on consume is all a consumer needs,
+-- as before (a statement would need EXECUTE on the look too, which a
+-- database whose functions are not PUBLIC's by default, or a restore into
+-- one, gives nobody: a review's finding).
 
 CREATE FUNCTION topics._consume_look(group_id text, topic regclass, first boolean, waiting boolean,
                                      OUT generation bigint, OUT candidates integer[])
@@ -160,29 +164,6 @@ END;
 $$;
 COMMENT ON FUNCTION topics._consume_look(text, regclass, boolean, boolean) IS
 'internal: one look of consume() at a group: its checks (the group id and the topic at the first look), the group''s rows made when missing, the wait generation when waiting, and the partitions with records waiting, the most first';
-
--- consume calls the look as its caller: whoever may execute consume may
--- execute the look, and nobody else (a database whose functions are not
--- PUBLIC's by default, with consume granted to its consumers, keeps
--- consuming after the update)
-DO $$
-DECLARE
-    g record;
-BEGIN
-    EXECUTE 'REVOKE ALL ON FUNCTION topics._consume_look(text, regclass, boolean, boolean) FROM PUBLIC';
-    FOR g IN
-        SELECT DISTINCT a.grantee
-        FROM pg_catalog.pg_proc p,
-             pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
-        WHERE p.oid = 'topics.consume(text, regclass, integer, interval)'::pg_catalog.regprocedure
-          AND a.privilege_type = 'EXECUTE'
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION topics._consume_look(text, regclass, boolean, boolean) TO %s',
-                                  CASE WHEN g.grantee = 0 THEN 'PUBLIC'
-                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);
-    END LOOP;
-END
-$$;
 
 CREATE OR REPLACE FUNCTION topics.consume(group_id text, topic regclass, max_records integer DEFAULT 1000,
                                wait interval DEFAULT '0')

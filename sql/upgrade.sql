@@ -202,10 +202,13 @@ DROP ROLE regress_pgt_up_reader;
 \c :regress_db
 DROP DATABASE pg_topics_upgrade;
 
--- 0.19: consume calls its look (topics._consume_look, new) as its caller.
--- In a database whose functions are not PUBLIC's by default, the role that
--- was granted the extension's functions keeps consuming after the update,
--- and a role that may not execute consume may not execute the look either.
+-- 0.19: consume calls its look (topics._consume_look, new) as its caller,
+-- through fmgr: EXECUTE on consume is what it takes, as before.  In a
+-- database whose functions are not PUBLIC's by default, the role that was
+-- granted the extension's functions keeps consuming after the update, as
+-- does one granted them without the look (a restore into such a database
+-- gives it no grant on the look), and a role may not call the look itself
+-- without EXECUTE on it.
 CREATE DATABASE pg_topics_upgrade_acl;
 \c pg_topics_upgrade_acl
 ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
@@ -222,6 +225,11 @@ SELECT partition, seq, value FROM topics.consume('up_app', 'up_acl', 10);
 RESET ROLE;
 SET ROLE regress_pgt_up_other;
 SELECT topics._consume_look('up_other', 'up_acl', true, false);
+RESET ROLE;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA topics TO regress_pgt_up_other;
+REVOKE EXECUTE ON FUNCTION topics._consume_look(text, regclass, boolean, boolean) FROM regress_pgt_up_other;
+SET ROLE regress_pgt_up_other;
+SELECT partition, seq, value FROM topics.consume('up_other', 'up_acl', 10);
 RESET ROLE;
 \c :regress_db
 DROP DATABASE pg_topics_upgrade_acl;

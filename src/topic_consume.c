@@ -38,6 +38,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -54,7 +56,6 @@ static void check_group_access(Oid relid, text *group_id);
 
 /* the statements of consume and _consume_partition, prepared once per backend */
 static SPIPlanPtr move_offset_plan = NULL;
-static SPIPlanPtr consume_look_plan = NULL;
 static SPIPlanPtr consume_lock_plan = NULL;
 
 /* *cache, prepared and kept when not yet */
@@ -308,6 +309,9 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			look_types[4] = {TEXTOID, REGCLASSOID, BOOLOID, BOOLOID};
+	FmgrInfo	look;
+	MemoryContext lookcxt;
+	MemoryContext oldcxt;
 	Oid			lock_types[3] = {TEXTOID, REGCLASSOID, INT4OID};
 	Interval	zero = {0, 0, 0};
 	Interval	longest = {0, 0, 100 * MONTHS_PER_YEAR};
@@ -343,12 +347,28 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 													   DirectFunctionCall2(interval_smaller, wait,
 																		   IntervalPGetDatum(&longest))));
 
+	/*
+	 * The look is called through fmgr, not as a statement: the caller's
+	 * right to execute consume is the only gate, as when consume was all
+	 * PL/pgSQL (a statement would need EXECUTE on the look too, which a
+	 * database whose functions are not PUBLIC's by default gives only to
+	 * those granted it after it was made; a review's finding).  It still
+	 * runs as the caller, with its own search_path.
+	 */
+	fmgr_info(LookupFuncName(list_make2(makeString("topics"), makeString("_consume_look")),
+							 4, look_types, false),
+			  &look);
+
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* what one look leaves, gone at the next: a long poll may look often */
+	lookcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_topics consume look",
+									ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
-		Datum		look_args[4];
+		LOCAL_FCINFO(look_fcinfo, 4);
+		HeapTupleHeader look_result;
 		Datum		d;
 		bool		isnull;
 		int64		generation = 0;
@@ -358,27 +378,32 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 		int			i;
 		int64		got = 0;
 
-		look_args[0] = PointerGetDatum(group_id);
-		look_args[1] = ObjectIdGetDatum(relid);
-		look_args[2] = BoolGetDatum(first);
-		look_args[3] = BoolGetDatum(waiting);
-		if (SPI_execute_plan(consume_plan(&consume_look_plan,
-										  "SELECT generation, candidates FROM topics._consume_look($1, $2, $3, $4)",
-										  4, look_types),
-							 look_args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "topics._consume_look did not return one row");
+		MemoryContextReset(lookcxt);
+		oldcxt = MemoryContextSwitchTo(lookcxt);
+		InitFunctionCallInfoData(*look_fcinfo, &look, 4, DEFAULT_COLLATION_OID, NULL, NULL);
+		look_fcinfo->args[0].value = PointerGetDatum(group_id);
+		look_fcinfo->args[0].isnull = false;
+		look_fcinfo->args[1].value = ObjectIdGetDatum(relid);
+		look_fcinfo->args[1].isnull = false;
+		look_fcinfo->args[2].value = BoolGetDatum(first);
+		look_fcinfo->args[2].isnull = false;
+		look_fcinfo->args[3].value = BoolGetDatum(waiting);
+		look_fcinfo->args[3].isnull = false;
+		d = FunctionCallInvoke(look_fcinfo);
+		if (look_fcinfo->isnull)
+			elog(ERROR, "topics._consume_look returned null");
 		first = false;
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		look_result = DatumGetHeapTupleHeader(d);
+		d = GetAttributeByNum(look_result, 1, &isnull);
 		if (!isnull)
 			generation = DatumGetInt64(d);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		d = GetAttributeByNum(look_result, 2, &isnull);
 		if (!isnull)
 		{
 			candidates = DatumGetArrayTypePCopy(d);
 			deconstruct_array(candidates, INT4OID, sizeof(int32), true, TYPALIGN_INT,
 							  &parts, NULL, &nparts);
 		}
-		SPI_freetuptable(SPI_tuptable);
 
 		for (i = 0; i < nparts && got == 0; i++)
 		{
@@ -424,10 +449,7 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 									rsinfo->setResult, rsinfo->setDesc);
 			PopActiveSnapshot();
 		}
-		if (parts)
-			pfree(parts);
-		if (candidates)
-			pfree(candidates);
+		MemoryContextSwitchTo(oldcxt);
 
 		/* at the deadline, one last look, as fetch and get_records take */
 		if (got > 0 || last_look || !waiting)
