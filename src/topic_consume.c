@@ -48,6 +48,7 @@
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pg_topics_consume_partition);
@@ -304,6 +305,28 @@ consume_partition(text *group_id, Oid relid, int32 partition, int64 from_seq,
  */
 PG_FUNCTION_INFO_V1(pg_topics_consume);
 
+/*
+ * The look's result must be (bigint, integer[]), as this library reads it:
+ * a look of another shape (a library newer or older than the SQL of the
+ * extension, or a function made again by hand) is an error, not a misread.
+ */
+static void
+check_look_result(HeapTupleHeader tuple)
+{
+	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(tuple),
+											  HeapTupleHeaderGetTypMod(tuple));
+	bool		ok = desc->natts == 2 &&
+		TupleDescAttr(desc, 0)->atttypid == INT8OID &&
+		TupleDescAttr(desc, 1)->atttypid == INT4ARRAYOID;
+
+	ReleaseTupleDesc(desc);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("function topics._consume_look does not return (generation bigint, candidates integer[])"),
+				 errhint("Update the extension with ALTER EXTENSION pg_topics UPDATE.")));
+}
+
 Datum
 pg_topics_consume(PG_FUNCTION_ARGS)
 {
@@ -347,18 +370,6 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 													   DirectFunctionCall2(interval_smaller, wait,
 																		   IntervalPGetDatum(&longest))));
 
-	/*
-	 * The look is called through fmgr, not as a statement: the caller's
-	 * right to execute consume is the only gate, as when consume was all
-	 * PL/pgSQL (a statement would need EXECUTE on the look too, which a
-	 * database whose functions are not PUBLIC's by default gives only to
-	 * those granted it after it was made; a review's finding).  It still
-	 * runs as the caller, with its own search_path.
-	 */
-	fmgr_info(LookupFuncName(list_make2(makeString("topics"), makeString("_consume_look")),
-							 4, look_types, false),
-			  &look);
-
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -380,6 +391,19 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(lookcxt);
 		oldcxt = MemoryContextSwitchTo(lookcxt);
+
+		/*
+		 * The look is called through fmgr, not as a statement: the caller's
+		 * right to execute consume is the only gate, as when consume was all
+		 * PL/pgSQL (a statement would need EXECUTE on the look too, which a
+		 * database whose functions are not PUBLIC's by default gives only to
+		 * those granted it after it was made; a review's finding).  It still
+		 * runs as the caller, with its own search_path, looked up at every
+		 * look as a statement would (a long poll sees an ALTER FUNCTION).
+		 */
+		fmgr_info(LookupFuncName(list_make2(makeString("topics"), makeString("_consume_look")),
+								 4, look_types, false),
+				  &look);
 		InitFunctionCallInfoData(*look_fcinfo, &look, 4, DEFAULT_COLLATION_OID, NULL, NULL);
 		look_fcinfo->args[0].value = PointerGetDatum(group_id);
 		look_fcinfo->args[0].isnull = false;
@@ -394,6 +418,7 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 			elog(ERROR, "topics._consume_look returned null");
 		first = false;
 		look_result = DatumGetHeapTupleHeader(d);
+		check_look_result(look_result);
 		d = GetAttributeByNum(look_result, 1, &isnull);
 		if (!isnull)
 			generation = DatumGetInt64(d);
