@@ -74,7 +74,9 @@ init_cluster() {
 
 start_cluster() {
 	local data=$1 log=$2
-	as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null ||
+	shift 2
+	# any further arguments are NAME=value for the server's environment
+	as_pg env "$@" "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null ||
 		{ cat "$log" >&2; die "could not start the cluster in $data"; }
 }
 
