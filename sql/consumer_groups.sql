@@ -313,3 +313,27 @@ SELECT topics.set_consumer_group_owner('cg_early', 'cg_ids', NULL);
 SELECT topics.delete_consumer_group('cg_early', 'cg_ids');
 SELECT count(*) FROM topics.consumer_groups WHERE group_id = 'cg_early';
 DROP TABLE cg_ids;
+
+-- consume reads its look (topics._consume_look, since 0.19) as a row of
+-- (bigint, integer[]): a look of another shape, or one that returns no row
+-- (a library and SQL of different versions, or a look made again by hand),
+-- is an error, not a misread
+SELECT topics.create_topic('cg_look', 1);
+BEGIN;
+ALTER EXTENSION pg_topics DROP FUNCTION topics._consume_look(text, regclass, boolean, boolean);
+DROP FUNCTION topics._consume_look(text, regclass, boolean, boolean);
+CREATE FUNCTION topics._consume_look(group_id text, topic regclass, first boolean, waiting boolean,
+                                     OUT generation integer, OUT candidates text)
+RETURNS record LANGUAGE sql AS $$ SELECT 1, '{0}' $$;
+SAVEPOINT shape;
+SELECT count(*) FROM topics.consume('cg_look', 'cg_look');
+ROLLBACK TO shape;
+DROP FUNCTION topics._consume_look(text, regclass, boolean, boolean);
+CREATE FUNCTION topics._consume_look(group_id text, topic regclass, first boolean, waiting boolean,
+                                     OUT generation bigint, OUT candidates integer[])
+RETURNS record LANGUAGE sql AS $$ SELECT 1::bigint, '{0}'::integer[] WHERE false $$;
+SELECT count(*) FROM topics.consume('cg_look', 'cg_look');
+ROLLBACK;
+-- the look of the extension is back: consume works
+SELECT count(*) FROM topics.consume('cg_look', 'cg_look');
+DROP TABLE cg_look;

@@ -38,9 +38,9 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
-#include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -48,12 +48,14 @@
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
-#include "utils/typcache.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 PG_FUNCTION_INFO_V1(pg_topics_consume_partition);
 
 static void check_group_access(Oid relid, text *group_id);
+static int64 consume_partition(text *group_id, Oid relid, int32 partition, int64 from_seq,
+							   int32 max_records, Tuplestorestate *tupstore, TupleDesc tupdesc);
 
 /* the statements of consume and _consume_partition, prepared once per backend */
 static SPIPlanPtr move_offset_plan = NULL;
@@ -169,9 +171,6 @@ group_resets_to_latest(text *group_id, Oid relid)
  * row; a direct call takes the row lock with the UPDATE and needs the same
  * privileges as the UPDATE.
  */
-static int64 consume_partition(text *group_id, Oid relid, int32 partition, int64 from_seq,
-							   int32 max_records, Tuplestorestate *tupstore, TupleDesc tupdesc);
-
 Datum
 pg_topics_consume_partition(PG_FUNCTION_ARGS)
 {
@@ -306,25 +305,35 @@ consume_partition(text *group_id, Oid relid, int32 partition, int64 from_seq,
 PG_FUNCTION_INFO_V1(pg_topics_consume);
 
 /*
- * The look's result must be (bigint, integer[]), as this library reads it:
- * a look of another shape (a library newer or older than the SQL of the
- * extension, or a function made again by hand) is an error, not a misread.
+ * The look's result must be a row of (bigint, integer[]), as this library
+ * reads it: a look of another shape, or none (a library newer or older
+ * than the SQL of the extension, or a function made again by hand), is an
+ * error, not a misread.  Returns the row.
  */
-static void
-check_look_result(HeapTupleHeader tuple)
+static HeapTupleHeader
+check_look_result(Datum result, bool isnull)
 {
-	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(tuple),
-											  HeapTupleHeaderGetTypMod(tuple));
-	bool		ok = desc->natts == 2 &&
-		TupleDescAttr(desc, 0)->atttypid == INT8OID &&
-		TupleDescAttr(desc, 1)->atttypid == INT4ARRAYOID;
+	HeapTupleHeader tuple = NULL;
+	bool		ok = !isnull;
 
-	ReleaseTupleDesc(desc);
+	if (ok)
+	{
+		TupleDesc	desc;
+
+		tuple = DatumGetHeapTupleHeader(result);
+		desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(tuple),
+									  HeapTupleHeaderGetTypMod(tuple));
+		ok = desc->natts == 2 &&
+			TupleDescAttr(desc, 0)->atttypid == INT8OID &&
+			TupleDescAttr(desc, 1)->atttypid == INT4ARRAYOID;
+		ReleaseTupleDesc(desc);
+	}
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("function topics._consume_look does not return (generation bigint, candidates integer[])"),
 				 errhint("Update the extension with ALTER EXTENSION pg_topics UPDATE.")));
+	return tuple;
 }
 
 Datum
@@ -414,11 +423,8 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 		look_fcinfo->args[3].value = BoolGetDatum(waiting);
 		look_fcinfo->args[3].isnull = false;
 		d = FunctionCallInvoke(look_fcinfo);
-		if (look_fcinfo->isnull)
-			elog(ERROR, "topics._consume_look returned null");
+		look_result = check_look_result(d, look_fcinfo->isnull);
 		first = false;
-		look_result = DatumGetHeapTupleHeader(d);
-		check_look_result(look_result);
 		d = GetAttributeByNum(look_result, 1, &isnull);
 		if (!isnull)
 			generation = DatumGetInt64(d);
