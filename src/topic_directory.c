@@ -583,7 +583,7 @@ dir_add_entry(Relation rel, int32 partition, BlockNumber blkno,
 		 * out of disk space for the parent's new page would, with the split
 		 * flushed to WAL so that a crash now recovers the same state.
 		 */
-		XLogFlush(GetXLogInsertRecPtr());
+		XLogFlush(XactLastRecEnd);
 		elog(ERROR, "pg_topics.debug_fail_in_split: failing after splitting directory page %u at level %d",
 			 blkno, level);
 	}

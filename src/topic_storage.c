@@ -701,7 +701,7 @@ topic_check_partition_count(Relation rel, int from, int to)
 static void
 growth_fail(Relation rel)
 {
-	XLogFlush(GetXLogInsertRecPtr());
+	XLogFlush(XactLastRecEnd);
 	ereport(topics_debug_fail_in_growth == TOPIC_GROWTH_FAIL_ERROR ? ERROR : PANIC,
 			(errmsg("pg_topics.debug_fail_in_growth: failing while adding partitions to topic \"%s\"",
 					RelationGetRelationName(rel))));
