@@ -76,15 +76,19 @@ def record(section, workload, system, value, unit, **extra):
                         value=value, unit=unit, **extra))
 
 
-def pgbench(script, clients, seconds, label, transactions=None, protocol='simple'):
+def pgbench(script, clients, seconds, label, transactions=None, protocol='simple', defines=None):
     """Run pgbench with one custom script for seconds (or a number of
-    transactions per client); return transactions per second."""
+    transactions per client); return transactions per second.  defines
+    gives the script's variables (pgbench -D): with protocol 'prepared' or
+    'extended' each is a bound parameter, as a driver sends it."""
     with tempfile.NamedTemporaryFile('w', suffix='.sql', delete=False) as f:
         f.write(script)
         path = f.name
     os.chmod(path, 0o644)
     cmd = ['pgbench', '-n', '-h', ARGS.host, '-p', str(ARGS.port), '-U', 'postgres',
            '-c', str(clients), '-j', str(min(clients, 2)), '-M', protocol]
+    for name, value in (defines or {}).items():
+        cmd += ['-D', '%s=%s' % (name, value)]
     cmd += ['-t', str(transactions)] if transactions else ['-T', str(seconds)]
     cmd += ['-f', path, ARGS.db]
     progress('  pgbench %s: %d client(s), %s' % (label, clients, '%d transactions' % transactions
@@ -285,10 +289,36 @@ def produce_batch():
             # back after every statement: RESULTS.md, run 34)
             record_rounds('produce', wl + ', INSERT ... SELECT on both sides',
                           {system: rates[system] for system in ('pg_topics INSERT..SELECT', 'heap+btree')})
+            produce_batch_bound(n)
             vacuum_wal(runs, {'pg_topics': lambda: ['b_batch'],
                               'heap+btree': lambda: ['b_outbox_batch'],
                               'PgQ': lambda: [r[0] for r in q(PGQ_EVENT_TABLES)],
                               'pgmq': lambda: ['pgmq.q_bm_batch']})
+
+
+def produce_batch_bound(n):
+    """Batch produce as a client does it: the keys and values of n records
+    arrive as two bound text[] parameters (pgbench -D, prepared statements:
+    the same bytes on the wire for every system), and each system stores
+    them its own way.  The rows above build their input in the server
+    (produce_batch needs arrays, the peers' INSERT ... SELECT does not);
+    here every system parses the same arrays.  Rates only: the records
+    stored are those of the row above, so are their WAL and disk bytes.
+    pgmq is left out (its send_batch takes jsonb[]: a conversion the
+    others do not pay)."""
+    wl = 'batch produce, %d x 100 B, bound text[] arguments on every side' % n
+    progress(wl)
+    reset_batch_tables()
+    settle()
+    defines = {'keys': '{%s}' % ','.join('key-%d' % g for g in range(1, n + 1)),
+               'vals': '{%s}' % ','.join('x' * 100 for _ in range(n))}
+    runs = [('pg_topics', "SELECT count(*) FROM topics.produce_batch('b_batch', :keys::text[], :vals::text[]);\n"),
+            ('heap+btree', "INSERT INTO b_outbox_batch (partition, key, value) "
+             "SELECT i % 4, k, convert_to(v, 'UTF8') "
+             "FROM unnest(:keys::text[], :vals::text[]) WITH ORDINALITY AS u(k, v, i);\n"),
+            ('PgQ', "SELECT count(pgq.insert_event('bq_batch', k, v)) "
+             "FROM unnest(:keys::text[], :vals::text[]) AS u(k, v);\n")]
+    paired('produce', wl, runs, 1, ARGS.rounds, n, protocol='prepared', defines=defines)
 
 
 def vacuum_wal(runs, tables):
@@ -480,7 +510,8 @@ def record_rounds(section, wl, rates, pick=statistics.median, extra=None):
         record(section, wl, system, rate, 'records/s', **fields)
 
 
-def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, protocol='simple'):
+def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, protocol='simple',
+           defines=None):
     """Run pgbench with each of runs [(system, script)] in turn (interleave),
     rounds times, ARGS.seconds / rounds seconds each, and record each
     system's median rate; the first system is pg_topics.
@@ -496,7 +527,7 @@ def paired(section, wl, runs, clients, rounds, unit_per_tx, value_bytes=None, pr
     by_system = {run[0]: run for run in runs}
     rates = interleave(by_system, rounds, lambda system, i: unit_per_tx * pgbench(
         by_system[system][1], clients, secs, '%s, round %d of %d' % (system, i + 1, rounds),
-        protocol=protocol))
+        protocol=protocol, defines=defines))
     wal = {}
     for system, script in (run[:2] for run in runs if len(run) == 4):
         n = max(WAL_PASS, -(-WAL_PASS_RECORDS // unit_per_tx))
