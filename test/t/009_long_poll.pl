@@ -179,6 +179,35 @@ sub start_waiter
 	$w->quit;
 }
 
+# --- consume: every look checks the caller's rights on the group (since
+# 0.18), so a member waiting when its group is given to another role is
+# refused when it wakes, and leaves the group's position where it was for
+# the new owner
+{
+	$node->safe_psql('postgres', q{CREATE ROLE lp_owner_a; CREATE ROLE lp_owner_b;
+		SELECT topics.create_topic('lp_own', 1);
+		GRANT SELECT ON lp_own TO lp_owner_a, lp_owner_b;
+		SET ROLE lp_owner_a;
+		SELECT count(*) FROM topics.consume('og', 'lp_own', 10);});
+	is($node->safe_psql('postgres', q{SELECT owner FROM topics.consumer_groups WHERE group_id = 'og'}),
+		'lp_owner_a', 'the group is the role of the member that made it');
+	my $w = start_waiter(q{SELECT 'got:' || seq FROM topics.consume('og', 'lp_own', 10, '5 min')},
+		setup => 'SET ROLE lp_owner_a');
+	ok($node->poll_query_until('postgres', $waiting), 'the owner\'s member waits');
+	$node->safe_psql('postgres', q{SELECT topics.set_consumer_group_owner('og', 'lp_own', 'lp_owner_b');
+		SELECT topics.produce('lp_own', 'k', 'v');});
+	my $out = $w->query_until(qr/done/, '');
+	unlike($out, qr/got:/, 'the member read nothing once the group was given away');
+	like($w->{stderr}, qr/permission denied for consumer group "og"/,
+		'the member was refused at its next look');
+	$w->quit;
+	is($node->safe_psql('postgres', q{SELECT seq FROM topics.committed_offsets WHERE group_id = 'og'}),
+		'0', 'the group did not move');
+	is($node->safe_psql('postgres', q{SET ROLE lp_owner_b;
+		SELECT 'got:' || seq || ':' || key FROM topics.consume('og', 'lp_own', 10)}),
+		'got:0:k', 'the new owner reads the record');
+}
+
 # --- cancel and statement_timeout interrupt a wait
 {
 	my $w = start_waiter(q{SELECT count(*) FROM topics.fetch('lp', 1, 2, 10, NULL, '5 min')});
