@@ -173,4 +173,48 @@ FETCH ALL FROM tx_cur;
 COMMIT;
 SELECT count(*) FROM tx_scan;
 
+-- System columns, as heap answers them: xmin is the producing transaction,
+-- cmin (and cmax) its command, xmax 0 (a record is never deleted), ctid and
+-- tableoid where the record is.  Through every way of reading a topic: a
+-- sequential scan, a seek (TopicSeek), a TID scan, a scroll cursor walking
+-- back, INSERT ... RETURNING and a sort.  With the library of e62b7f5 and
+-- earlier "SELECT xmin" failed ("cannot retrieve a system column in this
+-- context").
+SELECT topics.create_topic('tx_sys', 2);
+BEGIN;
+SELECT pg_current_xact_id()::xid AS tx_a \gset
+SELECT count(*) FROM topics.produce_batch('tx_sys', ARRAY['a', 'b'], ARRAY['1', '2'], partition => 0);
+INSERT INTO tx_sys (partition, key, value) VALUES (0, 'c', '3')
+    RETURNING seq, xmin::text = :'tx_a' AS own_xact, cmin, cmax, xmax, ctid;
+COMMIT;
+BEGIN;
+SELECT pg_current_xact_id()::xid AS tx_b \gset
+SELECT topics.produce('tx_sys', 'd', '4', partition => 1);
+SELECT topics.produce('tx_sys', 'e', '5', partition => 0);
+COMMIT;
+SELECT partition, seq, key, xmin::text = :'tx_a' AS first_xact, xmin::text = :'tx_b' AS second_xact,
+       cmin, cmax, xmax, ctid, tableoid::regclass
+FROM tx_sys ORDER BY partition, seq;
+-- a seek (TopicSeek), forward and backward
+EXPLAIN (COSTS OFF) SELECT seq, xmin FROM tx_sys WHERE partition = 0 AND seq >= 1;
+SELECT seq, xmin::text = :'tx_a' AS first_xact, cmin FROM tx_sys WHERE partition = 0 AND seq >= 1;
+SELECT seq, xmin::text = :'tx_b' AS second_xact FROM tx_sys WHERE partition = 1 ORDER BY seq DESC LIMIT 1;
+-- a seek filtering on xmin, and a TID scan
+SELECT seq, key FROM tx_sys WHERE partition = 0 AND seq >= 0
+    AND xmin = (SELECT xmin FROM tx_sys WHERE partition = 1 AND seq = 0);
+SELECT seq, xmin::text = :'tx_b' AS second_xact FROM tx_sys
+    WHERE ctid = (SELECT ctid FROM tx_sys WHERE partition = 1 AND seq = 0);
+-- a scroll cursor walking back, and a sort
+BEGIN;
+DECLARE tx_sys_cur SCROLL CURSOR FOR SELECT seq, xmin::text = :'tx_a' AS first_xact, cmin FROM tx_sys;
+FETCH 4 FROM tx_sys_cur;
+FETCH PRIOR FROM tx_sys_cur;
+COMMIT;
+SELECT partition, seq, xmin::text IN (:'tx_a', :'tx_b') AS known_xact
+FROM (SELECT partition, seq, xmin FROM tx_sys ORDER BY key DESC) s;
+-- frozen records keep their xmin, as heap's do
+VACUUM (FREEZE) tx_sys;
+SELECT seq, xmin::text = :'tx_a' AS first_xact FROM tx_sys WHERE partition = 0;
+DROP TABLE tx_sys;
+
 DROP TABLE tx_t, tx_scan;

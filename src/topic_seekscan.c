@@ -729,6 +729,20 @@ seek_begin(CustomScanState *node, EState *estate, int eflags)
 	state->narrow = cscan->custom_scan_tlist != NIL;
 	if (state->narrow)
 		topic_column_map_init(&state->colmap, cscan->custom_scan_tlist, -1);
+	else
+	{
+		/*
+		 * A whole row goes in the topic's own kind of slot, which answers
+		 * the system columns xmin and cmin as a plain scan's does (a
+		 * custom scan's slot is virtual); filled in whole, as the
+		 * projection was built for a virtual one.
+		 */
+		Relation	rel = node->ss.ss_currentRelation;
+
+		node->ss.ss_ScanTupleSlot = ExecAllocTableSlot(&estate->es_tupleTable,
+													   RelationGetDescr(rel),
+													   table_slot_callbacks(rel));
+	}
 	state->reader = palloc0(sizeof(TopicReader));	/* no page pinned */
 	state->started = false;
 }
@@ -861,7 +875,12 @@ seek_next(ScanState *ss)
 		ExecStoreVirtualTuple(slot);
 	}
 	else
-		topic_store_record_lazy(slot, page, off);	/* decoded if a column is used */
+	{
+		TopicRecord rec;
+
+		topic_record_decode(page, off, &rec);
+		topic_store_record_in_slot(slot, &rec);
+	}
 	slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation);
 	ItemPointerSet(&slot->tts_tid, BufferGetBlockNumber(state->reader->buf), off);
 	return slot;

@@ -296,12 +296,15 @@ topic_choose_partition(Relation rel, struct varlena *key)
 	return kafka_partition_for_key(data, len, npartitions);
 }
 
+static void topic_slot_set_system(TupleTableSlot *slot, TransactionId xmin, CommandId cid);
+
 void
 topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec)
 {
 	ExecClearTuple(slot);
 	topic_record_values(rec, slot->tts_values, slot->tts_isnull);
 	ExecStoreVirtualTuple(slot);
+	topic_slot_set_system(slot, rec->xmin, rec->cid);
 }
 
 static void
@@ -323,13 +326,24 @@ topic_unsupported(Relation rel, const char *what)
  * lazily).  Everything else is a virtual slot: the record bytes stay on the
  * page, which the scan keeps pinned until it moves on, exactly as when the
  * values were filled in eagerly; materializing copies them.
+ *
+ * The slot also answers the system columns a heap tuple has: xmin and cmin
+ * from the record's header, read when first asked for (or when the slot is
+ * materialized or copied, as the page may go), cmax as cmin and xmax as 0,
+ * as heap gives them for a tuple nobody deleted; ctid and tableoid are the
+ * slot's own.  With the library of e62b7f5 and earlier, "SELECT xmin"
+ * failed ("cannot retrieve a system column in this context").
  * ------------------------------------------------------------------------
  */
 typedef struct TopicTupleTableSlot
 {
 	VirtualTupleTableSlot base;
-	Page		page;			/* record still to decode, or NULL */
+	Page		page;			/* page of the record held, or NULL once
+								 * copied (materialized) or cleared */
 	OffsetNumber off;
+	bool		has_system;		/* xmin and cid below are the record's */
+	TransactionId xmin;
+	CommandId	cid;
 } TopicTupleTableSlot;
 
 static TupleTableSlotOps TTSOpsTopic;
@@ -352,29 +366,95 @@ tts_topic_getsomeattrs(TupleTableSlot *slot, int natts)
 		slot->tts_isnull[i] = true;
 	}
 	slot->tts_nvalid = natts;
-	if (natts == slot->tts_tupleDescriptor->natts)
-		tslot->page = NULL;
+}
+
+/* Keep xmin and cid of the record held, while its page is still there. */
+static void
+topic_slot_read_system(TopicTupleTableSlot *tslot)
+{
+	char	   *item;
+
+	if (tslot->has_system || tslot->page == NULL)
+		return;
+	item = (char *) PageGetItem(tslot->page, PageGetItemId(tslot->page, tslot->off));
+	memcpy(&tslot->xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+	memcpy(&tslot->cid, item + TREC_CID_OFF, sizeof(CommandId));
+	tslot->has_system = true;
+}
+
+static void
+topic_slot_set_system(TupleTableSlot *slot, TransactionId xmin, CommandId cid)
+{
+	TopicTupleTableSlot *tslot = (TopicTupleTableSlot *) slot;
+
+	if (slot->tts_ops != &TTSOpsTopic)
+		return;
+	tslot->xmin = xmin;
+	tslot->cid = cid;
+	tslot->has_system = true;
+}
+
+static Datum
+tts_topic_getsysattr(TupleTableSlot *slot, int attnum, bool *isnull)
+{
+	TopicTupleTableSlot *tslot = (TopicTupleTableSlot *) slot;
+
+	topic_slot_read_system(tslot);
+	if (!tslot->has_system)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot retrieve a system column in this context")));
+	*isnull = false;
+	switch (attnum)
+	{
+		case MinTransactionIdAttributeNumber:
+			return TransactionIdGetDatum(tslot->xmin);
+		case MaxTransactionIdAttributeNumber:
+			return TransactionIdGetDatum(InvalidTransactionId);
+		case MinCommandIdAttributeNumber:
+		case MaxCommandIdAttributeNumber:
+			return CommandIdGetDatum(tslot->cid);
+		default:
+			elog(ERROR, "invalid attribute number %d", attnum);
+			return (Datum) 0;	/* keep compiler quiet */
+	}
 }
 
 static void
 tts_topic_clear(TupleTableSlot *slot)
 {
 	((TopicTupleTableSlot *) slot)->page = NULL;
+	((TopicTupleTableSlot *) slot)->has_system = false;
 	TTSOpsVirtual.clear(slot);
 }
 
 static void
 tts_topic_materialize(TupleTableSlot *slot)
 {
+	TopicTupleTableSlot *tslot = (TopicTupleTableSlot *) slot;
+
 	slot_getallattrs(slot);
+	topic_slot_read_system(tslot);
 	TTSOpsVirtual.materialize(slot);
+	tslot->page = NULL;			/* the values are the slot's own now */
 }
 
 static void
 tts_topic_copyslot(TupleTableSlot *dstslot, TupleTableSlot *srcslot)
 {
-	((TopicTupleTableSlot *) dstslot)->page = NULL;
+	TopicTupleTableSlot *dst = (TopicTupleTableSlot *) dstslot;
+
 	TTSOpsVirtual.copyslot(dstslot, srcslot);
+	dst->page = NULL;
+	dst->has_system = false;
+	if (srcslot->tts_ops == &TTSOpsTopic)
+	{
+		TopicTupleTableSlot *src = (TopicTupleTableSlot *) srcslot;
+
+		topic_slot_read_system(src);
+		if (src->has_system)
+			topic_slot_set_system(dstslot, src->xmin, src->cid);
+	}
 }
 
 static HeapTuple
@@ -403,6 +483,7 @@ topic_slot_ops_init(void)
 	ops.copyslot = tts_topic_copyslot;
 	ops.copy_heap_tuple = tts_topic_copy_heap_tuple;
 	ops.copy_minimal_tuple = tts_topic_copy_minimal_tuple;
+	ops.getsysattr = tts_topic_getsysattr;
 	TTSOpsTopic = ops;
 }
 
@@ -420,6 +501,7 @@ topic_slot_set_record(TupleTableSlot *slot, Page page, OffsetNumber off)
 		ExecClearTuple(slot);
 	tslot->page = page;
 	tslot->off = off;
+	tslot->has_system = false;
 	slot->tts_flags &= ~TTS_FLAG_EMPTY;
 	slot->tts_nvalid = 0;
 }
@@ -1221,9 +1303,13 @@ topic_slot_to_record(Relation rel, TupleTableSlot *slot, TopicNewRecord *rec)
 	topic_record_prepare(rel, rec);
 }
 
-/* Put what the access method assigned back into the slot (RETURNING). */
+/*
+ * Put what the access method assigned back into the slot (RETURNING): the
+ * columns it fills in, and the system columns.
+ */
 static void
-topic_record_to_slot(Relation rel, TupleTableSlot *slot, const TopicNewRecord *rec)
+topic_record_to_slot(Relation rel, TupleTableSlot *slot, const TopicNewRecord *rec,
+					 CommandId cid)
 {
 	slot->tts_values[Anum_topic_partition - 1] = Int32GetDatum(rec->partition);
 	slot->tts_isnull[Anum_topic_partition - 1] = false;
@@ -1233,6 +1319,7 @@ topic_record_to_slot(Relation rel, TupleTableSlot *slot, const TopicNewRecord *r
 	slot->tts_isnull[Anum_topic_ts - 1] = false;
 	slot->tts_tableOid = RelationGetRelid(rel);
 	slot->tts_tid = rec->tid;
+	topic_slot_set_system(slot, GetCurrentTransactionId(), cid);
 }
 
 static void
@@ -1246,7 +1333,7 @@ topicam_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
 		topic_slot_to_record(rel, slots[i], &recs[i]);
 	topic_append(rel, recs, nslots, cid);
 	for (i = 0; i < nslots; i++)
-		topic_record_to_slot(rel, slots[i], &recs[i]);
+		topic_record_to_slot(rel, slots[i], &recs[i], cid);
 	pgstat_count_heap_insert(rel, nslots);
 	pfree(recs);
 }
