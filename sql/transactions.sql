@@ -212,9 +212,14 @@ FETCH PRIOR FROM tx_sys_cur;
 COMMIT;
 SELECT partition, seq, xmin::text IN (:'tx_a', :'tx_b') AS known_xact
 FROM (SELECT partition, seq, xmin FROM tx_sys ORDER BY key DESC) s;
--- frozen records keep their xmin, as heap's do
+-- frozen records keep their xmin, as heap's do, and VACUUM FULL's copies
+-- their xmin and cmin (as heap's rewrite keeps t_cid; its first build gave
+-- every copy VACUUM FULL's own command id)
 VACUUM (FREEZE) tx_sys;
-SELECT seq, xmin::text = :'tx_a' AS first_xact FROM tx_sys WHERE partition = 0;
+SELECT seq, xmin::text = :'tx_a' AS first_xact, cmin FROM tx_sys WHERE partition = 0;
+VACUUM FULL tx_sys;
+SELECT partition, seq, xmin::text = :'tx_a' AS first_xact, xmin::text = :'tx_b' AS second_xact, cmin, cmax
+FROM tx_sys ORDER BY partition, seq;
 DROP TABLE tx_sys;
 
 DROP TABLE tx_t, tx_scan;

@@ -324,10 +324,12 @@ typedef struct TopicNewRecord
 
 	/*
 	 * Zero for a record this transaction produces.  VACUUM FULL copies
-	 * records of other transactions: their xmin and TREC_XMIN_* flags, and
-	 * a dead line pointer for a placeholder that only keeps a seq in use.
+	 * records of other transactions: their xmin, command id (as heap's
+	 * rewrite keeps t_cid, for cmin) and TREC_XMIN_* flags, and a dead line
+	 * pointer for a placeholder that only keeps a seq in use.
 	 */
 	TransactionId xmin;
+	CommandId	cid;			/* with xmin only */
 	uint8		xmin_flags;
 	bool		dead;
 } TopicNewRecord;

@@ -223,7 +223,10 @@ topic_record_write(char *dst, const TopicNewRecord *rec, TransactionId xmin,
 		flags |= TREC_NULL_HEADERS;
 
 	if (TransactionIdIsValid(rec->xmin))
+	{
 		xmin = rec->xmin;
+		cid = rec->cid;
+	}
 	memcpy(dst + TREC_XMIN_OFF, &xmin, sizeof(TransactionId));
 	memcpy(dst + TREC_CID_OFF, &cid, sizeof(CommandId));
 	memcpy(dst + TREC_TS_OFF, &rec->ts, sizeof(TimestampTz));

@@ -66,6 +66,8 @@
 PG_FUNCTION_INFO_V1(topic_log_handler);
 
 static const TableAmRoutine topic_methods;
+static void topic_slot_set_system(TupleTableSlot *slot, TransactionId xmin,
+								  CommandId cid);
 
 typedef struct TopicScanDescData
 {
@@ -295,8 +297,6 @@ topic_choose_partition(Relation rel, struct varlena *key)
 	}
 	return kafka_partition_for_key(data, len, npartitions);
 }
-
-static void topic_slot_set_system(TupleTableSlot *slot, TransactionId xmin, CommandId cid);
 
 void
 topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec)

@@ -497,6 +497,7 @@ full_add(FullCopy *copy, const TopicRecord *rec, bool dead)
 	else
 	{
 		nr->xmin = rec->xmin;
+		nr->cid = rec->cid;
 		if (!(rec->flags & TREC_NULL_KEY))
 			nr->key = full_field(rec->key);
 		if (!(rec->flags & TREC_NULL_VALUE))
