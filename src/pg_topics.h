@@ -674,7 +674,6 @@ extern const char *topic_user_relname(Relation rel);
 extern bool topic_tupdesc_matches(TupleDesc desc);
 extern void topic_check_tupdesc(Relation rel);
 extern void topic_store_record_in_slot(TupleTableSlot *slot, const TopicRecord *rec);
-extern void topic_store_record_lazy(TupleTableSlot *slot, Page page, OffsetNumber off);
 extern int32 topic_choose_partition(Relation rel, struct varlena *key);
 
 /* ------------------------------------------------------------------------

@@ -345,12 +345,10 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 	MemoryContext lookcxt;
 	MemoryContext oldcxt;
 	Oid			lock_types[3] = {TEXTOID, REGCLASSOID, INT4OID};
-	Interval	zero = {0, 0, 0};
-	Interval	longest = {0, 0, 100 * MONTHS_PER_YEAR};
 	text	   *group_id;
 	Oid			relid;
 	int32		max_records;
-	Datum		wait;
+	int64		wait_ms;
 	bool		waiting;
 	TimestampTz deadline;
 	bool		first = true;
@@ -363,21 +361,14 @@ pg_topics_consume(PG_FUNCTION_ARGS)
 	group_id = PG_GETARG_TEXT_PP(0);
 	relid = PG_GETARG_OID(1);
 	max_records = PG_GETARG_INT32(2);
-	wait = PG_GETARG_DATUM(3);
 	if (max_records < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be at least 1")));
-	if (DatumGetBool(DirectFunctionCall2(interval_lt, wait, IntervalPGetDatum(&zero))))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("wait must not be negative")));
-	waiting = DatumGetBool(DirectFunctionCall2(interval_gt, wait, IntervalPGetDatum(&zero)));
-	/* as fetch caps it */
-	deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													   TimestampTzGetDatum(GetCurrentTimestamp()),
-													   DirectFunctionCall2(interval_smaller, wait,
-																		   IntervalPGetDatum(&longest))));
+	/* as fetch and get_records take it */
+	wait_ms = topic_interval_ms(PG_GETARG_INTERVAL_P(3), "wait");
+	waiting = wait_ms > 0;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)

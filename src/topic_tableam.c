@@ -511,7 +511,7 @@ topic_slot_set_record(TupleTableSlot *slot, Page page, OffsetNumber off)
  * kinds, which callers may pass) decoded at once.  The page must stay
  * pinned while the slot holds the record.
  */
-void
+static void
 topic_store_record_lazy(TupleTableSlot *slot, Page page, OffsetNumber off)
 {
 	if (slot->tts_ops == &TTSOpsTopic)
