@@ -9,6 +9,7 @@ Every number is measured here, in this run; ratios are pg_topics / peer
 """
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -282,6 +283,8 @@ def produce_batch():
                          lambda: pgmq_bytes('bm_batch'),
                          lambda: q1('SELECT count(*) FROM pgmq.q_bm_batch')))
         rates = paired('produce', wl, runs, 1, ARGS.rounds, n, value_bytes=size + 10)
+        if size == 1024:
+            produce_batch_bound(n, size)
         if size == 100:
             # the same statement on both sides: the heap's rows come from an
             # INSERT ... SELECT, which builds no arrays (produce_batch's
@@ -296,7 +299,7 @@ def produce_batch():
                               'pgmq': lambda: ['pgmq.q_bm_batch']})
 
 
-def produce_batch_bound(n):
+def produce_batch_bound(n, size=100):
     """Batch produce as a client does it: the keys and values of n records
     arrive as two bound text[] parameters (pgbench -D, prepared statements:
     the same bytes on the wire for every system), and each system stores
@@ -304,14 +307,23 @@ def produce_batch_bound(n):
     (produce_batch needs arrays, the peers' INSERT ... SELECT does not);
     here every system parses the same arrays.  Rates only: the records
     stored are those of the row above, so are their WAL and disk bytes.
-    pgmq is left out (its send_batch takes jsonb[]: a conversion the
-    others do not pay)."""
-    wl = 'batch produce, %d x 100 B, bound text[] arguments on every side' % n
+    The 1 KiB values are those of the row above (md5 digests in hex); 10 x
+    16 KiB is left out, as its arrays (160 KiB) are longer than one
+    argument of a command line may be (128 KiB on Linux), and pgbench -D
+    takes them there.  pgmq is left out (its send_batch takes jsonb[]: a
+    conversion the others do not pay)."""
+    wl = 'batch produce, %d x %s, bound text[] arguments on every side' % (
+        n, '100 B' if size == 100 else '%d KiB' % (size // 1024))
     progress(wl)
     reset_batch_tables()
     settle()
+    if size == 100:
+        vals = ['x' * 100] * n
+    else:
+        vals = [''.join(hashlib.md5(('%d-%d' % (g, i)).encode()).hexdigest()
+                        for i in range(1, size // 32 + 1)) for g in range(1, n + 1)]
     defines = {'keys': '{%s}' % ','.join('key-%d' % g for g in range(1, n + 1)),
-               'vals': '{%s}' % ','.join('x' * 100 for _ in range(n))}
+               'vals': '{%s}' % ','.join(vals)}
     runs = [('pg_topics', "SELECT count(*) FROM topics.produce_batch('b_batch', :keys::text[], :vals::text[]);\n"),
             ('heap+btree', "INSERT INTO b_outbox_batch (partition, key, value) "
              "SELECT i % 4, k, convert_to(v, 'UTF8') "
