@@ -216,6 +216,28 @@ SELECT count(*) FROM si_tsloop WHERE partition = 0 AND ts >= '2020-06-01';
 RESET statement_timeout;
 DROP TABLE si_tsloop;
 
+-- A record of an aborted transaction does not count for a time lookup,
+-- VACUUMed or not: until 2026-12-02 it counted until VACUUM marked it dead,
+-- and an AT_TIMESTAMP iterator began at it, with the records after it that
+-- producers stamped before "at" (c here)
+SELECT topics.create_topic('si_aborted', 1);
+INSERT INTO si_aborted (key, value, ts) VALUES ('a', 'x', '2026-01-01 00:00+00');
+BEGIN;
+INSERT INTO si_aborted (key, value, ts) VALUES ('b', 'x', '2026-01-01 00:10+00');
+ROLLBACK;
+INSERT INTO si_aborted (key, value, ts)
+VALUES ('c', 'x', '2026-01-01 00:01+00'), ('d', 'x', '2026-01-01 00:20+00');
+SELECT topics.seq_at_time('si_aborted', 0, '2026-01-01 00:05+00') AS first_at_or_after,
+       topics.seq_at_time('si_aborted', 0, '2026-01-01 00:10+00') AS at_the_aborted_ts;
+SELECT array_agg(r.key ORDER BY r.seq) AS from_iterator
+FROM topics.get_records(topics.get_shard_iterator('si_aborted', 0, 'AT_TIMESTAMP',
+                                                  at => '2026-01-01 00:05+00')) g,
+     unnest(g.records) r;
+SELECT key FROM si_aborted WHERE partition = 0 AND ts >= '2026-01-01 00:05+00' ORDER BY seq;
+VACUUM si_aborted;
+SELECT topics.seq_at_time('si_aborted', 0, '2026-01-01 00:05+00') AS after_vacuum;
+DROP TABLE si_aborted;
+
 -- millis_behind_latest is at least 1 while records readable now remain
 -- (since 0.10): the records of one batch share a ts, and 0 told a Kinesis
 -- client it had caught up with records left

@@ -74,11 +74,16 @@ typedef struct ShardPosition
 
 /*
  * The first seq of the partition whose record has ts >= at, counting every
- * stored record, or the last stable offset when there is none yet.  Until
- * 0.10 it was the next seq: records of a transaction still running, stamped
- * before "at", come before it, so an AT_TIMESTAMP iterator of "now" (or a
- * fetch from seq_at_time) never returned them once they committed, where
- * LATEST (the last stable offset since 0.8) does.
+ * stored record but those of aborted transactions, or the last stable offset
+ * when there is none yet.  Until 0.10 it was the next seq: records of a
+ * transaction still running, stamped before "at", come before it, so an
+ * AT_TIMESTAMP iterator of "now" (or a fetch from seq_at_time) never
+ * returned them once they committed, where LATEST (the last stable offset
+ * since 0.8) does.  Records of a transaction still running count (they may
+ * yet commit); aborted ones did count until VACUUM marked them dead, so the
+ * answer changed with VACUUM, and before it an AT_TIMESTAMP iterator began
+ * at an aborted record and returned the records after it that were stamped
+ * before "at" (producers may give older timestamps).
  */
 int64
 topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
@@ -136,12 +141,14 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 		{
 			ItemId		itemid = PageGetItemId(page, off);
 			int64		seq = opaque->first_seq + off - 1;
+			char	   *item;
 			TimestampTz ts;
 
 			if (!ItemIdIsNormal(itemid) || seq < state.log_start_seq)
 				continue;
-			memcpy(&ts, (char *) PageGetItem(page, itemid) + TREC_TS_OFF, sizeof(TimestampTz));
-			if (ts >= at)
+			item = (char *) PageGetItem(page, itemid);
+			memcpy(&ts, item + TREC_TS_OFF, sizeof(TimestampTz));
+			if (ts >= at && topic_record_status_now(buf, item) != TREC_ABORTED)
 			{
 				UnlockReleaseBuffer(buf);
 				return seq;
