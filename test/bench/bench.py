@@ -284,7 +284,7 @@ def produce_batch():
                          lambda: q1('SELECT count(*) FROM pgmq.q_bm_batch')))
         rates = paired('produce', wl, runs, 1, ARGS.rounds, n, value_bytes=size + 10)
         if size == 1024:
-            produce_batch_bound(n, size)
+            produce_batch_bound(n, size, wl)
         if size == 100:
             # the same statement on both sides: the heap's rows come from an
             # INSERT ... SELECT, which builds no arrays (produce_batch's
@@ -292,14 +292,14 @@ def produce_batch():
             # back after every statement: RESULTS.md, run 34)
             record_rounds('produce', wl + ', INSERT ... SELECT on both sides',
                           {system: rates[system] for system in ('pg_topics INSERT..SELECT', 'heap+btree')})
-            produce_batch_bound(n)
+            produce_batch_bound(n, size, wl)
             vacuum_wal(runs, {'pg_topics': lambda: ['b_batch'],
                               'heap+btree': lambda: ['b_outbox_batch'],
                               'PgQ': lambda: [r[0] for r in q(PGQ_EVENT_TABLES)],
                               'pgmq': lambda: ['pgmq.q_bm_batch']})
 
 
-def produce_batch_bound(n, size=100):
+def produce_batch_bound(n, size, wl):
     """Batch produce as a client does it: the keys and values of n records
     arrive as two bound text[] parameters (pgbench -D, prepared statements:
     the same bytes on the wire for every system), and each system stores
@@ -312,8 +312,7 @@ def produce_batch_bound(n, size=100):
     argument of a command line may be (128 KiB on Linux), and pgbench -D
     takes them there.  pgmq is left out (its send_batch takes jsonb[]: a
     conversion the others do not pay)."""
-    wl = 'batch produce, %d x %s, bound text[] arguments on every side' % (
-        n, '100 B' if size == 100 else '%d KiB' % (size // 1024))
+    wl += ', bound text[] arguments on every side'
     progress(wl)
     reset_batch_tables()
     settle()
