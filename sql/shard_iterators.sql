@@ -263,3 +263,19 @@ SELECT cardinality(records) FROM topics.get_records(:'it_before', 1);
 ROLLBACK;
 SELECT cardinality(records) FROM topics.get_records(:'it_before', 1);
 DROP TABLE si_behind;
+
+-- a rolled-back record at the tail is not the tip: its ts (an hour after
+-- the committed ones') made millis_behind_latest an hour until 2026-12-02
+SELECT topics.create_topic('si_behind_abort', 1);
+INSERT INTO si_behind_abort (partition, key, value, ts)
+VALUES (0, 'a', 'kept', '2026-01-01 00:00+00'), (0, 'b', 'kept', '2026-01-01 00:00:02+00');
+BEGIN;
+INSERT INTO si_behind_abort (partition, key, value, ts) VALUES (0, 'c', 'gone', '2026-01-01 01:00+00');
+ROLLBACK;
+-- 2 s behind the newest committed record
+SELECT cardinality(records), millis_behind_latest
+FROM topics.get_records(topics.get_shard_iterator('si_behind_abort', 0, 'TRIM_HORIZON'), 1);
+-- the walk passes the aborted record: caught up
+SELECT cardinality(records), millis_behind_latest
+FROM topics.get_records(topics.get_shard_iterator('si_behind_abort', 0, 'TRIM_HORIZON'), 2);
+DROP TABLE si_behind_abort;

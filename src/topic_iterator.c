@@ -160,7 +160,12 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 	return topic_partition_last_stable(rel, partition, next);
 }
 
-/* Timestamp of the newest stored record of a partition, or DT_NOBEGIN. */
+/*
+ * Timestamp of the newest record of a partition's tail page that was not
+ * rolled back, or DT_NOBEGIN.  An aborted record stays on the page until
+ * VACUUM, and its ts (an INSERT may set any) told get_records how far
+ * behind a tip that no reader will ever get (until 2026-12-02).
+ */
 static TimestampTz
 partition_newest_ts(Relation rel, int32 partition)
 {
@@ -177,10 +182,14 @@ partition_newest_ts(Relation rel, int32 partition)
 	{
 		ItemId		itemid = PageGetItemId(page, off);
 
-		if (ItemIdIsNormal(itemid))
+		char	   *item;
+
+		if (!ItemIdIsNormal(itemid))
+			continue;
+		item = (char *) PageGetItem(page, itemid);
+		if (topic_record_status_now(buf, item) != TREC_ABORTED)
 		{
-			memcpy(&result, (char *) PageGetItem(page, itemid) + TREC_TS_OFF,
-				   sizeof(TimestampTz));
+			memcpy(&result, item + TREC_TS_OFF, sizeof(TimestampTz));
 			break;
 		}
 	}
@@ -653,8 +662,15 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	position = topic_read_wait(rel, pos.partition, pos.seq, wait_ms, true, collect_array,
 							   &ac, &ac.n);
 
+	/*
+	 * Behind only while records readable now remain: past the last stable
+	 * offset lie records of transactions still open (and the committed
+	 * records after them), which the next call cannot return either; until
+	 * 2026-12-02 their ts counted, so a caught-up Kinesis client saw itself
+	 * behind and polled without sleeping until the producer committed.
+	 */
 	next = topic_partition_next_seq(rel, pos.partition, &state);
-	if (position < next && ac.n > 0)
+	if (ac.n > 0 && position < topic_partition_last_stable(rel, pos.partition, next))
 	{
 		TimestampTz newest = partition_newest_ts(rel, pos.partition);
 
@@ -668,7 +684,7 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 		 * 0.10).  Records readable now (below the last stable offset) are at
 		 * least 1 ms behind.
 		 */
-		if (behind < 1 && position < topic_partition_last_stable(rel, pos.partition, next))
+		if (behind < 1)
 			behind = 1;
 	}
 
