@@ -17,9 +17,10 @@
  * seq) the first time a transaction appends to a partition, while it still
  * holds the partition's tail page lock, so a reader that sees any record
  * appended after it also sees the entry.  The entry goes when the
- * transaction commits or aborts; a prepared transaction's entry stays until
- * its xid is finished (entries of finished xids are reclaimed when the table
- * is full, and readers ignore them).  Entries are kept dense (swap-remove),
+ * transaction commits or aborts, or when the subtransaction that made it
+ * aborts (a rollback to a savepoint); a prepared transaction's entry stays
+ * until its xid is finished (entries of finished xids are reclaimed when the
+ * table is full, and readers ignore them).  Entries are kept dense (swap-remove),
  * so readers scan only the entries in use.
  *
  * The table lives in shared memory, so this needs pg_topics in
@@ -76,6 +77,7 @@ typedef struct LocalEntry
 {
 	LocalKey	key;
 	LocalTransactionId lxid;
+	SubTransactionId subid;		/* the subtransaction that registered it */
 } LocalEntry;
 
 int			topics_max_open_partitions = 65536;
@@ -83,6 +85,9 @@ int			topics_max_open_partitions = 65536;
 static OpenRegistry *registry = NULL;
 static HTAB *local_registered = NULL;
 static TransactionId registered_xid = InvalidTransactionId;
+
+/* local entries of this transaction registered below its top level */
+static int	nregistered_in_subxacts = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -142,6 +147,7 @@ registry_xact_callback(XactEvent event, void *arg)
 		event == XACT_EVENT_PREPARE)
 	{
 		registered_xid = InvalidTransactionId;	/* a prepared one's entries stay */
+		nregistered_in_subxacts = 0;
 
 		/*
 		 * Every local entry is stale once the transaction ended (they say
@@ -155,6 +161,60 @@ registry_xact_callback(XactEvent event, void *arg)
 			hash_destroy(local_registered);
 			local_registered = NULL;
 		}
+	}
+}
+
+/*
+ * A subtransaction that ends passes its entries to its parent when it
+ * commits, and removes them when it aborts: every record it appended to
+ * such a partition is then aborted (the entry was made by its first append
+ * there, so its parent had appended nothing to that partition), and the
+ * records committed after them are stable.  Until 2026-12-02 the entry
+ * stayed until the top-level transaction ended, so a producer that rolled
+ * back to a savepoint and went on held every reader of the partition back,
+ * at the rolled-back record, for the rest of its transaction.  An abort
+ * wakes the topic's long-poll waiters, as a top-level abort does.  An append
+ * of the parent to the partition after that registers it anew, from its own
+ * first seq.
+ */
+static void
+registry_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	LocalEntry *local;
+
+	if (nregistered_in_subxacts == 0 || local_registered == NULL)
+		return;
+	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	hash_seq_init(&status, local_registered);
+	while ((local = hash_seq_search(&status)) != NULL)
+	{
+		int			i;
+
+		if (local->lxid != MyProc->lxid || local->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			local->subid = parentSubid;
+			if (parentSubid == TopSubTransactionId)
+				nregistered_in_subxacts--;
+			continue;
+		}
+		LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+		for (i = registry->nused - 1; i >= 0; i--)
+		{
+			OpenEntry  *e = &registry->entries[i];
+
+			if (e->xid == registered_xid && e->dbid == MyDatabaseId &&
+				e->relid == local->key.relid && e->partition == local->key.partition)
+				registry->entries[i] = registry->entries[--registry->nused];
+		}
+		LWLockRelease(registry->lock);
+		local->lxid = InvalidLocalTransactionId;
+		nregistered_in_subxacts--;
+		topic_wait_wake_topic(local->key.relid);
 	}
 }
 
@@ -186,6 +246,7 @@ topic_producers_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = registry_shmem_startup;
 	RegisterXactCallback(registry_xact_callback, NULL);
+	RegisterSubXactCallback(registry_subxact_callback, NULL);
 }
 
 /*
@@ -248,6 +309,9 @@ topic_producers_register(Relation rel, int32 partition, int64 first_seq)
 	registry->nused++;
 	LWLockRelease(registry->lock);
 	local->lxid = MyProc->lxid;
+	local->subid = GetCurrentSubTransactionId();
+	if (local->subid != TopSubTransactionId)
+		nregistered_in_subxacts++;
 	registered_xid = xid;
 }
 

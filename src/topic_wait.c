@@ -157,6 +157,14 @@ topic_wait_wake(Oid relid)
 	ConditionVariableBroadcast(&slot->cv);
 }
 
+/* Wake a topic's waiters now, not at the end of the transaction. */
+void
+topic_wait_wake_topic(Oid relid)
+{
+	if (wait_slots != NULL)
+		topic_wait_wake(relid);
+}
+
 static void
 topic_wait_wake_all(void)
 {

@@ -86,6 +86,27 @@ sub start_waiter
 	$w->quit;
 }
 
+# --- fetch: the same when the records are rolled back to a savepoint while
+# their producer's transaction goes on (until 2026-12-02 the rollback woke
+# nobody, and the record held readers back until the whole transaction ended)
+{
+	$node->safe_psql('postgres', q{SELECT topics.create_topic('lp_savepoint', 1)});
+	$node->safe_psql('postgres', q{SELECT topics.produce('lp_savepoint', 'first', 'v')});
+	my $p = $node->background_psql('postgres');
+	$p->query_safe(q{BEGIN; SAVEPOINT s; SELECT topics.produce('lp_savepoint', 'open', 'v');});
+	$node->safe_psql('postgres', q{SELECT topics.produce('lp_savepoint', 'after', 'v')});
+	my $w = start_waiter(
+		q{SELECT 'got:' || seq || ':' || key FROM topics.fetch('lp_savepoint', 0, 1, 10, NULL, '5 min')});
+	ok($node->poll_query_until('postgres', $waiting), 'fetch waits behind the savepoint\'s record');
+	$p->query_safe('ROLLBACK TO SAVEPOINT s');
+	my $out = $w->query_until(qr/done/, '');
+	like($out, qr/got:2:after/, 'the rollback to the savepoint woke it, with the record committed after');
+	unlike($out, qr/open/, 'and not the rolled-back one');
+	$p->query_safe('COMMIT');
+	$p->quit;
+	$w->quit;
+}
+
 # --- consume
 {
 	$node->safe_psql('postgres', q{SELECT topics.set_auto_offset_reset('grp', 'lp', 'latest')});
