@@ -278,4 +278,17 @@ FROM topics.get_records(topics.get_shard_iterator('si_behind_abort', 0, 'TRIM_HO
 -- the walk passes the aborted record: caught up
 SELECT cardinality(records), millis_behind_latest
 FROM topics.get_records(topics.get_shard_iterator('si_behind_abort', 0, 'TRIM_HORIZON'), 2);
+-- a rolled-back batch that fills the tail page and more: the tip is still
+-- the newest committed record, pages before (until 2026-12-02 the tail
+-- page gave none, and the answer was 1)
+BEGIN;
+SELECT count(*) FROM topics.produce_batch('si_behind_abort', array_fill('k'::text, ARRAY[400]),
+                                          array_fill(repeat('v', 200), ARRAY[400]));
+ROLLBACK;
+SELECT next_seq, last_stable_seq, bytes > 3 * 8192 AS several_pages
+FROM topics.partitions WHERE topic = 'si_behind_abort'::regclass;
+SELECT cardinality(records), millis_behind_latest
+FROM topics.get_records(topics.get_shard_iterator('si_behind_abort', 0, 'TRIM_HORIZON'), 1);
+SELECT cardinality(records), millis_behind_latest
+FROM topics.get_records(topics.get_shard_iterator('si_behind_abort', 0, 'TRIM_HORIZON'), 2);
 DROP TABLE si_behind_abort;

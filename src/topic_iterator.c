@@ -161,40 +161,39 @@ topic_seq_at_time(Relation rel, int32 partition, TimestampTz at)
 }
 
 /*
- * Timestamp of the newest record of a partition's tail page that was not
- * rolled back, or DT_NOBEGIN.  An aborted record stays on the page until
- * VACUUM, and its ts (an INSERT may set any) told get_records how far
- * behind a tip that no reader will ever get (until 2026-12-02).
+ * The ts of the newest record a reader can get now from seq "from" up to
+ * "stable" (the last stable offset), the tip get_records measures
+ * millis_behind_latest to; false when there is none, every record left
+ * there having been rolled back.  The newest by seq, not the largest ts:
+ * producers may give older timestamps.  Until 2026-12-02 it was the tail
+ * page's last stored record, whatever its transaction's fate: one still
+ * open, or rolled back and not yet vacuumed, with a later ts (an INSERT may
+ * set any), made a reader look behind a tip it would never get, and a tail
+ * page of rolled-back records only gave none (then the answer was 1).  A
+ * backward walk from the stable offset, in a snapshot of now, finds it.
  */
-static TimestampTz
-partition_newest_ts(Relation rel, int32 partition)
+static bool
+newest_readable_ts(Relation rel, int32 partition, int64 from, int64 stable,
+				   TimestampTz *ts)
 {
-	TopicPartitionState state;
-	Buffer		buf = topic_read_tail(rel, partition, &state);
-	TimestampTz result = DT_NOBEGIN;
+	TopicReader *r;
+	Snapshot	snapshot;
 	Page		page;
 	OffsetNumber off;
+	bool		found;
 
-	if (!BufferIsValid(buf))
-		return result;
-	page = BufferGetPage(buf);
-	for (off = PageGetMaxOffsetNumber(page); off >= FirstOffsetNumber; off--)
-	{
-		ItemId		itemid = PageGetItemId(page, off);
-
-		char	   *item;
-
-		if (!ItemIdIsNormal(itemid))
-			continue;
-		item = (char *) PageGetItem(page, itemid);
-		if (topic_record_status_now(buf, item) != TREC_ABORTED)
-		{
-			memcpy(&result, item + TREC_TS_OFF, sizeof(TimestampTz));
-			break;
-		}
-	}
-	UnlockReleaseBuffer(buf);
-	return result;
+	if (from >= stable)
+		return false;
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	r = palloc0(sizeof(TopicReader));
+	topic_reader_begin_backward(r, rel, partition, from, stable - 1, snapshot);
+	found = topic_reader_next(r, &page, &off);
+	if (found)
+		memcpy(ts, (char *) PageGetItem(page, PageGetItemId(page, off)) + TREC_TS_OFF,
+			   sizeof(TimestampTz));
+	topic_reader_end(r);
+	UnregisterSnapshot(snapshot);
+	return found;
 }
 
 /* ------------------------------------------------------------------------
@@ -619,6 +618,7 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	int64		next;
 	TopicPartitionState state;
 	int64		behind = 0;
+	TimestampTz newest;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
@@ -665,15 +665,16 @@ pg_topics_get_records(PG_FUNCTION_ARGS)
 	/*
 	 * Behind only while records readable now remain: past the last stable
 	 * offset lie records of transactions still open (and the committed
-	 * records after them), which the next call cannot return either; until
-	 * 2026-12-02 their ts counted, so a caught-up Kinesis client saw itself
-	 * behind and polled without sleeping until the producer committed.
+	 * records after them), which the next call cannot return either, and
+	 * rolled-back records are never returned; until 2026-12-02 their ts
+	 * counted, so a caught-up Kinesis client saw itself behind and polled
+	 * without sleeping until the producer committed.
 	 */
 	next = topic_partition_next_seq(rel, pos.partition, &state);
-	if (ac.n > 0 && position < topic_partition_last_stable(rel, pos.partition, next))
+	if (ac.n > 0 &&
+		newest_readable_ts(rel, pos.partition, position,
+						   topic_partition_last_stable(rel, pos.partition, next), &newest))
 	{
-		TimestampTz newest = partition_newest_ts(rel, pos.partition);
-
 		if (newest > ac.last_ts)
 			behind = (newest - ac.last_ts) / 1000;
 
