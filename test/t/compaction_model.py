@@ -10,45 +10,20 @@ Exit code 1 on first invariant failure; prints the step log (--trace prints each
 import os, sys, random, datetime, traceback
 import psycopg2, psycopg2.extensions
 
+from seeded_run import Args, LOG, log, Fail, fail, finish_run
+
 UTC = datetime.timezone.utc
-args = []
-_skip = False
-for _a in sys.argv[1:]:
-    if _skip:
-        _skip = False
-    elif _a in ('--host', '--port'):
-        _skip = True
-    elif not _a.startswith('--'):
-        args.append(_a)
-SEED = int(args[0]) if args else 1
-STEPS = int(args[1]) if len(args) > 1 else 500
-DR0 = '--dr0' in sys.argv
-TRACE = '--trace' in sys.argv
-PORT = 5631
-if '--port' in sys.argv:
-    PORT = int(sys.argv[sys.argv.index('--port') + 1])
-HOST = '/tmp/r2'
-if '--host' in sys.argv:
-    HOST = sys.argv[sys.argv.index('--host') + 1]
+ARGS = Args(500, 5631, '/tmp/r2')
+SEED = ARGS.seed
+STEPS = ARGS.steps
+DR0 = ARGS.flag('--dr0')
+TRACE = ARGS.trace
+PORT = ARGS.port
+HOST = ARGS.host
 rnd = random.Random(SEED)
 DB = 'mc_%d' % SEED
 KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', None]
 RB = 3 * 8192
-LOG = []
-
-
-def log(s):
-    LOG.append(s)
-    if TRACE:
-        print(s, flush=True)
-
-
-class Fail(Exception):
-    pass
-
-
-def fail(msg):
-    raise Fail(msg)
 
 
 def connect(db):
@@ -579,11 +554,4 @@ except Exception:
     for l in LOG[-15:]:
         print(l)
     ok = False
-for c in (auto, txc, opc):
-    try:
-        c.close()
-    except Exception:
-        pass
-if ok:
-    adm.cursor().execute('DROP DATABASE IF EXISTS %s' % DB)
-sys.exit(0 if ok else 1)
+finish_run(ok, (auto, txc, opc), adm, DB)

@@ -64,48 +64,21 @@ import psycopg2.errors
 import psycopg2.extras
 from psycopg2.extras import Json
 
+from seeded_run import Args, LOG, log, Fail, fail, finish_run
+
 UTC = datetime.timezone.utc
-args = []
-_skip = False
-for _a in sys.argv[1:]:
-    if _skip:
-        _skip = False
-    elif _a in ('--host', '--port', '--skip'):
-        _skip = True
-    elif not _a.startswith('--'):
-        args.append(_a)
-SEED = int(args[0]) if args else 1
-STEPS = int(args[1]) if len(args) > 1 else 300
-TRACE = '--trace' in sys.argv
-PORT = 5712
-if '--port' in sys.argv:
-    PORT = int(sys.argv[sys.argv.index('--port') + 1])
-HOST = '/tmp/difftest'
-if '--host' in sys.argv:
-    HOST = sys.argv[sys.argv.index('--host') + 1]
-SKIP = set(filter(None, os.environ.get('PGTOPICS_DIFF_SKIP', '').split(',')))
-if '--skip' in sys.argv:
-    SKIP = set(sys.argv[sys.argv.index('--skip') + 1].split(','))
+ARGS = Args(300, 5712, '/tmp/difftest', valued=('--skip',))
+SEED = ARGS.seed
+STEPS = ARGS.steps
+TRACE = ARGS.trace
+PORT = ARGS.port
+HOST = ARGS.host
+SKIP = set(filter(None, (ARGS.value('--skip') or os.environ.get('PGTOPICS_DIFF_SKIP', '')).split(',')))
 rnd = random.Random(SEED)
 DB = 'diff_%d' % SEED
 T = 't'
-LOG = []
 COLS = 'partition, seq, ts, key, value, headers'
 KEYS = ['a', 'b', 'user-1', 'user-42', 'ключ', '', None, None]
-
-
-def log(s):
-    LOG.append(s)
-    if TRACE:
-        print(s, flush=True)
-
-
-class Fail(Exception):
-    pass
-
-
-def fail(msg):
-    raise Fail(msg)
 
 
 def connect(db):
@@ -1100,30 +1073,17 @@ def check_repeatable_read():
 
 
 def check_read():
+    """One read check, drawn by weight (the cumulative share of each)."""
     cur = R.cursor()
     r = rnd.random()
-    if r < 0.30:
-        check_select(cur)
-    elif r < 0.36:
-        check_prepared(cur)
-    elif r < 0.39:
-        check_parallel(cur)
-    elif r < 0.46:
-        check_cursor()
-    elif r < 0.56:
-        check_fetch(cur)
-    elif r < 0.62:
-        check_fetch_reader(cur)
-    elif r < 0.70:
-        check_seq_at_time(cur)
-    elif r < 0.80:
-        check_iterator_walk(cur)
-    elif r < 0.88:
-        check_iterator_follow(cur)
-    elif r < 0.94:
-        check_consume(cur)
-    else:
-        check_partitions(cur)
+    for upto, check in ((0.30, check_select), (0.36, check_prepared), (0.39, check_parallel),
+                        (0.46, lambda _cur: check_cursor()), (0.56, check_fetch),
+                        (0.62, check_fetch_reader), (0.70, check_seq_at_time),
+                        (0.80, check_iterator_walk), (0.88, check_iterator_follow),
+                        (0.94, check_consume), (1.01, check_partitions)):
+        if r < upto:
+            check(cur)
+            return
 
 
 def step_reads():
@@ -1214,11 +1174,4 @@ if open_tx['prepared']:
         Rc.execute("ROLLBACK PREPARED '%s'" % open_tx['prepared'])
     except Exception:
         pass
-for c in (W, O, R, S):
-    try:
-        c.close()
-    except Exception:
-        pass
-if ok:
-    adm.cursor().execute('DROP DATABASE IF EXISTS %s' % DB)
-sys.exit(0 if ok else 1)
+finish_run(ok, (W, O, R, S), adm, DB)
