@@ -62,6 +62,12 @@ INSERT INTO topics.committed_offsets (group_id, topic, partition, seq) VALUES ('
 
 ALTER EXTENSION pg_topics UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_topics';
+-- 0.20: the comments of seq_at_time and get_records say what they return,
+-- as a fresh install's do
+SELECT obj_description('topics.seq_at_time(regclass, integer, timestamptz)'::regprocedure, 'pg_proc')
+       LIKE '%(the last stable offset when none)%' AS seq_at_time_comment,
+       obj_description('topics.get_records(text, integer, interval)'::regprocedure, 'pg_proc')
+       LIKE '%newest record readable now%' AS get_records_comment;
 
 -- the consume of 0.19 is in place: in C (0.5 moved its records in C, 0.8
 -- went on to the next partition, 0.19 the whole call), its look at the
