@@ -723,7 +723,7 @@ extern void topic_column_map_deform(TopicColumnMap *map, Page page, OffsetNumber
 									Datum *values, bool *isnull);
 extern void topic_fetchscan_init(void);
 extern void topic_wait_note_change(Relation rel);
-extern void topic_wait_wake_topic(Oid relid);
+extern void topic_wait_wake(Oid relid);
 extern bool topic_wait_possible(void);
 extern uint64 topic_wait_generation(Oid relid);
 extern bool topic_wait_for_commit(Oid relid, uint64 seen, TimestampTz deadline);

@@ -20,8 +20,8 @@
  * transaction commits or aborts, or when the subtransaction that made it
  * aborts (a rollback to a savepoint); a prepared transaction's entry stays
  * until its xid is finished (entries of finished xids are reclaimed when the
- * table is full, and readers ignore them).  Entries are kept dense (swap-remove),
- * so readers scan only the entries in use.
+ * table is full, and readers ignore them).  Entries are kept dense
+ * (swap-remove), so readers scan only the entries in use.
  *
  * The table lives in shared memory, so this needs pg_topics in
  * shared_preload_libraries; without it readers fall back to the forward
@@ -183,38 +183,55 @@ registry_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	HASH_SEQ_STATUS status;
 	LocalEntry *local;
+	int			i;
 
 	if (nregistered_in_subxacts == 0 || local_registered == NULL)
 		return;
 	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+
+	/*
+	 * An abort drops the subtransaction's shared entries in one pass over
+	 * the registry, whatever the number of partitions it produced to (a
+	 * NULL-key batch reaches every partition of a topic).
+	 */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+		for (i = registry->nused - 1; i >= 0; i--)
+		{
+			OpenEntry  *e = &registry->entries[i];
+			LocalKey	key;
+
+			if (e->xid != registered_xid || e->dbid != MyDatabaseId)
+				continue;
+			memset(&key, 0, sizeof(key));
+			key.relid = e->relid;
+			key.partition = e->partition;
+			local = hash_search(local_registered, &key, HASH_FIND, NULL);
+			if (local != NULL && local->lxid == MyProc->lxid && local->subid == mySubid)
+				registry->entries[i] = registry->entries[--registry->nused];
+		}
+		LWLockRelease(registry->lock);
+	}
+
 	hash_seq_init(&status, local_registered);
 	while ((local = hash_seq_search(&status)) != NULL)
 	{
-		int			i;
-
 		if (local->lxid != MyProc->lxid || local->subid != mySubid)
 			continue;
 		if (event == SUBXACT_EVENT_COMMIT_SUB)
 		{
 			local->subid = parentSubid;
-			if (parentSubid == TopSubTransactionId)
-				nregistered_in_subxacts--;
-			continue;
+			if (parentSubid != TopSubTransactionId)
+				continue;		/* still below the top level */
 		}
-		LWLockAcquire(registry->lock, LW_EXCLUSIVE);
-		for (i = registry->nused - 1; i >= 0; i--)
+		else
 		{
-			OpenEntry  *e = &registry->entries[i];
-
-			if (e->xid == registered_xid && e->dbid == MyDatabaseId &&
-				e->relid == local->key.relid && e->partition == local->key.partition)
-				registry->entries[i] = registry->entries[--registry->nused];
+			local->lxid = InvalidLocalTransactionId;
+			topic_wait_wake(local->key.relid);
 		}
-		LWLockRelease(registry->lock);
-		local->lxid = InvalidLocalTransactionId;
 		nregistered_in_subxacts--;
-		topic_wait_wake_topic(local->key.relid);
 	}
 }
 

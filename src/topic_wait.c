@@ -148,21 +148,20 @@ topic_wait_slot(Oid relid)
 	return &wait_slots[h % TOPIC_WAIT_SLOTS];
 }
 
-static void
+/*
+ * Wake a topic's waiters: at the end of a transaction that changed it, and
+ * at once when a subtransaction's records are rolled back (topic_producers.c).
+ */
+void
 topic_wait_wake(Oid relid)
 {
-	TopicWaitSlot *slot = topic_wait_slot(relid);
+	TopicWaitSlot *slot;
 
+	if (wait_slots == NULL)
+		return;
+	slot = topic_wait_slot(relid);
 	pg_atomic_fetch_add_u64(&slot->generation, 1);
 	ConditionVariableBroadcast(&slot->cv);
-}
-
-/* Wake a topic's waiters now, not at the end of the transaction. */
-void
-topic_wait_wake_topic(Oid relid)
-{
-	if (wait_slots != NULL)
-		topic_wait_wake(relid);
 }
 
 static void
