@@ -687,6 +687,8 @@ extern Relation topic_open(Oid relid, LOCKMODE lockmode, AclMode mode);
 extern Relation topic_open_owned(Oid relid, LOCKMODE lockmode);
 extern void topic_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern int64 topic_partition_last_stable(Relation rel, int32 partition, int64 next);
+extern bool topic_partition_running_before(Relation rel, int32 partition, int64 seq,
+										   TransactionId older_than);
 
 /* ------------------------------------------------------------------------
  * topic_iterator.c

@@ -856,6 +856,20 @@ standby_page_live(Relation rel, Page page, int32 partition, int64 expect, bool f
 }
 
 /*
+ * Whether the running record "item" is of a transaction older than
+ * older_than, other than ours (whose records are visible to it).
+ */
+static bool
+record_running_before(char *item, TransactionId older_than)
+{
+	TransactionId xmin;
+
+	memcpy(&xmin, item + TREC_XMIN_OFF, sizeof(TransactionId));
+	return TransactionIdPrecedes(xmin, older_than) &&
+		!TransactionIdIsCurrentTransactionId(xmin);
+}
+
+/*
  * The last stable offset: the seq of the first record whose transaction is
  * still running, or next_seq when there is none.  The walk starts at the
  * partition's stable_hint and moves the hint past full pages whose records
@@ -872,9 +886,13 @@ standby_page_live(Relation rel, Page page, int32 partition, int64 expect, bool f
  * its lock (standby_page_live) and the walk starts again when one was
  * freed or reused (-1 here; topic_partition_last_stable retries), and the
  * hint is not stored.
+ *
+ * With a valid older_than only the running records of transactions older
+ * than it count (topic_partition_running_before); the hint still stops at
+ * the first running record of any transaction.
  */
 static int64
-partition_last_stable(Relation rel, int32 partition, int64 next)
+partition_last_stable(Relation rel, int32 partition, int64 next, TransactionId older_than)
 {
 	BlockNumber old_hint;
 	int64		expect;
@@ -902,6 +920,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 		bool		found = false;
 		bool		whole = true;	/* every record of the page looked at */
 		bool		passed = false; /* records that are no one's to read */
+		bool		running = false;	/* a running record that did not count */
 		bool		page_unflushed;
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -939,9 +958,14 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 
 				if (status == TREC_IN_PROGRESS)
 				{
-					result = seq;
-					found = true;
-					break;
+					if (!TransactionIdIsValid(older_than) ||
+						record_running_before(item, older_than))
+					{
+						result = seq;
+						found = true;
+						break;
+					}
+					running = true; /* not one that counts, but it stops the hint */
 				}
 				passed |= status == TREC_ABORTED;
 				if (status == TREC_VISIBLE)
@@ -962,7 +986,7 @@ partition_last_stable(Relation rel, int32 partition, int64 next)
 		 * (not past one with records appended after next_seq was read: those
 		 * were not looked at and may still be running).
 		 */
-		if (advancing && BufferIsValid(nextbuf))
+		if (advancing && !running && BufferIsValid(nextbuf))
 		{
 			ReleaseBuffer(hintbuf);
 			hintbuf = nextbuf;
@@ -1000,12 +1024,29 @@ topic_partition_last_stable(Relation rel, int32 partition, int64 next)
 {
 	for (;;)
 	{
-		int64		result = partition_last_stable(rel, partition, next);
+		int64		result = partition_last_stable(rel, partition, next,
+												   InvalidTransactionId);
 
 		if (result >= 0)
 			return result;
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * Whether a transaction that started before older_than and is still running
+ * (not our own) appended to the partition before seq: the same walk, in
+ * which only such records count.  For the transactions prepared before the
+ * open-producer registry began, which it does not know (topic_producers.c).
+ * Records of other running transactions stop the hint as they always do.
+ * Only for a primary.
+ */
+bool
+topic_partition_running_before(Relation rel, int32 partition, int64 seq,
+							   TransactionId older_than)
+{
+	Assert(TransactionIdIsValid(older_than) && !RecoveryInProgress());
+	return partition_last_stable(rel, partition, seq, older_than) < seq;
 }
 
 Datum

@@ -25,9 +25,10 @@
  *
  * The table lives in shared memory, so this needs pg_topics in
  * shared_preload_libraries; without it readers fall back to the forward
- * rule alone.  The registry does not survive a restart, which only matters
- * for transactions prepared with PREPARE TRANSACTION before it.  Standbys
- * have no registry: there, readers use the forward rule.
+ * rule alone.  The registry does not survive a restart; transactions
+ * prepared with PREPARE TRANSACTION before it are found by walking the
+ * partitions while they run (see OpenRegistry).  Standbys have no registry:
+ * there, readers use the forward rule.
  *
  * The entries of a prepared transaction also say which topics its COMMIT
  * PREPARED makes records visible in, so long-poll waiters are woken then
@@ -38,6 +39,7 @@
 #include "pg_topics.h"
 
 #include "access/transam.h"
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -59,9 +61,27 @@ typedef struct OpenEntry
 	int64		first_seq;
 } OpenEntry;
 
+/*
+ * The registry begins empty with the server (and after a crash), and on a
+ * standby when it is promoted, but transactions prepared before then are
+ * still in progress, and their entries are lost.  The first backend that
+ * uses the registry, once recovery has ended, notes the next xid and the
+ * prepared transactions running then ("orphans": they can only have
+ * produced before the registry began, since every producer registers
+ * first).  While any of them runs, readers that find no entry also walk
+ * the partition from its stable hint for records of transactions older
+ * than that xid (topic_partition_running_before), and COMMIT PREPARED or
+ * ROLLBACK PREPARED of one wakes every long-poll waiter.  Until 2026-12-02
+ * such a transaction was simply forgotten: a reader starting past its
+ * records read the records committed after them before they were visible.
+ */
 typedef struct OpenRegistry
 {
 	LWLock	   *lock;
+	bool		begun;			/* begin_xid and orphans are set */
+	TransactionId begin_xid;	/* the next xid when the registry began */
+	int			norphans;		/* orphans[0 .. norphans - 1] may still run */
+	TransactionId *orphans;		/* max_prepared_xacts of them */
 	int			nused;			/* entries[0 .. nused - 1] are in use */
 	OpenEntry	entries[FLEXIBLE_ARRAY_MEMBER];
 } OpenRegistry;
@@ -93,10 +113,17 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static Size
-registry_size(void)
+registry_entries_size(void)
 {
 	return add_size(offsetof(OpenRegistry, entries),
 					mul_size(topics_max_open_partitions, sizeof(OpenEntry)));
+}
+
+static Size
+registry_size(void)
+{
+	return add_size(registry_entries_size(),
+					mul_size(Max(max_prepared_xacts, 1), sizeof(TransactionId)));
 }
 
 static void
@@ -120,6 +147,10 @@ registry_shmem_startup(void)
 	if (!found)
 	{
 		registry->lock = &(GetNamedLWLockTranche("pg_topics producers"))->lock;
+		registry->begun = false;
+		registry->begin_xid = InvalidTransactionId;
+		registry->norphans = 0;
+		registry->orphans = (TransactionId *) ((char *) registry + registry_entries_size());
 		registry->nused = 0;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -267,6 +298,87 @@ topic_producers_init(void)
 }
 
 /*
+ * Begin the registry, once per server start (see OpenRegistry): note the
+ * next xid and the prepared transactions running now.  Not during
+ * recovery, where nothing registers and prepared transactions are still
+ * being restored.
+ */
+static void
+registry_begin(void)
+{
+	RunningTransactions running;
+	TransactionId *xids;
+	int			nxids;
+	int			i;
+	int			j;
+
+	if (registry->begun)
+		return;
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (registry->begun)
+	{
+		LWLockRelease(registry->lock);
+		return;
+	}
+
+	/* returns holding ProcArrayLock and XidGenLock */
+	running = GetRunningTransactionData();
+	nxids = running->xcnt;		/* the top-level xids come first */
+	xids = palloc(sizeof(TransactionId) * Max(nxids, 1));
+	memcpy(xids, running->xids, sizeof(TransactionId) * nxids);
+	registry->begin_xid = running->nextXid;
+	LWLockRelease(ProcArrayLock);
+	LWLockRelease(XidGenLock);
+
+	/* prepared transactions have no backend: their PGPROC's pid is 0 */
+	for (i = 0; i < nxids; i++)
+	{
+		if (BackendXidGetPid(xids[i]) != 0 || !TransactionIdIsInProgress(xids[i]))
+			continue;
+		for (j = 0; j < registry->norphans && registry->orphans[j] != xids[i]; j++)
+			;
+		if (j == registry->norphans && registry->norphans < max_prepared_xacts)
+			registry->orphans[registry->norphans++] = xids[i];
+	}
+	pfree(xids);
+	registry->begun = true;
+	LWLockRelease(registry->lock);
+}
+
+/*
+ * Whether any orphan (see OpenRegistry) is still running.  Caller holds the
+ * registry's lock.
+ */
+static bool
+orphans_running(void)
+{
+	int			i;
+
+	for (i = 0; i < registry->norphans; i++)
+		if (TransactionIdIsInProgress(registry->orphans[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Forget the orphans that ended; returns how many.  Caller holds the
+ * registry's lock exclusively.  Only topic_producers_end_prepared does,
+ * after COMMIT PREPARED or ROLLBACK PREPARED, so that the one that ends an
+ * orphan is the one that finds it ended, and wakes every waiter.
+ */
+static int
+forget_ended_orphans(void)
+{
+	int			before = registry->norphans;
+	int			i;
+
+	for (i = registry->norphans - 1; i >= 0; i--)
+		if (!TransactionIdIsInProgress(registry->orphans[i]))
+			registry->orphans[i] = registry->orphans[--registry->norphans];
+	return before - registry->norphans;
+}
+
+/*
  * Register that the current transaction appends to "partition" from
  * first_seq on.  Called with the partition's tail page locked, before the
  * records are written.
@@ -300,6 +412,7 @@ topic_producers_register(Relation rel, int32 partition, int64 first_seq)
 		return;					/* this transaction registered it already */
 
 	xid = GetTopTransactionId();
+	registry_begin();
 	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
 	if (registry->nused >= topics_max_open_partitions)
 	{
@@ -335,18 +448,24 @@ topic_producers_register(Relation rel, int32 partition, int64 first_seq)
 /*
  * Whether a transaction that is in progress for "snapshot" (other than our
  * own) appended to the partition before "seq": then nothing from seq on is
- * stable yet.
+ * stable yet.  While transactions prepared before the registry began may
+ * still run, a partition where no entry says so is walked for their
+ * records (see OpenRegistry); a walk that finds one running counts it even
+ * when it committed after the snapshot was taken, which only holds the
+ * reader back once more.
  */
 bool
 topic_producers_open_before(Relation rel, int32 partition, int64 seq, Snapshot snapshot)
 {
 	Oid			relid = RelationGetRelid(rel);
 	bool		result = false;
+	TransactionId orphans_before = InvalidTransactionId;
 	int			i;
 
 	if (registry == NULL || snapshot == NULL || snapshot->snapshot_type != SNAPSHOT_MVCC ||
 		RecoveryInProgress())
 		return false;
+	registry_begin();
 	LWLockAcquire(registry->lock, LW_SHARED);
 	for (i = 0; i < registry->nused && !result; i++)
 	{
@@ -359,7 +478,12 @@ topic_producers_open_before(Relation rel, int32 partition, int64 seq, Snapshot s
 			continue;			/* our own records are visible to us */
 		result = XidInMVCCSnapshot(e->xid, snapshot);
 	}
+	/* the orphans that ended are forgotten by topic_producers_end_prepared */
+	if (!result && registry->norphans > 0 && orphans_running())
+		orphans_before = registry->begin_xid;
 	LWLockRelease(registry->lock);
+	if (TransactionIdIsValid(orphans_before))
+		result = topic_partition_running_before(rel, partition, seq, orphans_before);
 	return result;
 }
 
@@ -368,8 +492,9 @@ topic_producers_open_before(Relation rel, int32 partition, int64 seq, Snapshot s
  * database's transactions that have ended (the prepared one just finished)
  * and call wake for each of their topics, so long-poll waiters see records
  * whose transaction committed in another backend's hands.  Returns false
- * when there were more topics than it could remember (the caller then
- * wakes every waiter).
+ * when there were more topics than it could remember, or when a transaction
+ * prepared before the registry began ended, whose topics are not known (the
+ * caller then wakes every waiter).
  */
 bool
 topic_producers_end_prepared(void (*wake) (Oid relid))
@@ -382,7 +507,12 @@ topic_producers_end_prepared(void (*wake) (Oid relid))
 
 	if (registry == NULL)
 		return true;
+	registry_begin();
 	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+
+	/* an orphan that ended may have produced anywhere (see OpenRegistry) */
+	if (registry->norphans > 0 && forget_ended_orphans() > 0)
+		complete = false;
 	for (i = registry->nused - 1; i >= 0; i--)
 	{
 		OpenEntry  *e = &registry->entries[i];
