@@ -766,6 +766,7 @@ extern void topic_maintenance_worker_register(void);
  */
 extern int	topics_max_open_partitions;
 extern void topic_producers_init(void);
+extern void topic_producers_begin(void);
 extern void topic_producers_register(Relation rel, int32 partition, int64 first_seq);
 extern bool topic_producers_end_prepared(void (*wake) (Oid relid));
 extern bool topic_producers_open_before(Relation rel, int32 partition, int64 seq,

@@ -299,50 +299,70 @@ topic_producers_init(void)
 
 /*
  * Begin the registry, once per server start (see OpenRegistry): note the
- * next xid and the prepared transactions running now.  Not during
- * recovery, where nothing registers and prepared transactions are still
- * being restored.
+ * next xid and the prepared transactions running now.  Every use of the
+ * registry calls this first, so nothing registers before it.  Not during
+ * recovery, where nothing registers and the prepared transactions of a
+ * standby are not in the proc array yet.  The prepared transactions are
+ * looked for before the registry's lock is taken: any transaction prepared
+ * before the registry began is still in the proc array then, unless it has
+ * ended, and one prepared since is registered.
  */
-static void
-registry_begin(void)
+void
+topic_producers_begin(void)
 {
-	RunningTransactions running;
-	TransactionId *xids;
-	int			nxids;
-	int			i;
-	int			j;
+	TransactionId *found;
+	TransactionId begin_xid = InvalidTransactionId;
+	int			nfound = 0;
 
-	if (registry->begun)
+	/*
+	 * Read without the lock: it is set once, under the lock, after what it
+	 * guards, which is read under the lock.
+	 */
+	if (registry == NULL || registry->begun || RecoveryInProgress())
 		return;
+
+	found = palloc(sizeof(TransactionId) * Max(max_prepared_xacts, 1));
+	if (max_prepared_xacts > 0)
+	{
+		RunningTransactions running = GetRunningTransactionData();
+		int			i;
+		int			j;
+
+		/*
+		 * It returns holding both locks; its result is this process's own
+		 * copy until its next call.
+		 */
+		LWLockRelease(ProcArrayLock);
+		LWLockRelease(XidGenLock);
+		begin_xid = running->nextXid;
+
+		/*
+		 * The top-level xids come first.  A prepared transaction has no
+		 * backend: the pid of its PGPROC is 0.
+		 */
+		for (i = 0; i < running->xcnt; i++)
+		{
+			TransactionId xid = running->xids[i];
+
+			if (BackendXidGetPid(xid) != 0 || !TransactionIdIsInProgress(xid))
+				continue;
+			for (j = 0; j < nfound && found[j] != xid; j++)
+				;
+			if (j == nfound && nfound < max_prepared_xacts)
+				found[nfound++] = xid;
+		}
+	}
+
 	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
-	if (registry->begun)
+	if (!registry->begun)
 	{
-		LWLockRelease(registry->lock);
-		return;
+		registry->begin_xid = begin_xid;
+		memcpy(registry->orphans, found, sizeof(TransactionId) * nfound);
+		registry->norphans = nfound;
+		registry->begun = true;
 	}
-
-	/* returns holding ProcArrayLock and XidGenLock */
-	running = GetRunningTransactionData();
-	nxids = running->xcnt;		/* the top-level xids come first */
-	xids = palloc(sizeof(TransactionId) * Max(nxids, 1));
-	memcpy(xids, running->xids, sizeof(TransactionId) * nxids);
-	registry->begin_xid = running->nextXid;
-	LWLockRelease(ProcArrayLock);
-	LWLockRelease(XidGenLock);
-
-	/* prepared transactions have no backend: their PGPROC's pid is 0 */
-	for (i = 0; i < nxids; i++)
-	{
-		if (BackendXidGetPid(xids[i]) != 0 || !TransactionIdIsInProgress(xids[i]))
-			continue;
-		for (j = 0; j < registry->norphans && registry->orphans[j] != xids[i]; j++)
-			;
-		if (j == registry->norphans && registry->norphans < max_prepared_xacts)
-			registry->orphans[registry->norphans++] = xids[i];
-	}
-	pfree(xids);
-	registry->begun = true;
 	LWLockRelease(registry->lock);
+	pfree(found);
 }
 
 /*
@@ -394,6 +414,7 @@ topic_producers_register(Relation rel, int32 partition, int64 first_seq)
 
 	if (registry == NULL)
 		return;
+	topic_producers_begin();
 	if (local_registered == NULL)
 	{
 		HASHCTL		ctl;
@@ -412,7 +433,6 @@ topic_producers_register(Relation rel, int32 partition, int64 first_seq)
 		return;					/* this transaction registered it already */
 
 	xid = GetTopTransactionId();
-	registry_begin();
 	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
 	if (registry->nused >= topics_max_open_partitions)
 	{
@@ -450,9 +470,10 @@ topic_producers_register(Relation rel, int32 partition, int64 first_seq)
  * own) appended to the partition before "seq": then nothing from seq on is
  * stable yet.  While transactions prepared before the registry began may
  * still run, a partition where no entry says so is walked for their
- * records (see OpenRegistry); a walk that finds one running counts it even
- * when it committed after the snapshot was taken, which only holds the
- * reader back once more.
+ * records (see OpenRegistry).  One that ended since the snapshot was taken
+ * does not count, as an entry does not once its transaction ended: what
+ * the reader returns from seq on is then stable, though the snapshot does
+ * not see the records before seq that it committed.
  */
 bool
 topic_producers_open_before(Relation rel, int32 partition, int64 seq, Snapshot snapshot)
@@ -465,7 +486,7 @@ topic_producers_open_before(Relation rel, int32 partition, int64 seq, Snapshot s
 	if (registry == NULL || snapshot == NULL || snapshot->snapshot_type != SNAPSHOT_MVCC ||
 		RecoveryInProgress())
 		return false;
-	registry_begin();
+	topic_producers_begin();
 	LWLockAcquire(registry->lock, LW_SHARED);
 	for (i = 0; i < registry->nused && !result; i++)
 	{
@@ -507,7 +528,7 @@ topic_producers_end_prepared(void (*wake) (Oid relid))
 
 	if (registry == NULL)
 		return true;
-	registry_begin();
+	topic_producers_begin();
 	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
 
 	/* an orphan that ended may have produced anywhere (see OpenRegistry) */

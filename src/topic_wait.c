@@ -250,6 +250,14 @@ topic_wait_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 		ends_prepared = kind == TRANS_STMT_COMMIT_PREPARED ||
 			kind == TRANS_STMT_ROLLBACK_PREPARED;
+
+		/*
+		 * The registry notes the transactions prepared before it began
+		 * when first used, which must be before one of them ends for its
+		 * end to wake the waiters.
+		 */
+		if (ends_prepared)
+			topic_producers_begin();
 	}
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,

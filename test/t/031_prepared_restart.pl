@@ -47,28 +47,52 @@ sub check_held
 		'0', "$what: fetch from seq 0 gets nothing");
 }
 
-# make_held(NODE, TOPIC, GID): seq 0 of TOPIC in a prepared transaction,
-# seq 1 committed after it
+# make_held(NODE, TOPIC, GID, IN_SAVEPOINT): seq 0 of TOPIC in a prepared
+# transaction (produced in a released savepoint, so that the record's xmin
+# is a subtransaction's, with IN_SAVEPOINT), seq 1 committed after it
 sub make_held
 {
-	my ($node, $topic, $gid) = @_;
+	my ($node, $topic, $gid, $in_savepoint) = @_;
+	my ($open, $close) = $in_savepoint ? ('SAVEPOINT s;', 'RELEASE SAVEPOINT s;') : ('', '');
 	$node->safe_psql('postgres', qq{
 SELECT topics.create_topic('$topic', 1);
 BEGIN;
+$open
 SELECT topics.produce('$topic', 'held', 'v');
+$close
 PREPARE TRANSACTION '$gid';
 SELECT topics.produce('$topic', 'after', 'v');
 });
 }
 
+my $waiting = q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE application_name = 'waiter' AND state = 'active' AND wait_event_type = 'Extension'};
+
+# start_waiter(NODE, TOPIC): a fetch from seq 1 of TOPIC, waiting up to 5
+# minutes (the test would time out first), once it waits in the server
+sub start_waiter
+{
+	my ($node, $topic) = @_;
+	my $w = $node->background_psql('postgres');
+	$w->query_safe("SET application_name = 'waiter'");
+	$w->query_until(qr/started/,
+		"\\echo started\nSELECT 'got:' || string_agg(seq || ':' || key, ',' ORDER BY seq) FROM topics.fetch('$topic', 0, 1, 10, NULL, '5 min');\n\\echo done\n"
+	);
+	ok($node->poll_query_until('postgres', $waiting), "$topic: a fetch from seq 1 waits behind the prepared record");
+	return $w;
+}
+
 my $node = topics_node('prepared', init => { allows_streaming => 1 },
-	conf => ['max_prepared_transactions = 5']);
+	conf => ['max_prepared_transactions = 5', 'restart_after_crash = on']);
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_topics');
+$node->safe_psql('postgres', 'CREATE DATABASE other');
 
 # --- before a restart: the registry knows the transaction
 make_held($node, 'pr', 'pr_held');
 check_held($node, 'pr', 'before a restart');
+# and one in another database that produced nothing
+$node->safe_psql('other', q{BEGIN; CREATE TABLE t (); PREPARE TRANSACTION 'other_held';});
 
 # --- after a restart
 $node->restart;
@@ -90,28 +114,31 @@ COMMIT;
 }),
 	"(0,2)\nown", 'a transaction reads its own record past the others');
 
-# COMMIT PREPARED wakes a waiter that started past the records (it waits up
-# to 5 minutes: the test would time out first)
-my $waiting = q{SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE application_name = 'waiter' AND state = 'active' AND wait_event_type = 'Extension'};
-my $w = $node->background_psql('postgres');
-$w->query_safe("SET application_name = 'waiter'");
-$w->query_until(qr/started/,
-	"\\echo started\nSELECT 'got:' || string_agg(seq || ':' || key, ',' ORDER BY seq) FROM topics.fetch('pr', 0, 1, 10, NULL, '5 min');\n\\echo done\n"
-);
-ok($node->poll_query_until('postgres', $waiting), 'a fetch from seq 1 waits behind the prepared record');
+# COMMIT PREPARED wakes a waiter that started past the records
+my $w = start_waiter($node, 'pr');
 $node->safe_psql('postgres', q{COMMIT PREPARED 'pr_held'});
 like($w->query_until(qr/done/, ''), qr/got:1:after/, 'COMMIT PREPARED woke it with the record');
 $w->quit;
 is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || key, ',' ORDER BY seq) FROM topics.fetch('pr', 0, 0)}),
 	'0:held,1:after', 'both records, in order, once it committed');
+$node->safe_psql('other', q{COMMIT PREPARED 'other_held'});
 
-# --- after a crash, and ROLLBACK PREPARED
-make_held($node, 'pc', 'pc_held');
-$node->stop('immediate');
-$node->start;
+# --- after a backend crashed (the server reinitializes shared memory in
+# place), for a record produced in a savepoint; the registry's first use
+# after it is a producer's; ROLLBACK PREPARED wakes the waiter
+make_held($node, 'pc', 'pc_held', 1);
+my $victim = $node->background_psql('postgres');
+my $victim_pid = $victim->query_safe('SELECT pg_backend_pid()');
+kill 'KILL', $victim_pid;
+eval { $victim->quit };
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_prepared_xacts WHERE gid = 'pc_held'}),
+	'the server is back after the crash, with the prepared transaction');
+$node->safe_psql('postgres', q{SELECT topics.produce('free', 'first use', 'v')});
 check_held($node, 'pc', 'after a crash');
+$w = start_waiter($node, 'pc');
 $node->safe_psql('postgres', q{ROLLBACK PREPARED 'pc_held'});
+like($w->query_until(qr/done/, ''), qr/got:1:after/, 'ROLLBACK PREPARED woke it with the record after it');
+$w->quit;
 is($node->safe_psql('postgres', $read{fetch} =~ s/TOPIC/pc/gr), '1:after',
 	'after ROLLBACK PREPARED the record after it is read');
 
