@@ -789,8 +789,13 @@ pg_topics_apply_retention(PG_FUNCTION_ARGS)
  * tombstone (NULL value) that is the latest of its key goes too once it is
  * older than pg_topics.delete_retention.  Only settled records are touched:
  * below the partition's tail page (Kafka's active segment) and below the
- * first record of a transaction still in progress; a key's latest committed
- * record counts wherever it is, tail included.  Head pages left with no
+ * first record of a transaction still in progress.  A key's latest
+ * committed record counts wherever it is below that first running record,
+ * tail page included, but not after it, as Kafka's cleaner maps keys only
+ * below the last stable offset: a reader stops at that record, so a record
+ * after it cannot stand in yet for the ones it would supersede (until
+ * 2026-12-02 it did, and such a reader found no record of the key at all
+ * while the transaction ran).  Head pages left with no
  * record are then removed like retention removes pages, so a compacted
  * topic shrinks from its old end; a page in the middle keeps its space (it
  * is not rewritten).  Keys are remembered by a 64-bit hash, as Kafka's
@@ -957,6 +962,7 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 	HTAB	   *latest;
 	BlockNumber blkno;
 	int64		clean_end = -1;		/* records below this seq are settled */
+	bool		past_running = false;	/* pass 1 met a running record */
 	int64		removed = 0;
 	ValueIds	values = {0};
 	BlockNumber grave = InvalidBlockNumber;
@@ -1007,9 +1013,13 @@ topic_compact_partition(Relation rel, int32 partition, TimestampTz tombstone_cut
 			if (!ItemIdIsNormal(itemid))
 				continue;
 			st = topic_record_status_now(InvalidBuffer, (char *) PageGetItem(page, itemid));
-			if (st == TREC_IN_PROGRESS && clean_end < 0)
-				clean_end = opaque->first_seq + off - 1;
-			if (st != TREC_VISIBLE)
+			if (st == TREC_IN_PROGRESS)
+			{
+				if (clean_end < 0)
+					clean_end = opaque->first_seq + off - 1;
+				past_running = true;
+			}
+			if (st != TREC_VISIBLE || past_running)
 				continue;
 			topic_record_decode(page, off, &rec);
 			if (rec.flags & TREC_NULL_KEY)

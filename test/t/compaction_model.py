@@ -442,7 +442,9 @@ def justify(kind, tn, t, p, missing, ls, now):
                 elif ts is None:
                     fail('%s: retention by time removed record with append-time ts (recent): %r' % (where, r))
         if not ok and 'compact' in t['policy'] and r.key is not None:
-            later = [x for x in P['recs'].values() if x.key == r.key and x.seq > r.seq and x.st == 'committed']
+            # a record after the first in-progress one supersedes nothing yet
+            later = [x for x in P['recs'].values() if x.key == r.key and x.seq > r.seq and x.st == 'committed'
+                     and (pf is None or x.seq < pf)]
             if later:
                 ok = True; how = 'superseded by %d' % later[0].seq
             elif r.val is None:
@@ -477,7 +479,8 @@ def compaction_complete(tn, t, p, got, pf, ls):
     for s, (r, g) in got.items():
         if s >= bound or r.key is None:
             continue
-        later = [x for x in P['recs'].values() if x.key == r.key and x.seq > s and x.st == 'committed']
+        later = [x for x in P['recs'].values() if x.key == r.key and x.seq > s and x.st == 'committed'
+                 and (pf is None or x.seq < pf)]
         old_tomb = r.val is None and g < maint_info['t0'] - DELRET - datetime.timedelta(milliseconds=1)
         if later or old_tomb:
             fail('%s p%d: after maintain, %r survives though %s (settled end %d, tail page starts at %d)' % (
