@@ -192,6 +192,9 @@ newest_readable_ts(Relation rel, int32 partition, int64 from, int64 stable,
 		memcpy(ts, (char *) PageGetItem(page, PageGetItemId(page, off)) + TREC_TS_OFF,
 			   sizeof(TimestampTz));
 	topic_reader_end(r);
+	if (r->copy)
+		pfree(r->copy);
+	pfree(r);
 	UnregisterSnapshot(snapshot);
 	return found;
 }
