@@ -78,3 +78,24 @@ SELECT cleanup_policy, retention_bytes FROM topics.topic_config WHERE topic = 'c
 SELECT count(*) FROM topics.maintain('cp_open');
 SELECT topics.alter_topic('cp_open', cleanup_policy => 'shred');
 DROP TABLE cp, cp_open;
+
+-- keys are compared by their text: a key stored out of line (each record's
+-- its own TOAST value) or compressed by another method supersedes too
+SELECT topics.create_topic('cp_big', 1, cleanup_policy => 'compact');
+SELECT count(*) FROM topics.produce_batch('cp_big',
+    array_fill((SELECT string_agg(md5(g::text), '') FROM generate_series(1, 100) g), ARRAY[30]),
+    ARRAY(SELECT 'out of line ' || g || repeat('.', 400) FROM generate_series(1, 30) g));
+SELECT count(*) FROM topics.produce_batch('cp_big', array_fill(repeat('q', 3000), ARRAY[20]),
+    ARRAY(SELECT 'pglz ' || g || repeat('.', 400) FROM generate_series(1, 20) g));
+ALTER TABLE cp_big ALTER COLUMN key SET COMPRESSION lz4;
+SELECT count(*) FROM topics.produce_batch('cp_big', array_fill(repeat('q', 3000), ARRAY[20]),
+    ARRAY(SELECT 'lz4 ' || g || repeat('.', 400) FROM generate_series(1, 20) g));
+SELECT count(*) FROM topics.produce_batch('cp_big', array_fill('filler'::text, ARRAY[40]),
+    ARRAY(SELECT 'filler ' || g || repeat('.', 400) FROM generate_series(1, 40) g));
+SELECT pg_relation_size(reltoastrelid) > 0 AS has_out_of_line_keys
+FROM pg_class WHERE oid = 'cp_big'::regclass;
+SELECT sum(records_removed) AS removed FROM topics.maintain('cp_big');
+SELECT left(key, 8) AS key, count(*), max(seq),
+       split_part(convert_from((array_agg(value ORDER BY seq DESC))[1], 'UTF8'), '.', 1) AS latest
+FROM cp_big WHERE key <> 'filler' GROUP BY 1 ORDER BY 1;
+DROP TABLE cp_big;

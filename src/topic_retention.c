@@ -939,13 +939,25 @@ typedef struct KeyLatest
 	int64		seq;			/* latest committed seq of the key */
 } KeyLatest;
 
+/*
+ * The hash of a record's key, of its text: a key stored compressed or out
+ * of line is expanded first.  Until 2026-12-02 the stored bytes were
+ * hashed, so every record of a key stored out of line (a TOAST pointer
+ * with its own value id) counted as a key of its own and was never
+ * compacted, and records of a key compressed by another method
+ * (SET COMPRESSION) never superseded each other.
+ */
 static uint64
 key_hash(const TopicRecord *rec)
 {
-	struct varlena *k = (struct varlena *) DatumGetPointer(rec->key);
+	struct varlena *stored = (struct varlena *) DatumGetPointer(rec->key);
+	struct varlena *k = pg_detoast_datum_packed(stored);
+	uint64		h = hash_bytes_extended((const unsigned char *) VARDATA_ANY(k),
+										VARSIZE_ANY_EXHDR(k), 0x70546f70);
 
-	return hash_bytes_extended((const unsigned char *) VARDATA_ANY(k),
-							   VARSIZE_ANY_EXHDR(k), 0x70546f70);
+	if (k != stored)
+		pfree(k);
+	return h;
 }
 
 /*
